@@ -1,0 +1,1 @@
+//! Shared workload generators for Petrel's benchmarks and load generator.

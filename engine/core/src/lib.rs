@@ -1,0 +1,1 @@
+//! Petrel's deterministic matching core. See docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! Petrel's input journal. See docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! petrel-tuner library. See docs/ARCHITECTURE.md.

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("petrel-tuner: not built yet");
+    std::process::exit(2);
+}
