@@ -1,1 +1,35 @@
-//! Petrel's deterministic matching core. See docs/ARCHITECTURE.md.
+//! Petrel's deterministic matching core.
+//!
+//! A single-threaded state machine: [`Engine::apply`] takes a [`Command`] with the sequence
+//! number and timestamp the sequencer gave it, and writes [`Event`]s to a sink. The same
+//! commands in the same order always produce the same events and the same state
+//! ([`Engine::state_hash`]). No clocks, threads, I/O or randomness live here, and nothing
+//! allocates once [`Engine::new`] has sized every table from the [`EngineConfig`].
+//!
+//! See docs/ARCHITECTURE.md for where the core sits in the engine.
+
+pub mod codec;
+mod command;
+mod config;
+mod engine;
+mod event;
+mod index;
+mod levelset;
+mod state;
+mod types;
+
+pub use command::{Cancel, Command, CommandKind, NewOrder, Replace};
+pub use config::{
+    AccountConfig, ConfigError, EngineConfig, InstrumentConfig, RiskLimits, MAX_LEVELS_PER_INSTRUMENT,
+    MAX_ORDERS,
+};
+pub use engine::{Engine, OrderView};
+pub use event::{
+    Accepted, BookChange, CancelReason, Cancelled, CountingSink, Event, EventSink, Executed, Fill,
+    RejectReason, Rejected, Replaced,
+};
+pub use state::{SnapshotError, StateHash};
+pub use types::{
+    AccountId, ClientRef, InstrumentId, MatchId, OrderId, OrderType, Price, Qty, Side, StpMode, Symbol,
+    TimeInForce,
+};
