@@ -120,7 +120,11 @@ impl Replay {
     fn surface_at_front(&mut self, side: Side, price: Price, qty: Qty) {
         let queue = self.engine.level_orders(AAPL, side, price);
         for o in &queue {
-            self.apply(Command::Cancel(Cancel { account: MAKERS, client_ref: o.client_ref, qty_remaining: 0 }));
+            self.apply(Command::Cancel(Cancel {
+                account: MAKERS,
+                client_ref: o.client_ref,
+                qty_remaining: 0,
+            }));
         }
         let synthetic = self.add(side, price, qty);
         self.synthetic.insert(synthetic);
@@ -147,10 +151,11 @@ impl Replay {
             .level_orders(AAPL, m.side, m.price)
             .iter()
             .find(|o| self.synthetic.contains(&o.client_ref))
-            .unwrap_or_else(|| panic!("order {} predates the sample but no older order rests at {}", m.order_id, m.price))
+            .unwrap_or_else(|| {
+                panic!("order {} predates the sample but no older order rests at {}", m.order_id, m.price)
+            })
             .client_ref
     }
-
 }
 
 #[test]
@@ -216,10 +221,21 @@ fn lobster_sample_replays_exactly() {
                     min_qty: 0,
                     post_only: false,
                 }));
-                let fills: Vec<&Executed> =
-                    events.iter().filter_map(|e| if let Event::Executed(x) = e { Some(x) } else { None }).collect();
-                assert_eq!(fills.len(), 1, "event {i}: execution of {} should fill one order: {fills:?}", m.order_id);
-                assert_eq!((fills[0].maker.client_ref, fills[0].price, fills[0].qty), (named, m.price, m.size), "event {i}");
+                let fills: Vec<&Executed> = events
+                    .iter()
+                    .filter_map(|e| if let Event::Executed(x) = e { Some(x) } else { None })
+                    .collect();
+                assert_eq!(
+                    fills.len(),
+                    1,
+                    "event {i}: execution of {} should fill one order: {fills:?}",
+                    m.order_id
+                );
+                assert_eq!(
+                    (fills[0].maker.client_ref, fills[0].price, fills[0].qty),
+                    (named, m.price, m.size),
+                    "event {i}"
+                );
                 executions_checked += 1;
             }
             5 | 7 => continue, // hidden executions and halts leave the visible book alone
@@ -232,7 +248,8 @@ fn lobster_sample_replays_exactly() {
         // Orders older than the sample surface as the visible book thins out.
         for (side, levels) in [(Side::Sell, &want.asks), (Side::Buy, &want.bids)] {
             for &(price, size) in levels {
-                let known: u64 = replay.engine.level_orders(AAPL, side, price).iter().map(|o| o.qty as u64).sum();
+                let known: u64 =
+                    replay.engine.level_orders(AAPL, side, price).iter().map(|o| o.qty as u64).sum();
                 if size > known {
                     replay.surface_at_front(side, price, (size - known) as Qty);
                     surfaced += 1;
