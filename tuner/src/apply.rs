@@ -163,15 +163,17 @@ pub fn rollback(host: &Host, store: &StateStore) -> Result<RollbackOutcome> {
     let mut messages = Vec::new();
     for entry in state.entries.iter().rev() {
         match restore_entry(host, entry) {
-            Ok(true) => outcome.restored.push(entry.key().to_string()),
-            Ok(false) => outcome.gone.push(entry.key().to_string()),
+            Ok(Restored::Written) => {
+                outcome.restored.push(entry.key().to_string());
+                // The command line only follows the drop-in at the next boot.
+                outcome.reboot_needed |= entry.key() == "grub:dropin";
+            }
+            Ok(Restored::AlreadyOriginal) => outcome.restored.push(entry.key().to_string()),
+            Ok(Restored::Gone) => outcome.gone.push(entry.key().to_string()),
             Err(e) => {
                 messages.push(format!("  {}: {e}", entry.key()));
                 failed.push(entry.clone());
             }
-        }
-        if entry.key() == "grub:dropin" {
-            outcome.reboot_needed = true;
         }
     }
     if !failed.is_empty() {
@@ -249,8 +251,15 @@ fn restore_planned(host: &Host, item: &PlannedItem) -> Result<()> {
     restore_entry(host, &entry_for(item)).map(|_| ())
 }
 
-/// Ok(false): the knob is gone, so there is nothing left to restore.
-fn restore_entry(host: &Host, entry: &Entry) -> Result<bool> {
+enum Restored {
+    Written,
+    /// A file already holding its original content (apply stopped before reaching it).
+    AlreadyOriginal,
+    /// The knob no longer exists, so there is nothing left to restore.
+    Gone,
+}
+
+fn restore_entry(host: &Host, entry: &Entry) -> Result<Restored> {
     match entry {
         Entry::Knob {
             path,
@@ -259,7 +268,7 @@ fn restore_entry(host: &Host, entry: &Entry) -> Result<bool> {
             ..
         } => {
             if !host.exists(path) {
-                return Ok(false);
+                return Ok(Restored::Gone);
             }
             host.write_knob(path, original)?;
             let wanted = compare
@@ -269,11 +278,14 @@ fn restore_entry(host: &Host, entry: &Entry) -> Result<bool> {
                     source,
                 })?;
             check_read_back(host, path, *compare, &wanted)?;
-            Ok(true)
+            Ok(Restored::Written)
         }
         Entry::File { path, original, .. } => {
+            if host.read(path)? == *original {
+                return Ok(Restored::AlreadyOriginal);
+            }
             host.write_file(path, original.as_deref())?;
-            Ok(true)
+            Ok(Restored::Written)
         }
     }
 }

@@ -741,8 +741,8 @@ fn param_text(name: &str, value: &str) -> String {
 fn env_value(content: &str, var: &str) -> Option<String> {
     content
         .lines()
-        .filter_map(|line| line.trim().strip_prefix(var)?.strip_prefix('='))
-        .last()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix(var)?.strip_prefix('='))
         .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
 }
 
