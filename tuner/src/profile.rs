@@ -152,7 +152,7 @@ pub struct Profile {
     /// Where it came from: a path or `built-in <name>`.
     pub origin: String,
     pub cores: Option<Cores>,
-    /// In file order is not kept: keys are applied in sorted order, which is stable.
+    /// Sorted by key: `apply` changes them in this order, the same on every run.
     pub sysctl: BTreeMap<String, String>,
     pub irq: Option<Irq>,
     pub cpu: Option<CpuTuning>,
