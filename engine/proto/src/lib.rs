@@ -6,6 +6,8 @@
 //! and return the number of bytes written. Every decoder returns a typed error on any input
 //! and never panics (the fuzz targets and property tests check this).
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ouch;
 pub mod session;
 pub mod soupbin;
