@@ -74,6 +74,12 @@ impl<const N: usize> Alpha<N> {
         std::str::from_utf8(&self.0[..end]).unwrap_or_default()
     }
 
+    /// The text with spaces removed on both sides. Some clients (ouch-connect 5.0.1)
+    /// right-justify alpha login fields against the spec, so credentials compare on this.
+    pub fn trimmed(&self) -> &str {
+        self.as_str().trim_start_matches(' ')
+    }
+
     pub fn is_blank(&self) -> bool {
         self.0.iter().all(|b| *b == b' ')
     }
