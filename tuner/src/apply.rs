@@ -49,19 +49,12 @@ pub fn apply(host: &Host, store: &StateStore, plan: &Plan) -> Result<ApplyOutcom
         })
         .collect();
     if !unavailable.is_empty() {
-        return Err(Error::Unavailable {
-            profile: plan.profile.clone(),
-            items: unavailable.join("\n"),
-        });
+        return Err(Error::Unavailable { profile: plan.profile.clone(), items: unavailable.join("\n") });
     }
 
     let changes: Vec<&PlannedItem> = plan.changes().collect();
     let mut outcome = ApplyOutcome {
-        already_set: plan
-            .items
-            .iter()
-            .filter(|i| i.action == Action::AlreadySet)
-            .count(),
+        already_set: plan.items.iter().filter(|i| i.action == Action::AlreadySet).count(),
         skipped: plan
             .items
             .iter()
@@ -127,11 +120,7 @@ pub fn apply(host: &Host, store: &StateStore, plan: &Plan) -> Result<ApplyOutcom
                 "apply failed at {}: {failure}\nrestored the {} item(s) changed before it{}",
                 item.key,
                 restored.len(),
-                if restored.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", restored.join(", "))
-                }
+                if restored.is_empty() { String::new() } else { format!(": {}", restored.join(", ")) }
             )));
         }
         done.push(item);
@@ -194,10 +183,7 @@ pub fn rollback(host: &Host, store: &StateStore) -> Result<RollbackOutcome> {
 }
 
 fn entry_for(item: &PlannedItem) -> Entry {
-    let original = item
-        .original
-        .clone()
-        .expect("only items read from the host are planned as Set");
+    let original = item.original.clone().expect("only items read from the host are planned as Set");
     match &item.target {
         Target::Knob { path, compare } => Entry::Knob {
             key: item.key.clone(),
@@ -205,11 +191,7 @@ fn entry_for(item: &PlannedItem) -> Entry {
             compare: *compare,
             original: original.expect("a knob that was read exists"),
         },
-        Target::File { path, .. } => Entry::File {
-            key: item.key.clone(),
-            path: path.clone(),
-            original,
-        },
+        Target::File { path, .. } => Entry::File { key: item.key.clone(), path: path.clone(), original },
         Target::Cmdline | Target::Report => {
             unreachable!("{} is never planned as Set", item.key)
         }
@@ -261,22 +243,14 @@ enum Restored {
 
 fn restore_entry(host: &Host, entry: &Entry) -> Result<Restored> {
     match entry {
-        Entry::Knob {
-            path,
-            compare,
-            original,
-            ..
-        } => {
+        Entry::Knob { path, compare, original, .. } => {
             if !host.exists(path) {
                 return Ok(Restored::Gone);
             }
             host.write_knob(path, original)?;
             let wanted = compare
                 .canonical(original)
-                .map_err(|source| Error::HostValue {
-                    path: host.path(path),
-                    source,
-                })?;
+                .map_err(|source| Error::HostValue { path: host.path(path), source })?;
             check_read_back(host, path, *compare, &wanted)?;
             Ok(Restored::Written)
         }
@@ -294,10 +268,7 @@ fn restore_entry(host: &Host, entry: &Entry) -> Result<Restored> {
 /// a change counts only once the knob reads back as wanted.
 fn check_read_back(host: &Host, path: &str, compare: Compare, wanted: &str) -> Result<()> {
     let raw = host.read(path)?.unwrap_or_default();
-    let now = compare.canonical(&raw).map_err(|source| Error::HostValue {
-        path: host.path(path),
-        source,
-    })?;
+    let now = compare.canonical(&raw).map_err(|source| Error::HostValue { path: host.path(path), source })?;
     if now != wanted {
         return Err(Error::io(
             host.path(path),
@@ -312,13 +283,10 @@ fn check_read_back(host: &Host, path: &str, compare: Compare, wanted: &str) -> R
 fn regenerate_boot_config(host: &Host) -> String {
     let update_grub = Path::new("/usr/sbin/update-grub");
     if !host.is_live() || !update_grub.exists() {
-        return "regenerate the boot loader configuration (update-grub) before rebooting"
-            .to_string();
+        return "regenerate the boot loader configuration (update-grub) before rebooting".to_string();
     }
     match Command::new(update_grub).output() {
-        Ok(out) if out.status.success() => {
-            "update-grub regenerated the boot configuration".to_string()
-        }
+        Ok(out) if out.status.success() => "update-grub regenerated the boot configuration".to_string(),
         Ok(out) => format!(
             "update-grub failed ({}): {}; run it by hand before rebooting",
             out.status,

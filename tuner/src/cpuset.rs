@@ -27,17 +27,9 @@ impl CpuSet {
 
     /// Parses a kernel CPU list; the empty string is the empty set (an idle `isolated` file).
     pub fn parse_list(text: &str) -> Result<Self, CpuSetError> {
-        let fail = |why: String| CpuSetError::List {
-            text: text.to_string(),
-            why,
-        };
+        let fail = |why: String| CpuSetError::List { text: text.to_string(), why };
         let mut set = BTreeSet::new();
-        for part in text
-            .trim()
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
+        for part in text.trim().split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if part.contains(':') {
                 return Err(fail(format!("the stride form `{part}` is not supported")));
             }
@@ -58,10 +50,7 @@ impl CpuSet {
 
     /// Parses a kernel hex mask: comma-separated 32-bit groups, most significant first.
     pub fn parse_mask(text: &str) -> Result<Self, CpuSetError> {
-        let fail = |why: String| CpuSetError::Mask {
-            text: text.to_string(),
-            why,
-        };
+        let fail = |why: String| CpuSetError::Mask { text: text.to_string(), why };
         let groups: Vec<&str> = text.trim().split(',').collect();
         let group_limit = (CPU_ID_LIMIT / 32) as usize;
         if groups.len() > group_limit {
@@ -72,8 +61,8 @@ impl CpuSet {
             if group.is_empty() || group.len() > 8 {
                 return Err(fail(format!("group `{group}` is not 1 to 8 hex digits")));
             }
-            let bits = u32::from_str_radix(group, 16)
-                .map_err(|_| fail(format!("group `{group}` is not hex")))?;
+            let bits =
+                u32::from_str_radix(group, 16).map_err(|_| fail(format!("group `{group}` is not hex")))?;
             for bit in 0..32u32 {
                 if bits & (1 << bit) != 0 {
                     set.insert(index_from_low as u32 * 32 + bit);
@@ -168,14 +157,9 @@ impl fmt::Display for CpuSet {
 }
 
 fn parse_cpu(text: &str) -> Result<u32, String> {
-    let cpu: u32 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a CPU number"))?;
+    let cpu: u32 = text.trim().parse().map_err(|_| format!("`{text}` is not a CPU number"))?;
     if cpu >= CPU_ID_LIMIT {
-        return Err(format!(
-            "CPU {cpu} is above the kernel limit of {CPU_ID_LIMIT}"
-        ));
+        return Err(format!("CPU {cpu} is above the kernel limit of {CPU_ID_LIMIT}"));
     }
     Ok(cpu)
 }
@@ -221,9 +205,7 @@ mod tests {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let model: Vec<u32> = (0..70u32)
-                .filter(|i| (seed.rotate_left(*i) & 1) == 1)
-                .collect();
+            let model: Vec<u32> = (0..70u32).filter(|i| (seed.rotate_left(*i) & 1) == 1).collect();
             let set: CpuSet = model.iter().copied().collect();
             assert_eq!(CpuSet::parse_list(&set.to_list()).unwrap(), set);
             assert_eq!(CpuSet::parse_mask(&set.to_mask()).unwrap(), set);

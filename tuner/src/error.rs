@@ -47,13 +47,13 @@ pub enum Error {
     ProfileSyntax { origin: String, message: String },
     #[error("profile {origin}: {message}")]
     Profile { origin: String, message: String },
-    #[error(
-        "no profile named `{name}`: use a file path or one of the built-in profiles: {builtins}"
-    )]
+    #[error("no profile named `{name}`: use a file path or one of the built-in profiles: {builtins}")]
     UnknownProfile { name: String, builtins: String },
     #[error("profile `{profile}` cannot be met on this host:\n{items}")]
     Unavailable { profile: String, items: String },
-    #[error("`petrel-tuner {command}` changes kernel settings and needs root; run it as root (e.g. with sudo)")]
+    #[error(
+        "`petrel-tuner {command}` changes kernel settings and needs root; run it as root (e.g. with sudo)"
+    )]
     NotRoot { command: String },
     #[error("another petrel-tuner run holds the lock {path}{holder}; wait for it to finish")]
     Locked { path: PathBuf, holder: String },
@@ -69,10 +69,7 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.into(),
-            source,
-        }
+        Self::Io { path: path.into(), source }
     }
 
     pub fn exit_code(&self) -> i32 {

@@ -79,10 +79,7 @@ pub fn gather(host: &Host) -> Result<Facts> {
             continue;
         };
         if let Some(cpus) = host.read(&format!("/sys/devices/system/node/{name}/cpulist"))? {
-            numa_nodes.push(NumaNode {
-                node,
-                cpus: cpus.trim().to_string(),
-            });
+            numa_nodes.push(NumaNode { node, cpus: cpus.trim().to_string() });
         }
     }
     let online = host.online_cpus()?;
@@ -110,10 +107,7 @@ pub fn gather(host: &Host) -> Result<Facts> {
         cpus_rcu_nocbs: cmdline.get("rcu_nocbs").map(str::to_string),
         nics: nics(host)?,
         nvme: nvme_devices(host)?,
-        governors: governors
-            .into_iter()
-            .map(|(g, set)| (g, set.to_list()))
-            .collect(),
+        governors: governors.into_iter().map(|(g, set)| (g, set.to_list())).collect(),
         transparent_hugepages: trimmed(host.read("/sys/kernel/mm/transparent_hugepage/enabled")?),
         ksm_run: trimmed(host.read("/sys/kernel/mm/ksm/run")?),
         io_uring_disabled: trimmed(host.read("/proc/sys/kernel/io_uring_disabled")?),
@@ -170,15 +164,8 @@ pub fn nvme_devices(host: &Host) -> Result<Vec<NvmeDevice>> {
 /// device, whose PCI parent holds the vectors, hence the second place to look.
 fn device_irqs(host: &Host, device: &str) -> Result<Vec<Irq>> {
     let mut numbers: Vec<u32> = Vec::new();
-    for dir in [
-        format!("{device}/msi_irqs"),
-        format!("{device}/../msi_irqs"),
-    ] {
-        numbers = host
-            .list_dir(&dir)?
-            .iter()
-            .filter_map(|n| n.parse().ok())
-            .collect();
+    for dir in [format!("{device}/msi_irqs"), format!("{device}/../msi_irqs")] {
+        numbers = host.list_dir(&dir)?.iter().filter_map(|n| n.parse().ok()).collect();
         if !numbers.is_empty() {
             break;
         }
@@ -196,9 +183,7 @@ fn device_irqs(host: &Host, device: &str) -> Result<Vec<Irq>> {
     let mut irqs = Vec::new();
     for irq in numbers {
         let read = |file: &str| -> Result<Option<String>> {
-            Ok(host
-                .read(&format!("/proc/irq/{irq}/{file}"))?
-                .map(|s| s.trim().to_string()))
+            Ok(host.read(&format!("/proc/irq/{irq}/{file}"))?.map(|s| s.trim().to_string()))
         };
         irqs.push(Irq {
             irq,
@@ -230,16 +215,10 @@ pub fn render_text(facts: &Facts) -> String {
     for (governor, cpus) in &facts.governors {
         line("governor", format!("{governor} on cpus {cpus}"));
     }
-    line(
-        "transparent hugepages",
-        or_absent(&facts.transparent_hugepages),
-    );
+    line("transparent hugepages", or_absent(&facts.transparent_hugepages));
     line("ksm run", or_absent(&facts.ksm_run));
     line("io_uring_disabled", or_absent(&facts.io_uring_disabled));
-    line(
-        "irq default affinity",
-        or_absent(&facts.irq_default_smp_affinity),
-    );
+    line("irq default affinity", or_absent(&facts.irq_default_smp_affinity));
     line("workqueue cpumask", or_absent(&facts.workqueue_cpumask));
     let irq_text = |irqs: &[Irq]| {
         irqs.iter()
@@ -247,10 +226,7 @@ pub fn render_text(facts: &Facts) -> String {
                 format!(
                     "{}->{}",
                     i.irq,
-                    i.effective_affinity
-                        .clone()
-                        .or_else(|| i.affinity.clone())
-                        .unwrap_or_default()
+                    i.effective_affinity.clone().or_else(|| i.affinity.clone()).unwrap_or_default()
                 )
             })
             .collect::<Vec<_>>()
@@ -271,11 +247,7 @@ pub fn render_text(facts: &Facts) -> String {
     for dev in &facts.nvme {
         line(
             &format!("nvme {}", dev.name),
-            format!(
-                "scheduler {} irqs [{}]",
-                dev.scheduler.as_deref().unwrap_or("?"),
-                irq_text(&dev.irqs)
-            ),
+            format!("scheduler {} irqs [{}]", dev.scheduler.as_deref().unwrap_or("?"), irq_text(&dev.irqs)),
         );
     }
     for knob in &facts.knobs {

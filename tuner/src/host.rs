@@ -41,10 +41,7 @@ impl Host {
 
     /// Maps an absolute host path (`/proc/sys/vm/swappiness`) under the root.
     pub fn path(&self, host_path: &str) -> PathBuf {
-        debug_assert!(
-            host_path.starts_with('/'),
-            "host paths are absolute: {host_path}"
-        );
+        debug_assert!(host_path.starts_with('/'), "host paths are absolute: {host_path}");
         self.root.join(host_path.trim_start_matches('/'))
     }
 
@@ -57,14 +54,9 @@ impl Host {
             Err(e) => return Err(Error::io(path, e)),
         };
         let mut bytes = Vec::new();
-        file.take(READ_LIMIT_BYTES as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(&path, e))?;
+        file.take(READ_LIMIT_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| Error::io(&path, e))?;
         if bytes.len() > READ_LIMIT_BYTES {
-            return Err(Error::TooLarge {
-                path,
-                limit_bytes: READ_LIMIT_BYTES,
-            });
+            return Err(Error::TooLarge { path, limit_bytes: READ_LIMIT_BYTES });
         }
         Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
     }
@@ -77,15 +69,10 @@ impl Host {
     /// value, so the value must not be split. Truncation only matters for a fake tree.
     pub fn write_knob(&self, host_path: &str, value: &str) -> Result<()> {
         let path = self.path(host_path);
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let mut file =
+            fs::OpenOptions::new().write(true).truncate(true).open(&path).map_err(|e| Error::io(&path, e))?;
         let line = format!("{value}\n");
-        let written = file
-            .write(line.as_bytes())
-            .map_err(|e| Error::io(&path, e))?;
+        let written = file.write(line.as_bytes()).map_err(|e| Error::io(&path, e))?;
         if written != line.len() {
             return Err(Error::io(
                 &path,
@@ -137,10 +124,7 @@ impl Host {
             None => Ok(None),
             Some(text) => CpuSet::parse_list(&text)
                 .map(Some)
-                .map_err(|source| Error::HostValue {
-                    path: self.path(host_path),
-                    source,
-                }),
+                .map_err(|source| Error::HostValue { path: self.path(host_path), source }),
         }
     }
 
@@ -155,9 +139,7 @@ impl Host {
     }
 
     pub fn cmdline(&self) -> Result<Cmdline> {
-        Ok(Cmdline::parse(
-            &self.read("/proc/cmdline")?.unwrap_or_default(),
-        ))
+        Ok(Cmdline::parse(&self.read("/proc/cmdline")?.unwrap_or_default()))
     }
 }
 
@@ -193,11 +175,7 @@ impl Cmdline {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 

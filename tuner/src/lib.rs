@@ -38,9 +38,7 @@ use host::Host;
 /// lets the tests run unprivileged.
 pub fn require_root(host: &Host, command: &str) -> Result<()> {
     if host.is_live() && !nix::unistd::geteuid().is_root() {
-        return Err(Error::NotRoot {
-            command: command.to_string(),
-        });
+        return Err(Error::NotRoot { command: command.to_string() });
     }
     Ok(())
 }

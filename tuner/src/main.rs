@@ -96,11 +96,7 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<i32> {
     let host = Host::new(&cli.root);
-    let store = StateStore::new(
-        cli.state_dir
-            .clone()
-            .unwrap_or_else(|| host.path(DEFAULT_STATE_DIR)),
-    );
+    let store = StateStore::new(cli.state_dir.clone().unwrap_or_else(|| host.path(DEFAULT_STATE_DIR)));
     let selection = match &cli.only {
         Some(list) => Selection::only(Category::parse_list(list)?),
         None => Selection::all(),
@@ -113,26 +109,12 @@ fn run(cli: &Cli) -> Result<i32> {
             if let Some(profile) = load_profile(cli, &host, false)? {
                 facts.knobs = plan::plan(&profile, &host, &selection)?.knob_values();
             }
-            print!(
-                "{}",
-                if json {
-                    report::to_json(&facts)
-                } else {
-                    facts::render_text(&facts)
-                }
-            );
+            print!("{}", if json { report::to_json(&facts) } else { facts::render_text(&facts) });
             Ok(exit::OK)
         }
         Command::Plan => {
             let plan = plan_for(cli, &host, &selection)?;
-            print!(
-                "{}",
-                if json {
-                    report::to_json(&plan)
-                } else {
-                    report::plan_text(&plan)
-                }
-            );
+            print!("{}", if json { report::to_json(&plan) } else { report::plan_text(&plan) });
             Ok(exit::OK)
         }
         Command::Apply => {
@@ -163,22 +145,11 @@ fn run(cli: &Cli) -> Result<i32> {
                     println!("reboot needed: the kernel command line differs from the profile");
                 }
             }
-            Ok(if outcome.reboot_needed {
-                exit::REBOOT_NEEDED
-            } else {
-                exit::OK
-            })
+            Ok(if outcome.reboot_needed { exit::REBOOT_NEEDED } else { exit::OK })
         }
         Command::Verify { textfile } => {
             let plan = plan_for(cli, &host, &selection)?;
-            print!(
-                "{}",
-                if json {
-                    report::verify_json(&plan)
-                } else {
-                    report::verify_text(&plan)
-                }
-            );
+            print!("{}", if json { report::verify_json(&plan) } else { report::verify_text(&plan) });
             if let Some(path) = textfile {
                 let now_s = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -186,11 +157,7 @@ fn run(cli: &Cli) -> Result<i32> {
                     .unwrap_or(0);
                 report::write_textfile(path, &plan, now_s)?;
             }
-            Ok(if plan.drift().next().is_some() {
-                exit::DRIFT
-            } else {
-                exit::OK
-            })
+            Ok(if plan.drift().next().is_some() { exit::DRIFT } else { exit::OK })
         }
         Command::Rollback => {
             require_root(&host, "rollback")?;
@@ -199,10 +166,7 @@ fn run(cli: &Cli) -> Result<i32> {
             if json {
                 print!("{}", report::to_json(&outcome));
             } else if outcome.restored.is_empty() && outcome.gone.is_empty() {
-                println!(
-                    "nothing to roll back ({} has no state)",
-                    store.dir().display()
-                );
+                println!("nothing to roll back ({} has no state)", store.dir().display());
             } else {
                 println!("restored {} values", outcome.restored.len());
                 for key in &outcome.restored {
@@ -218,11 +182,7 @@ fn run(cli: &Cli) -> Result<i32> {
                     println!("reboot needed: the GRUB drop-in was removed");
                 }
             }
-            Ok(if outcome.reboot_needed {
-                exit::REBOOT_NEEDED
-            } else {
-                exit::OK
-            })
+            Ok(if outcome.reboot_needed { exit::REBOOT_NEEDED } else { exit::OK })
         }
     }
 }

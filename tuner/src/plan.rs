@@ -55,15 +55,12 @@ impl Category {
             .map(str::trim)
             .filter(|w| !w.is_empty())
             .map(|word| {
-                Category::ALL
-                    .into_iter()
-                    .find(|c| c.name() == word)
-                    .ok_or_else(|| {
-                        Error::Usage(format!(
-                            "--only: unknown category `{word}`; expected some of {}",
-                            Category::ALL.map(Category::name).join(", ")
-                        ))
-                    })
+                Category::ALL.into_iter().find(|c| c.name() == word).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--only: unknown category `{word}`; expected some of {}",
+                        Category::ALL.map(Category::name).join(", ")
+                    ))
+                })
             })
             .collect()
     }
@@ -185,10 +182,7 @@ impl Action {
 
     /// True when the host differs from the profile here.
     pub fn is_drift(&self) -> bool {
-        matches!(
-            self,
-            Action::Set | Action::NeedsReboot | Action::Unavailable { .. }
-        )
+        matches!(self, Action::Set | Action::NeedsReboot | Action::Unavailable { .. })
     }
 }
 
@@ -232,10 +226,7 @@ impl Plan {
         self.items
             .iter()
             .filter(|i| !matches!(i.target, Target::Report))
-            .map(|i| facts::KnobValue {
-                key: i.key.clone(),
-                current: i.current.clone(),
-            })
+            .map(|i| facts::KnobValue { key: i.key.clone(), current: i.current.clone() })
             .collect()
     }
 }
@@ -276,24 +267,16 @@ impl Builder<'_> {
     ) -> Result<()> {
         let wanted = compare
             .canonical(&write)
-            .map_err(|source| Error::HostValue {
-                path: path.clone().into(),
-                source,
-            })?;
+            .map_err(|source| Error::HostValue { path: path.clone().into(), source })?;
         let Some(raw) = self.host.read(&path)? else {
             let reason = format!("{path} does not exist on this host");
             self.skip(key, category, wanted, reason);
             return Ok(());
         };
-        let current = compare.canonical(&raw).map_err(|source| Error::HostValue {
-            path: self.host.path(&path),
-            source,
-        })?;
-        let action = if current == wanted {
-            Action::AlreadySet
-        } else {
-            Action::Set
-        };
+        let current = compare
+            .canonical(&raw)
+            .map_err(|source| Error::HostValue { path: self.host.path(&path), source })?;
+        let action = if current == wanted { Action::AlreadySet } else { Action::Set };
         self.items.push(PlannedItem {
             key,
             category,
@@ -314,20 +297,10 @@ impl Builder<'_> {
         let no_cores = "the profile has no [cores] table".to_string();
 
         for (name, value) in &profile.sysctl {
-            let category = if name.starts_with("net.") {
-                Category::Net
-            } else {
-                Category::Sysctl
-            };
+            let category = if name.starts_with("net.") { Category::Net } else { Category::Sysctl };
             if self.selection.includes(category) {
                 let path = format!("/proc/sys/{}", name.replace('.', "/"));
-                self.knob(
-                    format!("sysctl:{name}"),
-                    category,
-                    path,
-                    Compare::Text,
-                    value.clone(),
-                )?;
+                self.knob(format!("sysctl:{name}"), category, path, Compare::Text, value.clone())?;
             }
         }
 
@@ -411,18 +384,12 @@ impl Builder<'_> {
             }
         }
 
-        if let (Some(wq), true) = (
-            &profile.workqueue,
-            self.selection.includes(Category::Workqueue),
-        ) {
+        if let (Some(wq), true) = (&profile.workqueue, self.selection.includes(Category::Workqueue)) {
             if wq.housekeeping_only {
                 match &cores {
-                    None => self.skip(
-                        "workqueue:cpumask".into(),
-                        Category::Workqueue,
-                        String::new(),
-                        no_cores,
-                    ),
+                    None => {
+                        self.skip("workqueue:cpumask".into(), Category::Workqueue, String::new(), no_cores)
+                    }
                     Some(cores) => self.knob(
                         "workqueue:cpumask".into(),
                         Category::Workqueue,
@@ -467,12 +434,7 @@ impl Builder<'_> {
         const VAR: &str = "IRQBALANCE_BANNED_CPULIST";
         let key = format!("irqbalance:{VAR}");
         if isolated.is_empty() {
-            self.skip(
-                key,
-                Category::Irq,
-                String::new(),
-                "no isolated CPUs to ban".into(),
-            );
+            self.skip(key, Category::Irq, String::new(), "no isolated CPUs to ban".into());
             return Ok(());
         }
         let Some(content) = self.host.read(config)? else {
@@ -481,20 +443,14 @@ impl Builder<'_> {
             return Ok(());
         };
         let current = env_value(&content, VAR);
-        let matches = current
-            .as_deref()
-            .and_then(|v| CpuSet::parse_list(v).ok())
-            .is_some_and(|set| &set == isolated);
+        let matches =
+            current.as_deref().and_then(|v| CpuSet::parse_list(v).ok()).is_some_and(|set| &set == isolated);
         self.items.push(PlannedItem {
             key,
             category: Category::Irq,
             current: current.clone(),
             wanted: isolated.to_list(),
-            action: if matches {
-                Action::AlreadySet
-            } else {
-                Action::Set
-            },
+            action: if matches { Action::AlreadySet } else { Action::Set },
             target: Target::File {
                 path: config.to_string(),
                 content: set_env_value(&content, VAR, &isolated.to_list()),
@@ -506,10 +462,7 @@ impl Builder<'_> {
 
     fn governor(&mut self, cpu: u32, base: &str, governor: &str) -> Result<()> {
         let key = format!("governor:cpu{cpu}");
-        if let Some(available) = self
-            .host
-            .read(&format!("{base}/cpufreq/scaling_available_governors"))?
-        {
+        if let Some(available) = self.host.read(&format!("{base}/cpufreq/scaling_available_governors"))? {
             if !available.split_whitespace().any(|g| g == governor) {
                 let reason = format!(
                     "cpu{cpu} does not offer governor {governor} (it offers: {})",
@@ -521,18 +474,11 @@ impl Builder<'_> {
         }
         let path = format!("{base}/cpufreq/scaling_governor");
         if !self.host.exists(&path) {
-            let reason =
-                format!("no cpufreq on cpu{cpu} (usual in a VM or with BIOS-controlled P-states)");
+            let reason = format!("no cpufreq on cpu{cpu} (usual in a VM or with BIOS-controlled P-states)");
             self.skip(key, Category::Cpu, governor.to_string(), reason);
             return Ok(());
         }
-        self.knob(
-            key,
-            Category::Cpu,
-            path,
-            Compare::Text,
-            governor.to_string(),
-        )
+        self.knob(key, Category::Cpu, path, Compare::Text, governor.to_string())
     }
 
     fn cpuidle(&mut self, cpu: u32, base: &str, max_latency_us: u32) -> Result<()> {
@@ -544,12 +490,7 @@ impl Builder<'_> {
             .collect();
         if states.is_empty() {
             let reason = format!("cpu{cpu} has no cpuidle states");
-            self.skip(
-                format!("cpuidle:cpu{cpu}"),
-                Category::Cpu,
-                String::new(),
-                reason,
-            );
+            self.skip(format!("cpuidle:cpu{cpu}"), Category::Cpu, String::new(), reason);
             return Ok(());
         }
         for state in states {
@@ -565,19 +506,10 @@ impl Builder<'_> {
                 )
             })?;
             if latency_us > u64::from(max_latency_us) {
-                let name = self
-                    .host
-                    .read(&format!("{dir}/name"))?
-                    .map(|n| n.trim().to_string())
-                    .unwrap_or_default();
+                let name =
+                    self.host.read(&format!("{dir}/name"))?.map(|n| n.trim().to_string()).unwrap_or_default();
                 let key = format!("cpuidle:cpu{cpu}:{state}:{name}");
-                self.knob(
-                    key,
-                    Category::Cpu,
-                    format!("{dir}/disable"),
-                    Compare::Text,
-                    "1".into(),
-                )?;
+                self.knob(key, Category::Cpu, format!("{dir}/disable"), Compare::Text, "1".into())?;
             }
         }
         Ok(())
@@ -586,19 +518,14 @@ impl Builder<'_> {
     fn nvme_scheduler(&mut self, scheduler: &str) -> Result<()> {
         let devices = facts::nvme_devices(self.host)?;
         if devices.is_empty() {
-            self.skip(
-                "nvme".into(),
-                Category::Block,
-                scheduler.to_string(),
-                "no NVMe devices".into(),
-            );
+            self.skip("nvme".into(), Category::Block, scheduler.to_string(), "no NVMe devices".into());
         }
         for dev in devices {
             let key = format!("nvme:{}:scheduler", dev.name);
-            let offered = dev.scheduler.as_deref().is_some_and(|list| {
-                list.split_whitespace()
-                    .any(|s| s.trim_matches(['[', ']']) == scheduler)
-            });
+            let offered = dev
+                .scheduler
+                .as_deref()
+                .is_some_and(|list| list.split_whitespace().any(|s| s.trim_matches(['[', ']']) == scheduler));
             if !offered {
                 let reason = format!(
                     "{} does not offer scheduler {scheduler} (it offers: {})",
@@ -609,13 +536,7 @@ impl Builder<'_> {
                 continue;
             }
             let path = format!("/sys/block/{}/queue/scheduler", dev.name);
-            self.knob(
-                key,
-                Category::Block,
-                path,
-                Compare::Selected,
-                scheduler.to_string(),
-            )?;
+            self.knob(key, Category::Block, path, Compare::Selected, scheduler.to_string())?;
         }
         Ok(())
     }
@@ -636,18 +557,10 @@ impl Builder<'_> {
                 );
             } else {
                 let iso = cores.isolated.to_list();
-                wanted.push((
-                    "isolcpus".into(),
-                    format!("managed_irq,domain,{iso}"),
-                    Compare::Isolcpus,
-                ));
+                wanted.push(("isolcpus".into(), format!("managed_irq,domain,{iso}"), Compare::Isolcpus));
                 wanted.push(("nohz_full".into(), iso.clone(), Compare::CpuList));
                 wanted.push(("rcu_nocbs".into(), iso, Compare::CpuList));
-                wanted.push((
-                    "irqaffinity".into(),
-                    cores.housekeeping.to_list(),
-                    Compare::CpuList,
-                ));
+                wanted.push(("irqaffinity".into(), cores.housekeeping.to_list(), Compare::CpuList));
                 wanted.push(("skew_tick".into(), "1".into(), Compare::Text));
             }
         }
@@ -667,23 +580,16 @@ impl Builder<'_> {
 
     fn cmdline_param(&mut self, running: &Cmdline, name: &str, value: &str, compare: Compare) {
         let current = running.get(name);
-        let matches =
-            current.is_some_and(
-                |cur| match (compare.canonical(cur), compare.canonical(value)) {
-                    (Ok(a), Ok(b)) => a == b,
-                    _ => false,
-                },
-            );
+        let matches = current.is_some_and(|cur| match (compare.canonical(cur), compare.canonical(value)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        });
         self.items.push(PlannedItem {
             key: format!("cmdline:{name}"),
             category: Category::Cmdline,
             current: current.map(|v| param_text(name, v)),
             wanted: param_text(name, value),
-            action: if matches {
-                Action::AlreadySet
-            } else {
-                Action::NeedsReboot
-            },
+            action: if matches { Action::AlreadySet } else { Action::NeedsReboot },
             target: Target::Cmdline,
             original: None,
         });
@@ -692,9 +598,8 @@ impl Builder<'_> {
     fn grub_dropin(&mut self, path: &str, params: &str) -> Result<()> {
         let key = "grub:dropin".to_string();
         if !self.host.exists("/etc/default/grub") {
-            let reason =
-                "GRUB is not installed (no /etc/default/grub); set the kernel command line by hand"
-                    .to_string();
+            let reason = "GRUB is not installed (no /etc/default/grub); set the kernel command line by hand"
+                .to_string();
             self.skip(key, Category::Cmdline, params.to_string(), reason);
             return Ok(());
         }
@@ -704,11 +609,8 @@ impl Builder<'_> {
             self.profile.name
         );
         let current = self.host.read(path)?;
-        let action = if current.as_deref() == Some(content.as_str()) {
-            Action::AlreadySet
-        } else {
-            Action::Set
-        };
+        let action =
+            if current.as_deref() == Some(content.as_str()) { Action::AlreadySet } else { Action::Set };
         self.items.push(PlannedItem {
             key,
             category: Category::Cmdline,
@@ -719,10 +621,7 @@ impl Builder<'_> {
             }),
             wanted: params.to_string(),
             action,
-            target: Target::File {
-                path: path.to_string(),
-                content,
-            },
+            target: Target::File { path: path.to_string(), content },
             original: Some(current),
         });
         Ok(())
@@ -752,11 +651,7 @@ fn set_env_value(content: &str, var: &str, value: &str) -> String {
     let mut replaced = false;
     let mut out = String::new();
     for line in content.lines() {
-        if line
-            .trim()
-            .strip_prefix(var)
-            .is_some_and(|rest| rest.starts_with('='))
-        {
+        if line.trim().strip_prefix(var).is_some_and(|rest| rest.starts_with('=')) {
             if !replaced {
                 out.push_str(&assignment);
                 out.push('\n');
@@ -777,17 +672,8 @@ fn set_env_value(content: &str, var: &str, value: &str) -> String {
 
 /// Plans `profile` on `host` for the selected categories. Changes nothing.
 pub fn plan(profile: &Profile, host: &Host, selection: &Selection) -> Result<Plan> {
-    let items = Builder {
-        profile,
-        host,
-        selection,
-        items: Vec::new(),
-    }
-    .build()?;
-    Ok(Plan {
-        profile: profile.name.clone(),
-        items,
-    })
+    let items = Builder { profile, host, selection, items: Vec::new() }.build()?;
+    Ok(Plan { profile: profile.name.clone(), items })
 }
 
 #[cfg(test)]
@@ -796,27 +682,12 @@ mod tests {
 
     #[test]
     fn canonical_forms_compare_what_the_kernel_means() {
+        assert_eq!(Compare::Text.canonical("4096\t87380\t6291456\n").unwrap(), "4096 87380 6291456");
+        assert_eq!(Compare::Selected.canonical("always [madvise] never\n").unwrap(), "madvise");
+        assert_eq!(Compare::CpuMask.canonical("00000000,0000000c\n").unwrap(), "2-3");
         assert_eq!(
-            Compare::Text.canonical("4096\t87380\t6291456\n").unwrap(),
-            "4096 87380 6291456"
-        );
-        assert_eq!(
-            Compare::Selected
-                .canonical("always [madvise] never\n")
-                .unwrap(),
-            "madvise"
-        );
-        assert_eq!(
-            Compare::CpuMask.canonical("00000000,0000000c\n").unwrap(),
-            "2-3"
-        );
-        assert_eq!(
-            Compare::Isolcpus
-                .canonical("domain,managed_irq,2-3,4")
-                .unwrap(),
-            Compare::Isolcpus
-                .canonical("managed_irq,domain,2-4")
-                .unwrap()
+            Compare::Isolcpus.canonical("domain,managed_irq,2-3,4").unwrap(),
+            Compare::Isolcpus.canonical("managed_irq,domain,2-4").unwrap()
         );
     }
 
@@ -824,26 +695,11 @@ mod tests {
     fn env_file_edit_replaces_or_appends_and_keeps_comments() {
         let original = "#IRQBALANCE_BANNED_CPULIST=\nENABLED=1\nIRQBALANCE_BANNED_CPULIST=3\n";
         let edited = set_env_value(original, "IRQBALANCE_BANNED_CPULIST", "2-15");
-        assert_eq!(
-            edited,
-            "#IRQBALANCE_BANNED_CPULIST=\nENABLED=1\nIRQBALANCE_BANNED_CPULIST=\"2-15\"\n"
-        );
-        assert_eq!(
-            env_value(&edited, "IRQBALANCE_BANNED_CPULIST").as_deref(),
-            Some("2-15")
-        );
+        assert_eq!(edited, "#IRQBALANCE_BANNED_CPULIST=\nENABLED=1\nIRQBALANCE_BANNED_CPULIST=\"2-15\"\n");
+        assert_eq!(env_value(&edited, "IRQBALANCE_BANNED_CPULIST").as_deref(), Some("2-15"));
         let appended = set_env_value("ENABLED=1", "IRQBALANCE_BANNED_CPULIST", "1");
-        assert!(
-            appended.ends_with("IRQBALANCE_BANNED_CPULIST=\"1\"\n"),
-            "{appended}"
-        );
-        assert_eq!(
-            env_value(
-                "#IRQBALANCE_BANNED_CPULIST=1\n",
-                "IRQBALANCE_BANNED_CPULIST"
-            ),
-            None
-        );
+        assert!(appended.ends_with("IRQBALANCE_BANNED_CPULIST=\"1\"\n"), "{appended}");
+        assert_eq!(env_value("#IRQBALANCE_BANNED_CPULIST=1\n", "IRQBALANCE_BANNED_CPULIST"), None);
     }
 
     #[test]

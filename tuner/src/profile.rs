@@ -18,14 +18,8 @@ pub const DEFAULT_IRQBALANCE_CONFIG: &str = "/etc/default/irqbalance";
 
 /// Profiles compiled into the binary; the same files ship in `tuner/profiles/`.
 pub const BUILTIN: &[(&str, &str)] = &[
-    (
-        "latency-performance",
-        include_str!("../profiles/latency-performance.toml"),
-    ),
-    (
-        "trading-16core",
-        include_str!("../profiles/trading-16core.toml"),
-    ),
+    ("latency-performance", include_str!("../profiles/latency-performance.toml")),
+    ("trading-16core", include_str!("../profiles/trading-16core.toml")),
 ];
 
 /// Item-key prefixes a `required` entry may name (see the plan's item keys).
@@ -179,20 +173,15 @@ impl Profile {
         }
         let looks_like_path = spec.contains('/') || spec.ends_with(".toml");
         if !looks_like_path && !Path::new(spec).exists() {
-            return Err(Error::UnknownProfile {
-                name: spec.to_string(),
-                builtins: builtin_names(),
-            });
+            return Err(Error::UnknownProfile { name: spec.to_string(), builtins: builtin_names() });
         }
         let text = std::fs::read_to_string(spec).map_err(|e| Error::io(spec, e))?;
         Self::parse(&text, spec)
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let raw: RawProfile = toml::from_str(text).map_err(|e| Error::ProfileSyntax {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })?;
+        let raw: RawProfile = toml::from_str(text)
+            .map_err(|e| Error::ProfileSyntax { origin: origin.to_string(), message: e.to_string() })?;
         let at = |span: std::ops::Range<usize>, message: String| Error::Profile {
             origin: origin.to_string(),
             message: format!("{}: {message}", line_column(text, span.start)),
@@ -210,8 +199,7 @@ impl Profile {
             if housekeeping.is_empty() {
                 return Err(at(
                     raw_cores.housekeeping.span(),
-                    "cores.housekeeping is empty: the kernel and IRQs need at least one CPU"
-                        .to_string(),
+                    "cores.housekeeping is empty: the kernel and IRQs need at least one CPU".to_string(),
                 ));
             }
             let shared = housekeeping.intersection(&isolated);
@@ -221,10 +209,7 @@ impl Profile {
                     format!("cores.isolated shares cpus {shared} with cores.housekeeping; the two must be disjoint"),
                 ));
             }
-            cores = Some(Cores {
-                housekeeping,
-                isolated,
-            });
+            cores = Some(Cores { housekeeping, isolated });
             cores_spans = Some((raw_cores.housekeeping.span(), raw_cores.isolated.span()));
         }
 
@@ -233,9 +218,7 @@ impl Profile {
             let key_ok = !key.is_empty()
                 && !key.starts_with('.')
                 && !key.contains("..")
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
             if !key_ok {
                 return Err(at(
                     value.span(),
@@ -247,10 +230,7 @@ impl Profile {
                 SysctlValue::Text(s) => normalise_whitespace(s),
             };
             if text_value.is_empty() {
-                return Err(at(
-                    value.span(),
-                    format!("sysctl `{key}` has an empty value"),
-                ));
+                return Err(at(value.span(), format!("sysctl `{key}` has an empty value")));
             }
             sysctl.insert(key.clone(), text_value);
         }
@@ -260,26 +240,19 @@ impl Profile {
                 if !matches!(thp.as_str(), "always" | "madvise" | "never") {
                     return Err(Error::Profile {
                         origin: origin.to_string(),
-                        message: format!("memory.transparent_hugepages = `{thp}`: expected always, madvise or never"),
+                        message: format!(
+                            "memory.transparent_hugepages = `{thp}`: expected always, madvise or never"
+                        ),
                     });
                 }
             }
         }
         for (field, word) in [
-            (
-                "cpu.governor",
-                raw.cpu.as_ref().and_then(|c| c.governor.as_ref()),
-            ),
-            (
-                "block.nvme_scheduler",
-                raw.block.as_ref().and_then(|b| b.nvme_scheduler.as_ref()),
-            ),
+            ("cpu.governor", raw.cpu.as_ref().and_then(|c| c.governor.as_ref())),
+            ("block.nvme_scheduler", raw.block.as_ref().and_then(|b| b.nvme_scheduler.as_ref())),
         ] {
             if let Some(word) = word {
-                if word.is_empty()
-                    || !word
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                if word.is_empty() || !word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                 {
                     return Err(Error::Profile {
                         origin: origin.to_string(),
@@ -292,21 +265,14 @@ impl Profile {
             if cmdline.isolation && cores.is_none() {
                 return Err(Error::Profile {
                     origin: origin.to_string(),
-                    message: "cmdline.isolation needs a [cores] table naming the isolated CPUs"
-                        .to_string(),
+                    message: "cmdline.isolation needs a [cores] table naming the isolated CPUs".to_string(),
                 });
             }
             for param in &cmdline.extra {
-                if param.is_empty()
-                    || param
-                        .chars()
-                        .any(|c| c.is_whitespace() || c == '"' || c == '\\')
-                {
+                if param.is_empty() || param.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\') {
                     return Err(Error::Profile {
                         origin: origin.to_string(),
-                        message: format!(
-                            "cmdline.extra entry `{param}` must be one word without quotes"
-                        ),
+                        message: format!("cmdline.extra entry `{param}` must be one word without quotes"),
                     });
                 }
             }
@@ -358,10 +324,9 @@ impl Profile {
         let (Some(cores), Some((hk_span, iso_span))) = (&self.cores, &self.cores_spans) else {
             return Ok(());
         };
-        for (name, set, span) in [
-            ("housekeeping", &cores.housekeeping, hk_span),
-            ("isolated", &cores.isolated, iso_span),
-        ] {
+        for (name, set, span) in
+            [("housekeeping", &cores.housekeeping, hk_span), ("isolated", &cores.isolated, iso_span)]
+        {
             let missing = set.difference(online);
             if !missing.is_empty() {
                 let what = if missing.len() == 1 { "cpu" } else { "cpus" };
@@ -379,12 +344,9 @@ impl Profile {
 
     /// Whether a missing knob for this item key is an error rather than a skip.
     pub fn is_required(&self, key: &str) -> bool {
-        self.required.iter().any(|r| {
-            key == r
-                || key
-                    .strip_prefix(r.as_str())
-                    .is_some_and(|rest| rest.starts_with(':'))
-        })
+        self.required
+            .iter()
+            .any(|r| key == r || key.strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with(':')))
     }
 
     /// The CPUs per-CPU knobs (governor, cpuidle) apply to: the isolated CPUs, or every online
@@ -398,11 +360,7 @@ impl Profile {
 }
 
 pub fn builtin_names() -> String {
-    BUILTIN
-        .iter()
-        .map(|(name, _)| *name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    BUILTIN.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
 }
 
 /// Multi-value sysctls (`tcp_rmem`) print tab-separated but are written space-separated;
@@ -437,9 +395,8 @@ mod tests {
 
     #[test]
     fn unknown_key_is_an_error_with_line_and_column() {
-        let err = Profile::parse("name = \"x\"\n[memory]\nthp = \"never\"\n", "t.toml")
-            .unwrap_err()
-            .to_string();
+        let err =
+            Profile::parse("name = \"x\"\n[memory]\nthp = \"never\"\n", "t.toml").unwrap_err().to_string();
         assert!(err.contains("line 3, column 1"), "{err}");
         assert!(err.contains("unknown field `thp`"), "{err}");
     }
@@ -447,28 +404,14 @@ mod tests {
     #[test]
     fn cpus_not_online_are_refused_naming_what_the_host_has() {
         let profile = Profile::load("trading-16core").unwrap();
-        let err = profile
-            .check_host(&CpuSet::parse_list("0-1").unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("cores.isolated: cpus 2-15 not online: host has cpus 0-1"),
-            "{err}"
-        );
+        let err = profile.check_host(&CpuSet::parse_list("0-1").unwrap()).unwrap_err().to_string();
+        assert!(err.contains("cores.isolated: cpus 2-15 not online: host has cpus 0-1"), "{err}");
         assert!(err.contains("line "), "{err}");
-        let one_short = Profile::parse(
-            "name = \"x\"\n[cores]\nhousekeeping = \"0\"\nisolated = \"1,15\"\n",
-            "t.toml",
-        )
-        .unwrap();
-        let err = one_short
-            .check_host(&CpuSet::parse_list("0-1").unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("cpu 15 not online: host has cpus 0-1"),
-            "{err}"
-        );
+        let one_short =
+            Profile::parse("name = \"x\"\n[cores]\nhousekeeping = \"0\"\nisolated = \"1,15\"\n", "t.toml")
+                .unwrap();
+        let err = one_short.check_host(&CpuSet::parse_list("0-1").unwrap()).unwrap_err().to_string();
+        assert!(err.contains("cpu 15 not online: host has cpus 0-1"), "{err}");
         assert!(err.contains("line 4, column 12"), "{err}");
     }
 

@@ -20,19 +20,9 @@ fn reason(item: &PlannedItem) -> &str {
 }
 
 pub fn plan_text(plan: &Plan) -> String {
-    let key_width = plan
-        .items
-        .iter()
-        .map(|i| i.key.len())
-        .max()
-        .unwrap_or(3)
-        .max(3);
+    let key_width = plan.items.iter().map(|i| i.key.len()).max().unwrap_or(3).max(3);
     let mut out = format!("profile {}\n", plan.profile);
-    let _ = writeln!(
-        out,
-        "{:<12} {:<key_width$} {:<24} {:<24} REASON",
-        "ACTION", "KEY", "CURRENT", "WANTED"
-    );
+    let _ = writeln!(out, "{:<12} {:<key_width$} {:<24} {:<24} REASON", "ACTION", "KEY", "CURRENT", "WANTED");
     for item in &plan.items {
         let _ = writeln!(
             out,
@@ -59,11 +49,7 @@ pub fn plan_text(plan: &Plan) -> String {
 
 pub fn verify_text(plan: &Plan) -> String {
     let drift: Vec<&PlannedItem> = plan.drift().collect();
-    let skipped = plan
-        .items
-        .iter()
-        .filter(|i| matches!(i.action, Action::Skip { .. }))
-        .count();
+    let skipped = plan.items.iter().filter(|i| matches!(i.action, Action::Skip { .. })).count();
     let checked = plan.items.len() - skipped;
     if drift.is_empty() {
         return format!(
@@ -71,24 +57,15 @@ pub fn verify_text(plan: &Plan) -> String {
             plan.profile
         );
     }
-    let mut out = format!(
-        "DRIFT: {} of {checked} items differ from profile {}\n",
-        drift.len(),
-        plan.profile
-    );
+    let mut out = format!("DRIFT: {} of {checked} items differ from profile {}\n", drift.len(), plan.profile);
     for item in drift {
         let why = match &item.action {
             Action::NeedsReboot => " (kernel command line: reboot needed)".to_string(),
             Action::Unavailable { reason } => format!(" (required: {reason})"),
             _ => String::new(),
         };
-        let _ = writeln!(
-            out,
-            "  {}: current {}, wanted {}{why}",
-            item.key,
-            shown(&item.current),
-            item.wanted
-        );
+        let _ =
+            writeln!(out, "  {}: current {}, wanted {}{why}", item.key, shown(&item.current), item.wanted);
     }
     out
 }
@@ -120,9 +97,7 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
 pub fn textfile(plan: &Plan, unix_time_s: u64) -> String {
     let profile = escape_label(&plan.profile);
     let mut out = String::new();
-    out.push_str(
-        "# HELP petrel_tuner_drift 1 when the item differs from the petrel-tuner profile.\n",
-    );
+    out.push_str("# HELP petrel_tuner_drift 1 when the item differs from the petrel-tuner profile.\n");
     out.push_str("# TYPE petrel_tuner_drift gauge\n");
     for item in &plan.items {
         if matches!(item.action, Action::Skip { .. }) {
@@ -135,23 +110,12 @@ pub fn textfile(plan: &Plan, unix_time_s: u64) -> String {
             u8::from(item.action.is_drift())
         );
     }
-    out.push_str(
-        "# HELP petrel_tuner_drift_items Items that differ from the petrel-tuner profile.\n",
-    );
+    out.push_str("# HELP petrel_tuner_drift_items Items that differ from the petrel-tuner profile.\n");
     out.push_str("# TYPE petrel_tuner_drift_items gauge\n");
-    let _ = writeln!(
-        out,
-        "petrel_tuner_drift_items{{profile=\"{profile}\"}} {}",
-        plan.drift().count()
-    );
-    out.push_str(
-        "# HELP petrel_tuner_verify_timestamp_seconds When petrel-tuner verify last ran.\n",
-    );
+    let _ = writeln!(out, "petrel_tuner_drift_items{{profile=\"{profile}\"}} {}", plan.drift().count());
+    out.push_str("# HELP petrel_tuner_verify_timestamp_seconds When petrel-tuner verify last ran.\n");
     out.push_str("# TYPE petrel_tuner_verify_timestamp_seconds gauge\n");
-    let _ = writeln!(
-        out,
-        "petrel_tuner_verify_timestamp_seconds{{profile=\"{profile}\"}} {unix_time_s}"
-    );
+    let _ = writeln!(out, "petrel_tuner_verify_timestamp_seconds{{profile=\"{profile}\"}} {unix_time_s}");
     out
 }
 
@@ -161,8 +125,5 @@ pub fn write_textfile(path: &Path, plan: &Plan, unix_time_s: u64) -> Result<()> 
 }
 
 fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

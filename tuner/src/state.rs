@@ -34,18 +34,9 @@ pub struct State {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Entry {
     /// A kernel knob and the value that restores it.
-    Knob {
-        key: String,
-        path: String,
-        compare: Compare,
-        original: String,
-    },
+    Knob { key: String, path: String, compare: Compare, original: String },
     /// A configuration file and its content, `None` when it did not exist.
-    File {
-        key: String,
-        path: String,
-        original: Option<String>,
-    },
+    File { key: String, path: String, original: Option<String> },
 }
 
 impl Entry {
@@ -58,11 +49,7 @@ impl Entry {
 
 impl State {
     pub fn new(profile: &str) -> Self {
-        Self {
-            version: STATE_VERSION,
-            profile: profile.to_string(),
-            entries: Vec::new(),
-        }
+        Self { version: STATE_VERSION, profile: profile.to_string(), entries: Vec::new() }
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -138,28 +125,17 @@ impl StateStore {
             Err(e) => return Err(Error::io(path, e)),
         };
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(file, STATE_LIMIT_BYTES + 1),
-            &mut bytes,
-        )
-        .map_err(|e| Error::io(&path, e))?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, STATE_LIMIT_BYTES + 1), &mut bytes)
+            .map_err(|e| Error::io(&path, e))?;
         if bytes.len() as u64 > STATE_LIMIT_BYTES {
-            return Err(Error::StateCorrupt {
-                path,
-                why: format!("larger than {STATE_LIMIT_BYTES} bytes"),
-            });
+            return Err(Error::StateCorrupt { path, why: format!("larger than {STATE_LIMIT_BYTES} bytes") });
         }
-        let state: State = serde_json::from_slice(&bytes).map_err(|e| Error::StateCorrupt {
-            path: path.clone(),
-            why: e.to_string(),
-        })?;
+        let state: State = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::StateCorrupt { path: path.clone(), why: e.to_string() })?;
         if state.version != STATE_VERSION {
             return Err(Error::StateCorrupt {
                 path,
-                why: format!(
-                    "version {} (this petrel-tuner writes version {STATE_VERSION})",
-                    state.version
-                ),
+                why: format!("version {} (this petrel-tuner writes version {STATE_VERSION})", state.version),
             });
         }
         Ok(Some(state))
@@ -188,10 +164,7 @@ impl StateStore {
 pub fn write_atomically(path: &Path, content: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.petrel-tuner.tmp"));
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -209,9 +182,7 @@ pub fn write_atomically(path: &Path, content: &[u8]) -> Result<()> {
 
 pub fn sync_parent(path: &Path) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
 }
 
 #[cfg(test)]
@@ -257,11 +228,7 @@ mod tests {
         let held = store.lock().unwrap();
         let err = store.lock().unwrap_err();
         assert!(matches!(err, Error::Locked { .. }));
-        assert!(
-            err.to_string()
-                .contains(&format!("(pid {})", std::process::id())),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&format!("(pid {})", std::process::id())), "{err}");
         drop(held);
         store.lock().unwrap();
     }

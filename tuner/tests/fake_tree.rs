@@ -43,57 +43,24 @@ fn plan_shows_current_wanted_and_action_and_changes_nothing() {
 fn apply_sets_every_knob_reports_reboot_and_second_apply_changes_nothing() {
     let host = FakeHost::new();
     let out = host.run(&["apply"]);
-    assert_eq!(
-        code(&out),
-        3,
-        "reboot needed for the command line: {}",
-        text(&out)
-    );
+    assert_eq!(code(&out), 3, "reboot needed for the command line: {}", text(&out));
     assert!(stdout(&out).contains("reboot needed"), "{}", text(&out));
 
     assert_eq!(host.read("proc/sys/kernel/nmi_watchdog"), "0\n");
-    assert_eq!(
-        host.read("proc/sys/net/ipv4/tcp_rmem"),
-        "4096 1048576 16777216\n"
-    );
+    assert_eq!(host.read("proc/sys/net/ipv4/tcp_rmem"), "4096 1048576 16777216\n");
     assert_eq!(host.read("proc/sys/kernel/io_uring_disabled"), "0\n");
     assert_eq!(host.read("proc/irq/default_smp_affinity"), "1\n");
     assert_eq!(host.read("proc/irq/40/smp_affinity_list"), "0\n");
-    assert_eq!(
-        host.read("proc/irq/50/smp_affinity_list"),
-        "2\n",
-        "managed IRQs are not moved"
-    );
-    assert_eq!(
-        host.read("sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
-        "powersave\n"
-    );
-    assert_eq!(
-        host.read("sys/devices/system/cpu/cpu2/cpufreq/scaling_governor"),
-        "performance\n"
-    );
-    assert_eq!(
-        host.read("sys/devices/system/cpu/cpu2/cpuidle/state0/disable"),
-        "0\n"
-    );
-    assert_eq!(
-        host.read("sys/devices/system/cpu/cpu2/cpuidle/state1/disable"),
-        "1\n"
-    );
-    assert_eq!(
-        host.read("sys/devices/system/cpu/cpu2/cpuidle/state2/disable"),
-        "1\n"
-    );
-    assert_eq!(
-        host.read("sys/kernel/mm/transparent_hugepage/enabled"),
-        "never\n"
-    );
+    assert_eq!(host.read("proc/irq/50/smp_affinity_list"), "2\n", "managed IRQs are not moved");
+    assert_eq!(host.read("sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"), "powersave\n");
+    assert_eq!(host.read("sys/devices/system/cpu/cpu2/cpufreq/scaling_governor"), "performance\n");
+    assert_eq!(host.read("sys/devices/system/cpu/cpu2/cpuidle/state0/disable"), "0\n");
+    assert_eq!(host.read("sys/devices/system/cpu/cpu2/cpuidle/state1/disable"), "1\n");
+    assert_eq!(host.read("sys/devices/system/cpu/cpu2/cpuidle/state2/disable"), "1\n");
+    assert_eq!(host.read("sys/kernel/mm/transparent_hugepage/enabled"), "never\n");
     assert_eq!(host.read("sys/kernel/mm/ksm/run"), "0\n");
     assert_eq!(host.read("sys/block/nvme0n1/queue/scheduler"), "none\n");
-    assert_eq!(
-        host.read("sys/block/vda/queue/scheduler"),
-        "[mq-deadline] none\n"
-    );
+    assert_eq!(host.read("sys/block/vda/queue/scheduler"), "[mq-deadline] none\n");
     assert_eq!(host.read("sys/devices/virtual/workqueue/cpumask"), "1\n");
     assert_eq!(
         host.read("etc/default/irqbalance"),
@@ -107,12 +74,7 @@ fn apply_sets_every_knob_reports_reboot_and_second_apply_changes_nothing() {
 
     let state_after_first = std::fs::read(host.state_file()).expect("state file");
     let again = host.run(&["apply"]);
-    assert_eq!(
-        code(&again),
-        3,
-        "the reboot is still pending: {}",
-        text(&again)
-    );
+    assert_eq!(code(&again), 3, "the reboot is still pending: {}", text(&again));
     assert!(stdout(&again).contains("changed 0,"), "{}", text(&again));
     assert_eq!(
         std::fs::read(host.state_file()).expect("state file"),
@@ -129,64 +91,34 @@ fn verify_passes_after_apply_and_reports_drift_per_item() {
     assert_eq!(code(&host.run(&["apply", "--only", NOT_CMDLINE])), 0);
     let clean = host.run(&["verify", "--only", NOT_CMDLINE]);
     assert_eq!(code(&clean), 0, "{}", text(&clean));
-    assert!(
-        stdout(&clean).starts_with("OK: host matches profile test-4core"),
-        "{}",
-        text(&clean)
-    );
+    assert!(stdout(&clean).starts_with("OK: host matches profile test-4core"), "{}", text(&clean));
 
     // Someone turns swapping back on and a reboot brings THP back.
     host.write("proc/sys/vm/swappiness", "60\n");
-    host.write(
-        "sys/kernel/mm/transparent_hugepage/enabled",
-        "[always] madvise never\n",
-    );
+    host.write("sys/kernel/mm/transparent_hugepage/enabled", "[always] madvise never\n");
     let textfile = host.path("metrics/petrel-tuner.prom");
-    let drift = host.run(&[
-        "verify",
-        "--only",
-        NOT_CMDLINE,
-        "--textfile",
-        textfile.to_str().expect("utf-8 path"),
-    ]);
+    let drift =
+        host.run(&["verify", "--only", NOT_CMDLINE, "--textfile", textfile.to_str().expect("utf-8 path")]);
     assert_eq!(code(&drift), 1, "{}", text(&drift));
     let report = stdout(&drift);
     assert!(report.starts_with("DRIFT: 2 of "), "{report}");
-    assert!(
-        report.contains("  sysctl:vm.swappiness: current 60, wanted 0\n"),
-        "{report}"
-    );
-    assert!(
-        report.contains("  thp: current always, wanted never\n"),
-        "{report}"
-    );
+    assert!(report.contains("  sysctl:vm.swappiness: current 60, wanted 0\n"), "{report}");
+    assert!(report.contains("  thp: current always, wanted never\n"), "{report}");
 
     let metrics = std::fs::read_to_string(&textfile).expect("textfile written");
     assert!(
-        metrics.contains(
-            "petrel_tuner_drift{profile=\"test-4core\",key=\"sysctl:vm.swappiness\"} 1\n"
-        ),
+        metrics.contains("petrel_tuner_drift{profile=\"test-4core\",key=\"sysctl:vm.swappiness\"} 1\n"),
         "{metrics}"
     );
-    assert!(
-        metrics.contains("petrel_tuner_drift{profile=\"test-4core\",key=\"ksm\"} 0\n"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("petrel_tuner_drift_items{profile=\"test-4core\"} 2\n"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("petrel_tuner_drift{profile=\"test-4core\",key=\"ksm\"} 0\n"), "{metrics}");
+    assert!(metrics.contains("petrel_tuner_drift_items{profile=\"test-4core\"} 2\n"), "{metrics}");
 
     let json_out = host.run(&["verify", "--only", NOT_CMDLINE, "--format", "json"]);
     assert_eq!(code(&json_out), 1);
     let json: serde_json::Value = serde_json::from_slice(&json_out.stdout).expect("JSON");
     assert_eq!(json["ok"], false);
-    let keys: Vec<&str> = json["drift"]
-        .as_array()
-        .expect("drift")
-        .iter()
-        .map(|i| i["key"].as_str().expect("key"))
-        .collect();
+    let keys: Vec<&str> =
+        json["drift"].as_array().expect("drift").iter().map(|i| i["key"].as_str().expect("key")).collect();
     assert_eq!(keys, ["sysctl:vm.swappiness", "thp"]);
 }
 
@@ -196,7 +128,13 @@ fn verify_passes_once_the_host_booted_with_the_dropin_command_line() {
     assert_eq!(code(&host.run(&["apply"])), 3);
     let pending = host.run(&["verify"]);
     assert_eq!(code(&pending), 1);
-    assert!(stdout(&pending).contains("cmdline:nohz_full: current (absent), wanted nohz_full=1-3 (kernel command line: reboot needed)"), "{}", text(&pending));
+    assert!(
+        stdout(&pending).contains(
+            "cmdline:nohz_full: current (absent), wanted nohz_full=1-3 (kernel command line: reboot needed)"
+        ),
+        "{}",
+        text(&pending)
+    );
     // What GRUB would boot with the drop-in, flags in another order.
     host.write(
         "proc/cmdline",
@@ -215,38 +153,16 @@ fn rollback_restores_every_original_value_and_removes_the_state() {
     assert_eq!(code(&host.run(&["apply"])), 3);
     assert_ne!(host.plan(&[]), before);
     let out = host.run(&["rollback"]);
-    assert_eq!(
-        code(&out),
-        3,
-        "the removed drop-in needs a reboot: {}",
-        text(&out)
-    );
-    assert!(
-        stdout(&out).contains("restored 22 values"),
-        "{}",
-        text(&out)
-    );
-    assert_eq!(
-        host.plan_outside_choice_files(),
-        without_choice_files(before)
-    );
-    assert_eq!(
-        host.read("sys/block/nvme0n1/queue/scheduler"),
-        "mq-deadline\n"
-    );
-    assert_eq!(
-        host.read("etc/default/irqbalance"),
-        "#IRQBALANCE_ONESHOT=\nENABLED=1\n"
-    );
+    assert_eq!(code(&out), 3, "the removed drop-in needs a reboot: {}", text(&out));
+    assert!(stdout(&out).contains("restored 22 values"), "{}", text(&out));
+    assert_eq!(host.plan_outside_choice_files(), without_choice_files(before));
+    assert_eq!(host.read("sys/block/nvme0n1/queue/scheduler"), "mq-deadline\n");
+    assert_eq!(host.read("etc/default/irqbalance"), "#IRQBALANCE_ONESHOT=\nENABLED=1\n");
     assert!(!host.path("etc/default/grub.d/60-petrel-tuner.cfg").exists());
     assert!(!host.state_file().exists());
     let nothing = host.run(&["rollback"]);
     assert_eq!(code(&nothing), 0);
-    assert!(
-        stdout(&nothing).contains("nothing to roll back"),
-        "{}",
-        text(&nothing)
-    );
+    assert!(stdout(&nothing).contains("nothing to roll back"), "{}", text(&nothing));
 }
 
 #[test]
@@ -261,20 +177,16 @@ fn failure_mid_apply_restores_what_was_changed_and_names_the_item() {
     let out = host.run(&["apply"]);
     assert_eq!(code(&out), 4, "{}", text(&out));
     let err = stderr(&out);
+    assert!(err.contains("apply failed at sysctl:net.ipv4.tcp_rmem"), "{err}");
     assert!(
-        err.contains("apply failed at sysctl:net.ipv4.tcp_rmem"),
-        "{err}"
-    );
-    assert!(
-        err.contains("restored the 2 item(s) changed before it: sysctl:kernel.nmi_watchdog, sysctl:net.core.busy_poll"),
+        err.contains(
+            "restored the 2 item(s) changed before it: sysctl:kernel.nmi_watchdog, sysctl:net.core.busy_poll"
+        ),
         "{err}"
     );
     assert_eq!(host.plan(&[]), before);
     assert_eq!(host.read("proc/sys/kernel/nmi_watchdog"), "1\n");
-    assert!(
-        !host.state_file().exists(),
-        "a restored failure leaves no state behind"
-    );
+    assert!(!host.state_file().exists(), "a restored failure leaves no state behind");
 }
 
 #[test]
@@ -287,35 +199,22 @@ fn rollback_after_a_crash_mid_apply_restores_the_original_values() {
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
     host.write(
         "etc/petrel/tuner.toml",
-        &common::PROFILE.replace(
-            "\"vm.swappiness\" = 0",
-            "\"vm.swappiness\" = 0\n\"vm.zz_hold\" = 1",
-        ),
+        &common::PROFILE.replace("\"vm.swappiness\" = 0", "\"vm.swappiness\" = 0\n\"vm.zz_hold\" = 1"),
     );
     let mut child = host.command(&["apply"]).spawn().expect("spawn apply");
     // Feed the planner's read of the FIFO its current value.
     std::fs::write(&fifo, "0\n").expect("write FIFO");
     let mut waited = 0;
     while host.read("proc/sys/vm/swappiness") != "0\n" {
-        assert!(
-            child.try_wait().expect("try_wait").is_none(),
-            "apply ended early"
-        );
+        assert!(child.try_wait().expect("try_wait").is_none(), "apply ended early");
         waited += 1;
         assert!(waited < 6000, "apply never reached the FIFO");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     child.kill().expect("kill apply");
     child.wait().expect("reap apply");
-    assert!(
-        host.state_file().exists(),
-        "the journal was written before the first change"
-    );
-    assert_eq!(
-        host.read("proc/sys/kernel/nmi_watchdog"),
-        "0\n",
-        "apply got this far"
-    );
+    assert!(host.state_file().exists(), "the journal was written before the first change");
+    assert_eq!(host.read("proc/sys/kernel/nmi_watchdog"), "0\n", "apply got this far");
     assert_eq!(host.read("sys/kernel/mm/ksm/run"), "1\n", "and no further");
 
     // After the crash (a reboot would bring the knob back as a plain file).
@@ -325,14 +224,8 @@ fn rollback_after_a_crash_mid_apply_restores_the_original_values() {
     assert_eq!(code(&rollback), 0, "{}", text(&rollback));
     host.write("etc/petrel/tuner.toml", common::PROFILE);
     std::fs::remove_file(host.path("proc/sys/vm/zz_hold")).expect("remove");
-    assert_eq!(
-        host.plan_outside_choice_files(),
-        without_choice_files(before)
-    );
-    assert_eq!(
-        host.read("sys/block/nvme0n1/queue/scheduler"),
-        "mq-deadline\n"
-    );
+    assert_eq!(host.plan_outside_choice_files(), without_choice_files(before));
+    assert_eq!(host.read("sys/block/nvme0n1/queue/scheduler"), "mq-deadline\n");
     assert!(!host.state_file().exists());
 }
 
@@ -356,18 +249,11 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
 #[test]
 fn profile_errors_say_where_and_change_nothing() {
     let host = FakeHost::new();
-    host.write(
-        "etc/petrel/tuner.toml",
-        &common::PROFILE.replace("ksm = false", "ksm = false\nzram = true"),
-    );
+    host.write("etc/petrel/tuner.toml", &common::PROFILE.replace("ksm = false", "ksm = false\nzram = true"));
     let out = host.run(&["apply"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(stderr(&out).contains("line 23, column 1"), "{}", text(&out));
-    assert!(
-        stderr(&out).contains("unknown field `zram`"),
-        "{}",
-        text(&out)
-    );
+    assert!(stderr(&out).contains("unknown field `zram`"), "{}", text(&out));
 
     let out = host.run(&["plan", "--profile", "trading-16core"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
@@ -382,21 +268,14 @@ fn profile_errors_say_where_and_change_nothing() {
 #[test]
 fn profile_accepts_builtin_names_and_shipped_files() {
     let host = FakeHost::new();
-    let shipped = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/profiles/latency-performance.toml"
-    );
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/latency-performance.toml");
     let by_name = host.run(&["plan", "--profile", "latency-performance"]);
     let by_path = host.run(&["plan", "--profile", shipped]);
     assert_eq!(code(&by_name), 0, "{}", text(&by_name));
     assert_eq!(stdout(&by_name), stdout(&by_path));
     let out = host.run(&["plan", "--profile", "no-such-profile"]);
     assert_eq!(code(&out), 2);
-    assert!(
-        stderr(&out).contains("latency-performance, trading-16core"),
-        "{}",
-        text(&out)
-    );
+    assert!(stderr(&out).contains("latency-performance, trading-16core"), "{}", text(&out));
 }
 
 #[test]
@@ -404,12 +283,7 @@ fn changing_the_live_host_without_root_is_refused_with_a_clear_message() {
     // As root, drop to nobody for this one run; as a normal user, run as that user.
     let mut command = if nix::unistd::geteuid().is_root() {
         let mut c = std::process::Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            common::BIN,
-        ]);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", common::BIN]);
         c
     } else {
         std::process::Command::new(common::BIN)

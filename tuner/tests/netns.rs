@@ -10,21 +10,15 @@ use std::process::Command;
 
 use common::{text, BIN};
 
-const KNOBS: [&str; 4] = [
-    "net.core.somaxconn",
-    "net.ipv4.tcp_notsent_lowat",
-    "net.ipv4.tcp_rmem",
-    "net.ipv4.tcp_wmem",
-];
+const KNOBS: [&str; 4] =
+    ["net.core.somaxconn", "net.ipv4.tcp_notsent_lowat", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"];
 
 fn root_or_explicit_skip() -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
     if std::env::var_os("PETREL_TUNER_SKIP_ROOT_TESTS").is_some() {
-        eprintln!(
-            "SKIPPED: network-namespace test needs root (PETREL_TUNER_SKIP_ROOT_TESTS is set)"
-        );
+        eprintln!("SKIPPED: network-namespace test needs root (PETREL_TUNER_SKIP_ROOT_TESTS is set)");
         return false;
     }
     panic!(
@@ -41,33 +35,12 @@ fn read_sysctl(name: &str) -> String {
 
 /// A value for each knob that differs from what the host has, so a change is visible.
 fn wanted_values() -> BTreeMap<&'static str, String> {
-    let pick =
-        |name: &str, a: &str, b: &str| if read_sysctl(name) == a { b } else { a }.to_string();
+    let pick = |name: &str, a: &str, b: &str| if read_sysctl(name) == a { b } else { a }.to_string();
     BTreeMap::from([
-        (
-            "net.core.somaxconn",
-            pick("net.core.somaxconn", "8191", "8190"),
-        ),
-        (
-            "net.ipv4.tcp_notsent_lowat",
-            pick("net.ipv4.tcp_notsent_lowat", "131072", "131073"),
-        ),
-        (
-            "net.ipv4.tcp_rmem",
-            pick(
-                "net.ipv4.tcp_rmem",
-                "4096 1048576 16777216",
-                "4096 1048577 16777216",
-            ),
-        ),
-        (
-            "net.ipv4.tcp_wmem",
-            pick(
-                "net.ipv4.tcp_wmem",
-                "4096 1048576 16777216",
-                "4096 1048577 16777216",
-            ),
-        ),
+        ("net.core.somaxconn", pick("net.core.somaxconn", "8191", "8190")),
+        ("net.ipv4.tcp_notsent_lowat", pick("net.ipv4.tcp_notsent_lowat", "131072", "131073")),
+        ("net.ipv4.tcp_rmem", pick("net.ipv4.tcp_rmem", "4096 1048576 16777216", "4096 1048577 16777216")),
+        ("net.ipv4.tcp_wmem", pick("net.ipv4.tcp_wmem", "4096 1048576 16777216", "4096 1048577 16777216")),
     ])
 }
 
@@ -88,9 +61,7 @@ fn in_namespace(script: &str, profile: &str) -> (BTreeMap<String, String>, Strin
     let mut read_knobs = String::new();
     for (i, knob) in KNOBS.iter().enumerate() {
         let path = format!("/proc/sys/{}", knob.replace('.', "/"));
-        read_knobs.push_str(&format!(
-            "echo \"k{i}=$(cat {path} | tr -s '[:space:]' ' ' | sed 's/ $//')\"; "
-        ));
+        read_knobs.push_str(&format!("echo \"k{i}=$(cat {path} | tr -s '[:space:]' ' ' | sed 's/ $//')\"; "));
     }
     let full = format!("set -u; ip link set lo up || exit 99; show() {{ {read_knobs} }}; {script}");
     let out = Command::new("unshare")
@@ -130,12 +101,7 @@ fn net_sysctls_apply_verify_and_roll_back_inside_a_namespace_only() {
         run verify; echo verify_rolled_back=$?
     "#;
     let (values, log) = in_namespace(script, &profile_text(&wanted));
-    let get = |k: &str| {
-        values
-            .get(k)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {k} in {log}"))
-    };
+    let get = |k: &str| values.get(k).cloned().unwrap_or_else(|| panic!("no {k} in {log}"));
     assert_eq!(get("verify_before"), "1", "{log}");
     assert_eq!(get("apply"), "0", "{log}");
     assert_eq!(get("verify_applied"), "0", "{log}");
@@ -143,11 +109,7 @@ fn net_sysctls_apply_verify_and_roll_back_inside_a_namespace_only() {
     assert_eq!(get("rollback"), "0", "{log}");
     assert_eq!(get("verify_rolled_back"), "1", "{log}");
     for (i, knob) in KNOBS.iter().enumerate() {
-        assert_eq!(
-            get(&format!("applied_k{i}")),
-            wanted[knob],
-            "{knob} inside: {log}"
-        );
+        assert_eq!(get(&format!("applied_k{i}")), wanted[knob], "{knob} inside: {log}");
         assert_eq!(
             get(&format!("rolled_back_k{i}")),
             get(&format!("before_k{i}")),
@@ -155,10 +117,7 @@ fn net_sysctls_apply_verify_and_roll_back_inside_a_namespace_only() {
         );
     }
     let host_after: Vec<String> = KNOBS.iter().map(|k| read_sysctl(k)).collect();
-    assert_eq!(
-        host_after, host_before,
-        "the host's own values must not move"
-    );
+    assert_eq!(host_after, host_before, "the host's own values must not move");
 }
 
 #[test]
@@ -179,25 +138,12 @@ fn a_value_the_kernel_rejects_restores_the_earlier_changes_inside_a_namespace() 
         test -e "$STATE/state.json"; echo state_left=$?
     "#;
     let (values, log) = in_namespace(script, &profile_text(&wanted));
-    let get = |k: &str| {
-        values
-            .get(k)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {k} in {log}"))
-    };
+    let get = |k: &str| values.get(k).cloned().unwrap_or_else(|| panic!("no {k} in {log}"));
     assert_eq!(get("apply"), "4", "{log}");
     assert_eq!(get("failed_item"), "sysctl:net.ipv4.tcp_rmem", "{log}");
     assert_eq!(get("restored"), "restored the 2 item", "{log}");
     for i in 0..KNOBS.len() {
-        assert_eq!(
-            get(&format!("after_k{i}")),
-            get(&format!("before_k{i}")),
-            "{log}"
-        );
+        assert_eq!(get(&format!("after_k{i}")), get(&format!("before_k{i}")), "{log}");
     }
-    assert_eq!(
-        get("state_left"),
-        "1",
-        "no state file after a restored failure: {log}"
-    );
+    assert_eq!(get("state_left"), "1", "no state file after a restored failure: {log}");
 }

@@ -87,24 +87,20 @@ fn require_tool(tool: &str, package: &str) {
 }
 
 fn run(command: &mut Command) {
-    let status = command
-        .status()
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let status = command.status().unwrap_or_else(|e| panic!("{command:?}: {e}"));
     assert!(status.success(), "{command:?} failed: {status}");
 }
 
 /// The Debian root filesystem with a kernel, built once per package list.
 fn cached_rootfs() -> PathBuf {
     let key = format!("{SUITE}-minbase-{}", PACKAGES.replace(',', "+"));
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("tuner-vm")
-        .join(key);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tuner-vm").join(key);
     let rootfs = dir.join("rootfs");
     if dir.join("complete").exists() {
         return rootfs;
     }
-    let mirror = std::env::var("PETREL_DEBIAN_MIRROR")
-        .unwrap_or_else(|_| "http://deb.debian.org/debian".to_string());
+    let mirror =
+        std::env::var("PETREL_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".to_string());
     let partial = dir.join("rootfs.partial");
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(&dir).expect("cache dir");
@@ -122,15 +118,10 @@ fn only_file_starting(dir: &Path, prefix: &str) -> PathBuf {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("boot dir")
         .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
-        })
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
         .collect();
     found.sort();
-    found
-        .pop()
-        .unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display()))
+    found.pop().unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display()))
 }
 
 #[test]
@@ -149,26 +140,15 @@ fn global_knobs_apply_verify_and_roll_back_in_a_booted_vm() {
 
     let petrel = rootfs.join("petrel");
     std::fs::create_dir_all(&petrel).expect("petrel dir");
-    std::fs::copy(
-        env!("CARGO_BIN_EXE_petrel-tuner"),
-        petrel.join("petrel-tuner"),
-    )
-    .expect("copy binary");
+    std::fs::copy(env!("CARGO_BIN_EXE_petrel-tuner"), petrel.join("petrel-tuner")).expect("copy binary");
     std::fs::write(petrel.join("profile.toml"), PROFILE).expect("profile");
     std::fs::write(petrel.join("init.sh"), INIT).expect("init");
-    std::fs::set_permissions(
-        petrel.join("init.sh"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("make init executable");
+    std::fs::set_permissions(petrel.join("init.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("make init executable");
 
     let work = tempfile::tempdir().expect("temp dir");
     let disk = work.path().join("disk.img");
-    run(Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-d"])
-        .arg(&rootfs)
-        .arg(&disk)
-        .arg("3G"));
+    run(Command::new("mkfs.ext4").args(["-q", "-F", "-d"]).arg(&rootfs).arg(&disk).arg("3G"));
 
     let boot = rootfs.join("boot");
     let mut qemu = Command::new("qemu-system-x86_64")
@@ -177,10 +157,7 @@ fn global_knobs_apply_verify_and_roll_back_in_a_booted_vm() {
         .arg(only_file_starting(&boot, "vmlinuz-"))
         .arg("-initrd")
         .arg(only_file_starting(&boot, "initrd.img-"))
-        .args([
-            "-append",
-            "root=/dev/vda rw console=ttyS0 init=/petrel/init.sh panic=-1",
-        ])
+        .args(["-append", "root=/dev/vda rw console=ttyS0 init=/petrel/init.sh panic=-1"])
         .arg("-drive")
         .arg(format!("file={},if=virtio,format=raw", disk.display()))
         .args(["-nographic", "-no-reboot", "-nic", "none"])
@@ -214,10 +191,7 @@ fn global_knobs_apply_verify_and_roll_back_in_a_booted_vm() {
         eprintln!("{line}");
     }
 
-    assert!(
-        console.contains("PETREL-END"),
-        "the VM did not finish its script:\n{console}"
-    );
+    assert!(console.contains("PETREL-END"), "the VM did not finish its script:\n{console}");
     let rc = |step: &str| -> Vec<String> {
         console
             .lines()
@@ -226,21 +200,10 @@ fn global_knobs_apply_verify_and_roll_back_in_a_booted_vm() {
             .map(|l| l.rsplit_once(' ').expect("has code").1.to_string())
             .collect()
     };
-    assert_eq!(
-        rc("verify"),
-        ["1", "0", "1"],
-        "verify before, after apply, after rollback:\n{console}"
-    );
-    assert_eq!(
-        rc("apply"),
-        ["0", "0"],
-        "apply, then apply again:\n{console}"
-    );
+    assert_eq!(rc("verify"), ["1", "0", "1"], "verify before, after apply, after rollback:\n{console}");
+    assert_eq!(rc("apply"), ["0", "0"], "apply, then apply again:\n{console}");
     assert_eq!(rc("rollback"), ["0"], "{console}");
-    assert!(
-        console.contains("changed 0,"),
-        "second apply changed nothing:\n{console}"
-    );
+    assert!(console.contains("changed 0,"), "second apply changed nothing:\n{console}");
 
     let value = |phase: &str, name: &str| -> String {
         let prefix = format!("PETREL-VAL {phase} {name} ");
@@ -249,26 +212,12 @@ fn global_knobs_apply_verify_and_roll_back_in_a_booted_vm() {
             .find_map(|l| l.trim().strip_prefix(prefix.as_str()).map(str::to_string))
             .unwrap_or_else(|| panic!("no {phase} {name} in:\n{console}"))
     };
-    assert_eq!(
-        value("applied", "thp"),
-        "always madvise [never]",
-        "{console}"
-    );
+    assert_eq!(value("applied", "thp"), "always madvise [never]", "{console}");
     assert_eq!(value("applied", "irq_default"), "1", "{console}");
     assert_eq!(value("applied", "workqueue"), "1", "{console}");
     assert_eq!(value("applied", "swappiness"), "1", "{console}");
     assert_eq!(value("applied", "stat_interval"), "7", "{console}");
-    for name in [
-        "thp",
-        "irq_default",
-        "workqueue",
-        "swappiness",
-        "stat_interval",
-    ] {
-        assert_eq!(
-            value("rolled_back", name),
-            value("before", name),
-            "{name}:\n{console}"
-        );
+    for name in ["thp", "irq_default", "workqueue", "swappiness", "stat_interval"] {
+        assert_eq!(value("rolled_back", name), value("before", name), "{name}:\n{console}");
     }
 }

@@ -27,18 +27,9 @@ pub fn soupbin_server_stream(data: &[u8]) {
         match next_client_packet(rest, limits) {
             Ok(None) | Err(_) => return,
             Ok(Some((packet, used))) => {
-                assert!(
-                    used >= HEADER_BYTES && used <= rest.len(),
-                    "framer consumed {used}"
-                );
-                let n = packet
-                    .encode(&mut scratch)
-                    .expect("decoded packet re-encodes");
-                assert_eq!(
-                    &scratch[..n],
-                    &rest[..used],
-                    "re-encoding differs from input"
-                );
+                assert!(used >= HEADER_BYTES && used <= rest.len(), "framer consumed {used}");
+                let n = packet.encode(&mut scratch).expect("decoded packet re-encodes");
+                assert_eq!(&scratch[..n], &rest[..used], "re-encoding differs from input");
                 rest = &rest[used..];
                 match session.on_packet(now_ns, packet) {
                     Err(_) => return,
@@ -55,16 +46,9 @@ pub fn soupbin_server_stream(data: &[u8]) {
 pub fn soupbin_client_stream(data: &[u8]) {
     let mut rest = data;
     let mut scratch = vec![0u8; SCRATCH_BYTES];
-    while let Ok(Some((packet, used))) = next_server_packet(rest, FrameLimits::new(u16::MAX.into()))
-    {
-        let n = packet
-            .encode(&mut scratch)
-            .expect("decoded packet re-encodes");
-        assert_eq!(
-            &scratch[..n],
-            &rest[..used],
-            "re-encoding differs from input"
-        );
+    while let Ok(Some((packet, used))) = next_server_packet(rest, FrameLimits::new(u16::MAX.into())) {
+        let n = packet.encode(&mut scratch).expect("decoded packet re-encodes");
+        assert_eq!(&scratch[..n], &rest[..used], "re-encoding differs from input");
         if let crate::soupbin::ServerPacket::SequencedData(payload) = packet {
             ouch_outbound(payload);
         }
@@ -75,9 +59,7 @@ pub fn soupbin_client_stream(data: &[u8]) {
 pub fn ouch_inbound(data: &[u8]) {
     if let Ok(msg) = Inbound::decode(data) {
         let mut scratch = vec![0u8; data.len()];
-        let n = msg
-            .encode(&mut scratch)
-            .expect("decoded inbound re-encodes");
+        let n = msg.encode(&mut scratch).expect("decoded inbound re-encodes");
         assert_eq!(&scratch[..n], data, "inbound re-encoding differs: {msg:?}");
     }
 }
@@ -85,9 +67,7 @@ pub fn ouch_inbound(data: &[u8]) {
 pub fn ouch_outbound(data: &[u8]) {
     if let Ok(msg) = Outbound::decode(data) {
         let mut scratch = vec![0u8; data.len()];
-        let n = msg
-            .encode(&mut scratch)
-            .expect("decoded outbound re-encodes");
+        let n = msg.encode(&mut scratch).expect("decoded outbound re-encodes");
         assert_eq!(&scratch[..n], data, "outbound re-encoding differs: {msg:?}");
     }
 }

@@ -153,41 +153,17 @@ pub enum DecodeError {
     #[error("empty OUCH message (no type byte)")]
     Empty,
     #[error("unknown {direction} OUCH message type 0x{msg_type:02x}")]
-    UnknownType {
-        direction: &'static str,
-        msg_type: u8,
-    },
+    UnknownType { direction: &'static str, msg_type: u8 },
     #[error("{msg}: expected {expected_bytes} bytes, got {actual_bytes}")]
-    WrongLength {
-        msg: &'static str,
-        expected_bytes: usize,
-        actual_bytes: usize,
-    },
+    WrongLength { msg: &'static str, expected_bytes: usize, actual_bytes: usize },
     #[error("{msg}: at least {min_bytes} bytes needed, got {actual_bytes}")]
-    TooShort {
-        msg: &'static str,
-        min_bytes: usize,
-        actual_bytes: usize,
-    },
+    TooShort { msg: &'static str, min_bytes: usize, actual_bytes: usize },
     #[error("{msg}: appendage length field says {declared_bytes} bytes but {actual_bytes} follow")]
-    AppendageLength {
-        msg: &'static str,
-        declared_bytes: usize,
-        actual_bytes: usize,
-    },
+    AppendageLength { msg: &'static str, declared_bytes: usize, actual_bytes: usize },
     #[error("{msg}: field {field} at offset {offset} has invalid value 0x{value:02x}")]
-    InvalidField {
-        msg: &'static str,
-        field: &'static str,
-        offset: usize,
-        value: u8,
-    },
+    InvalidField { msg: &'static str, field: &'static str, offset: usize, value: u8 },
     #[error("{msg}: appendage element at offset {offset}: {error}")]
-    Appendage {
-        msg: &'static str,
-        offset: usize,
-        error: AppendageError,
-    },
+    Appendage { msg: &'static str, offset: usize, error: AppendageError },
 }
 
 /// A malformed TagValue element inside an appendage.
@@ -196,16 +172,9 @@ pub enum AppendageError {
     #[error("element length byte is 0 (it must count at least the tag byte)")]
     ZeroLength,
     #[error("element needs {needed_bytes} bytes but only {available_bytes} remain")]
-    Overrun {
-        needed_bytes: usize,
-        available_bytes: usize,
-    },
+    Overrun { needed_bytes: usize, available_bytes: usize },
     #[error("tag {tag} carries {actual_bytes} value bytes, the spec says {expected_bytes}")]
-    WrongValueLength {
-        tag: u8,
-        expected_bytes: usize,
-        actual_bytes: usize,
-    },
+    WrongValueLength { tag: u8, expected_bytes: usize, actual_bytes: usize },
     #[error("tag {tag} value is not printable ASCII")]
     NotPrintable { tag: u8 },
 }
@@ -373,8 +342,7 @@ impl<'a> TagValue<'a> {
                 Err(AppendageError::NotPrintable { tag })
             }
         };
-        let alpha4 =
-            |raw: [u8; 4]| Alpha::from_wire(raw).ok_or(AppendageError::NotPrintable { tag });
+        let alpha4 = |raw: [u8; 4]| Alpha::from_wire(raw).ok_or(AppendageError::NotPrintable { tag });
         Ok(match tag {
             tag::SECONDARY_ORD_REF_NUM => Self::SecondaryOrdRefNum(rd.u64()),
             tag::FIRM => Self::Firm(alpha4(rd.array())?),
@@ -423,9 +391,7 @@ impl<'a> TagValue<'a> {
             | Self::ExpireTimeSeconds(v)
             | Self::DisplayQuantity(v) => w.u32(v),
             Self::PegOffset(v) | Self::DiscretionPegOffset(v) => w.i32(v),
-            Self::DiscretionPrice(v) | Self::ReferencePrice(v) | Self::DisplayPrice(v) => {
-                w.u64(v.0)
-            }
+            Self::DiscretionPrice(v) | Self::ReferencePrice(v) | Self::DisplayPrice(v) => w.u64(v.0),
             Self::CustomerType(v)
             | Self::PriceType(v)
             | Self::DiscretionPriceType(v)
@@ -468,13 +434,7 @@ impl<'a> Appendage<'a> {
             }
             let available_bytes = bytes.len() - pos - 1;
             if len > available_bytes {
-                return Err((
-                    pos,
-                    AppendageError::Overrun {
-                        needed_bytes: len,
-                        available_bytes,
-                    },
-                ));
+                return Err((pos, AppendageError::Overrun { needed_bytes: len, available_bytes }));
             }
             let tag = bytes[pos + 1];
             let value = &bytes[pos + 2..pos + 1 + len];
@@ -482,11 +442,7 @@ impl<'a> Appendage<'a> {
                 if value.len() != expected_bytes {
                     return Err((
                         pos,
-                        AppendageError::WrongValueLength {
-                            tag,
-                            expected_bytes,
-                            actual_bytes: value.len(),
-                        },
+                        AppendageError::WrongValueLength { tag, expected_bytes, actual_bytes: value.len() },
                     ));
                 }
             }
@@ -497,10 +453,7 @@ impl<'a> Appendage<'a> {
     }
 
     /// Writes `elements` into `buf` and returns the appendage view over what was written.
-    pub fn encode<'b>(
-        buf: &'b mut [u8],
-        elements: &[TagValue<'_>],
-    ) -> Result<Appendage<'b>, EncodeError> {
+    pub fn encode<'b>(buf: &'b mut [u8], elements: &[TagValue<'_>]) -> Result<Appendage<'b>, EncodeError> {
         let total: usize = elements.iter().map(TagValue::wire_len).sum();
         if total > usize::from(u16::MAX) {
             return Err(EncodeError::FieldTooLong {
@@ -514,9 +467,7 @@ impl<'a> Appendage<'a> {
             if let TagValue::Unknown { tag, .. } = e {
                 // An Unknown must not smuggle a known tag with a value of the wrong width.
                 if TagValue::value_bytes_for(*tag).is_some() {
-                    return Err(EncodeError::FieldNotPrintable {
-                        field: "appendage unknown tag",
-                    });
+                    return Err(EncodeError::FieldNotPrintable { field: "appendage unknown tag" });
                 }
             }
             e.write(&mut w)?;
@@ -567,11 +518,7 @@ fn fixed_len(b: &[u8], msg: &'static str, expected_bytes: usize) -> Result<(), D
     if b.len() == expected_bytes {
         Ok(())
     } else {
-        Err(DecodeError::WrongLength {
-            msg,
-            expected_bytes,
-            actual_bytes: b.len(),
-        })
+        Err(DecodeError::WrongLength { msg, expected_bytes, actual_bytes: b.len() })
     }
 }
 
@@ -583,20 +530,12 @@ fn appendage_after<'a>(
     fixed_bytes: usize,
 ) -> Result<Appendage<'a>, DecodeError> {
     if b.len() < fixed_bytes {
-        return Err(DecodeError::TooShort {
-            msg,
-            min_bytes: fixed_bytes,
-            actual_bytes: b.len(),
-        });
+        return Err(DecodeError::TooShort { msg, min_bytes: fixed_bytes, actual_bytes: b.len() });
     }
     let declared_bytes = usize::from(u16::from_be_bytes([b[fixed_bytes - 2], b[fixed_bytes - 1]]));
     let rest = &b[fixed_bytes..];
     if rest.len() != declared_bytes {
-        return Err(DecodeError::AppendageLength {
-            msg,
-            declared_bytes,
-            actual_bytes: rest.len(),
-        });
+        return Err(DecodeError::AppendageLength { msg, declared_bytes, actual_bytes: rest.len() });
     }
     Appendage::parse(rest).map_err(|(off, error)| DecodeError::Appendage {
         msg,
@@ -613,12 +552,7 @@ fn code<T>(
 ) -> Result<T, DecodeError> {
     let offset = rd.pos;
     let value = rd.u8();
-    f(value).ok_or(DecodeError::InvalidField {
-        msg,
-        field,
-        offset,
-        value,
-    })
+    f(value).ok_or(DecodeError::InvalidField { msg, field, offset, value })
 }
 
 fn alpha<const N: usize>(
@@ -629,17 +563,9 @@ fn alpha<const N: usize>(
     let offset = rd.pos;
     let raw: [u8; N] = rd.array();
     Alpha::from_wire(raw).ok_or_else(|| {
-        let (i, value) = raw
-            .iter()
-            .enumerate()
-            .find(|(_, b)| !is_printable(**b))
-            .map_or((0, 0), |(i, b)| (i, *b));
-        DecodeError::InvalidField {
-            msg,
-            field,
-            offset: offset + i,
-            value,
-        }
+        let (i, value) =
+            raw.iter().enumerate().find(|(_, b)| !is_printable(**b)).map_or((0, 0), |(i, b)| (i, *b));
+        DecodeError::InvalidField { msg, field, offset: offset + i, value }
     })
 }
 
@@ -794,10 +720,7 @@ impl<'a> Inbound<'a> {
             inbound_type::CANCEL_ORDER => {
                 fixed_len(b, "Cancel Order", CANCEL_ORDER_BYTES)?;
                 let mut rd = Rd::new(b, 1);
-                Ok(Self::CancelOrder(CancelOrder {
-                    user_ref_num: rd.u32(),
-                    quantity: rd.u32(),
-                }))
+                Ok(Self::CancelOrder(CancelOrder { user_ref_num: rd.u32(), quantity: rd.u32() }))
             }
             inbound_type::MODIFY_ORDER => {
                 const M: &str = "Modify Order";
@@ -824,10 +747,7 @@ impl<'a> Inbound<'a> {
                 fixed_len(b, "Account Query Request", ACCOUNT_QUERY_BYTES)?;
                 Ok(Self::AccountQuery)
             }
-            other => Err(DecodeError::UnknownType {
-                direction: "inbound",
-                msg_type: other,
-            }),
+            other => Err(DecodeError::UnknownType { direction: "inbound", msg_type: other }),
         }
     }
 
@@ -1258,17 +1178,11 @@ impl<'a> Outbound<'a> {
             }
             t::CANCEL_PENDING => {
                 fixed_len(b, "Cancel Pending", CANCEL_PENDING_BYTES)?;
-                Self::CancelPending {
-                    timestamp_ns: rd.u64(),
-                    user_ref_num: rd.u32(),
-                }
+                Self::CancelPending { timestamp_ns: rd.u64(), user_ref_num: rd.u32() }
             }
             t::CANCEL_REJECT => {
                 fixed_len(b, "Cancel Reject", CANCEL_REJECT_BYTES)?;
-                Self::CancelReject {
-                    timestamp_ns: rd.u64(),
-                    user_ref_num: rd.u32(),
-                }
+                Self::CancelReject { timestamp_ns: rd.u64(), user_ref_num: rd.u32() }
             }
             t::ORDER_PRIORITY_UPDATE => {
                 const M: &str = "Order Priority Update";
@@ -1319,12 +1233,7 @@ impl<'a> Outbound<'a> {
                     next_user_ref_num: rd.u32(),
                 })
             }
-            other => {
-                return Err(DecodeError::UnknownType {
-                    direction: "outbound",
-                    msg_type: other,
-                })
-            }
+            other => return Err(DecodeError::UnknownType { direction: "outbound", msg_type: other }),
         })
     }
 
@@ -1451,18 +1360,12 @@ impl<'a> Outbound<'a> {
                 w.u16(m.reason.0);
                 w.bytes(m.cl_ord_id.as_wire());
             }
-            Self::CancelPending {
-                timestamp_ns,
-                user_ref_num,
-            } => {
+            Self::CancelPending { timestamp_ns, user_ref_num } => {
                 w.u8(t::CANCEL_PENDING);
                 w.u64(*timestamp_ns);
                 w.u32(*user_ref_num);
             }
-            Self::CancelReject {
-                timestamp_ns,
-                user_ref_num,
-            } => {
+            Self::CancelReject { timestamp_ns, user_ref_num } => {
                 w.u8(t::CANCEL_REJECT);
                 w.u64(*timestamp_ns);
                 w.u32(*user_ref_num);
@@ -1503,11 +1406,7 @@ impl<'a> Outbound<'a> {
                 w.u32(m.next_user_ref_num);
             }
         }
-        debug_assert_eq!(
-            w.pos,
-            self.encoded_len(),
-            "encoded_len disagrees with encode"
-        );
+        debug_assert_eq!(w.pos, self.encoded_len(), "encoded_len disagrees with encode");
         Ok(w.pos)
     }
 }

@@ -97,10 +97,7 @@ pub struct ServerSession {
 
 impl ServerSession {
     pub fn new(timers: SessionTimers, now_ns: u64) -> Self {
-        assert!(
-            timers.heartbeat_interval_ns > 0,
-            "heartbeat interval must be positive"
-        );
+        assert!(timers.heartbeat_interval_ns > 0, "heartbeat interval must be positive");
         assert!(
             timers.idle_timeout_ns > timers.heartbeat_interval_ns,
             "idle timeout must exceed the heartbeat interval or healthy clients get dropped"
@@ -142,9 +139,7 @@ impl ServerSession {
             (SessionState::LoggedIn, ClientPacket::LoginRequest(_)) => {
                 return self.violate(Violation::SecondLogin)
             }
-            (SessionState::LoggedIn, ClientPacket::UnsequencedData(data)) => {
-                SessionEvent::Data(data)
-            }
+            (SessionState::LoggedIn, ClientPacket::UnsequencedData(data)) => SessionEvent::Data(data),
             (SessionState::LoggedIn, ClientPacket::ClientHeartbeat) => SessionEvent::Heartbeat,
             (SessionState::LoggedIn, ClientPacket::LogoutRequest) => {
                 self.state = SessionState::Closed(CloseReason::LoggedOut);
@@ -161,22 +156,14 @@ impl ServerSession {
 
     /// The caller accepted the pending login and is about to send Login Accepted.
     pub fn accept(&mut self, now_ns: u64) {
-        assert_eq!(
-            self.state,
-            SessionState::LoginPending,
-            "accept without a pending login"
-        );
+        assert_eq!(self.state, SessionState::LoginPending, "accept without a pending login");
         self.state = SessionState::LoggedIn;
         self.last_rx_ns = self.last_rx_ns.max(now_ns);
     }
 
     /// The caller rejected the pending login and is about to send Login Rejected and close.
     pub fn reject(&mut self) {
-        assert_eq!(
-            self.state,
-            SessionState::LoginPending,
-            "reject without a pending login"
-        );
+        assert_eq!(self.state, SessionState::LoginPending, "reject without a pending login");
         self.state = SessionState::Closed(CloseReason::LoginRejected);
     }
 
@@ -206,9 +193,7 @@ impl ServerSession {
                 if now_ns.saturating_sub(self.last_rx_ns) >= self.timers.idle_timeout_ns {
                     self.state = SessionState::Closed(CloseReason::IdleTimeout);
                     TimerAction::Disconnect(CloseReason::IdleTimeout)
-                } else if now_ns.saturating_sub(self.last_tx_ns)
-                    >= self.timers.heartbeat_interval_ns
-                {
+                } else if now_ns.saturating_sub(self.last_tx_ns) >= self.timers.heartbeat_interval_ns {
                     TimerAction::SendHeartbeat
                 } else {
                     TimerAction::Nothing
@@ -221,17 +206,13 @@ impl ServerSession {
     pub fn next_deadline_ns(&self) -> Option<u64> {
         match self.state {
             SessionState::Closed(_) => None,
-            SessionState::AwaitingLogin | SessionState::LoginPending => Some(
-                self.connected_ns
-                    .saturating_add(self.timers.login_timeout_ns),
-            ),
+            SessionState::AwaitingLogin | SessionState::LoginPending => {
+                Some(self.connected_ns.saturating_add(self.timers.login_timeout_ns))
+            }
             SessionState::LoggedIn => Some(
                 self.last_rx_ns
                     .saturating_add(self.timers.idle_timeout_ns)
-                    .min(
-                        self.last_tx_ns
-                            .saturating_add(self.timers.heartbeat_interval_ns),
-                    ),
+                    .min(self.last_tx_ns.saturating_add(self.timers.heartbeat_interval_ns)),
             ),
         }
     }

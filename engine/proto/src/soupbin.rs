@@ -51,9 +51,7 @@ pub struct FrameLimits {
 impl FrameLimits {
     /// Largest legitimate client packet: an Unsequenced Data packet carrying an OUCH Enter
     /// Order (47 fixed bytes) with a generous appendage; 1 KiB leaves ample room.
-    pub const CLIENT_DEFAULT: Self = Self {
-        packet_bytes_max: 1024,
-    };
+    pub const CLIENT_DEFAULT: Self = Self { packet_bytes_max: 1024 };
 
     pub fn new(packet_bytes_max: usize) -> Self {
         assert!(
@@ -86,10 +84,7 @@ pub enum FrameError {
 /// Returns `Ok(None)` when `buf` holds only part of a packet (read more and call again), or the
 /// frame and the number of bytes it occupies (consume them). The length prefix is checked
 /// against `limits` as soon as its two bytes are present, before the payload arrives.
-pub fn next_frame(
-    buf: &[u8],
-    limits: FrameLimits,
-) -> Result<Option<(Frame<'_>, usize)>, FrameError> {
+pub fn next_frame(buf: &[u8], limits: FrameLimits) -> Result<Option<(Frame<'_>, usize)>, FrameError> {
     let Some(prefix) = buf.get(..LENGTH_PREFIX_BYTES) else {
         return Ok(None);
     };
@@ -98,22 +93,13 @@ pub fn next_frame(
         return Err(FrameError::ZeroLength);
     }
     if len_bytes > limits.packet_bytes_max {
-        return Err(FrameError::Oversize {
-            len_bytes,
-            max_bytes: limits.packet_bytes_max,
-        });
+        return Err(FrameError::Oversize { len_bytes, max_bytes: limits.packet_bytes_max });
     }
     let total_bytes = LENGTH_PREFIX_BYTES + len_bytes;
     let Some(packet) = buf.get(LENGTH_PREFIX_BYTES..total_bytes) else {
         return Ok(None);
     };
-    Ok(Some((
-        Frame {
-            packet_type: packet[0],
-            payload: &packet[1..],
-        },
-        total_bytes,
-    )))
+    Ok(Some((Frame { packet_type: packet[0], payload: &packet[1..] }, total_bytes)))
 }
 
 /// A framed packet that is not a valid SoupBinTCP packet for its direction.
@@ -122,24 +108,11 @@ pub enum PacketError {
     #[error("unknown packet type 0x{packet_type:02x} for this direction")]
     UnknownType { packet_type: u8 },
     #[error("packet type '{}' needs a {expected_bytes}-byte payload, got {actual_bytes}", char::from(*packet_type))]
-    WrongLength {
-        packet_type: u8,
-        expected_bytes: usize,
-        actual_bytes: usize,
-    },
+    WrongLength { packet_type: u8, expected_bytes: usize, actual_bytes: usize },
     #[error("packet type '{}': field {field} at payload offset {offset} is not printable ASCII", char::from(*packet_type))]
-    NotPrintable {
-        packet_type: u8,
-        field: &'static str,
-        offset: usize,
-    },
+    NotPrintable { packet_type: u8, field: &'static str, offset: usize },
     #[error("packet type '{}': numeric field {field} at payload offset {offset} is malformed ({reason})", char::from(*packet_type))]
-    BadNumber {
-        packet_type: u8,
-        field: &'static str,
-        offset: usize,
-        reason: &'static str,
-    },
+    BadNumber { packet_type: u8, field: &'static str, offset: usize, reason: &'static str },
     #[error("login rejected packet carries unknown reason code 0x{code:02x}")]
     UnknownRejectReason { code: u8 },
 }
@@ -238,25 +211,15 @@ fn alpha_at<const N: usize>(
 ) -> Result<Alpha<N>, PacketError> {
     let mut raw = [0u8; N];
     raw.copy_from_slice(&frame.payload[offset..offset + N]);
-    Alpha::from_wire(raw).ok_or(PacketError::NotPrintable {
-        packet_type: frame.packet_type,
-        field,
-        offset,
-    })
+    Alpha::from_wire(raw).ok_or(PacketError::NotPrintable { packet_type: frame.packet_type, field, offset })
 }
 
 /// Parses a SoupBinTCP numeric field: ASCII digits, right-justified and padded on the left
 /// with spaces. Right padding is tolerated too because some clients left-justify numbers;
 /// spaces inside the digits, an all-blank field and values above `u64::MAX` are errors.
 pub fn parse_numeric(raw: &[u8]) -> Result<u64, &'static str> {
-    let start = raw
-        .iter()
-        .position(|b| *b != b' ')
-        .ok_or("field is blank")?;
-    let end = raw
-        .iter()
-        .rposition(|b| *b != b' ')
-        .map_or(start, |i| i + 1);
+    let start = raw.iter().position(|b| *b != b' ').ok_or("field is blank")?;
+    let end = raw.iter().rposition(|b| *b != b' ').map_or(start, |i| i + 1);
     let mut value: u64 = 0;
     for b in &raw[start..end] {
         if !b.is_ascii_digit() {
@@ -271,14 +234,8 @@ pub fn parse_numeric(raw: &[u8]) -> Result<u64, &'static str> {
 }
 
 fn numeric_at(frame: &Frame<'_>, offset: usize, field: &'static str) -> Result<u64, PacketError> {
-    parse_numeric(&frame.payload[offset..offset + SEQUENCE_NUMBER_BYTES]).map_err(|reason| {
-        PacketError::BadNumber {
-            packet_type: frame.packet_type,
-            field,
-            offset,
-            reason,
-        }
-    })
+    parse_numeric(&frame.payload[offset..offset + SEQUENCE_NUMBER_BYTES])
+        .map_err(|reason| PacketError::BadNumber { packet_type: frame.packet_type, field, offset, reason })
 }
 
 impl<'a> ClientPacket<'a> {
@@ -357,11 +314,7 @@ pub fn next_server_packet(
 // ---------------------------------------------------------------------------------------------
 
 /// Writes a whole packet: length prefix, type byte and payload.
-pub fn encode_packet(
-    buf: &mut [u8],
-    packet_type: u8,
-    payload: &[u8],
-) -> Result<usize, EncodeError> {
+pub fn encode_packet(buf: &mut [u8], packet_type: u8, payload: &[u8]) -> Result<usize, EncodeError> {
     let len = payload_len_prefix(payload.len())?;
     let total = HEADER_BYTES + payload.len();
     let mut w = Wr::new(buf, total)?;
@@ -387,10 +340,7 @@ pub fn encode_packet_with(
     fill: impl FnOnce(&mut [u8]) -> Result<usize, EncodeError>,
 ) -> Result<usize, EncodeError> {
     if buf.len() < HEADER_BYTES {
-        return Err(EncodeError::BufferTooSmall {
-            needed_bytes: HEADER_BYTES,
-            available_bytes: buf.len(),
-        });
+        return Err(EncodeError::BufferTooSmall { needed_bytes: HEADER_BYTES, available_bytes: buf.len() });
     }
     let payload_bytes = fill(&mut buf[HEADER_BYTES..])?;
     let len = payload_len_prefix(payload_bytes)?;
@@ -400,20 +350,13 @@ pub fn encode_packet_with(
 }
 
 /// Right-justifies `value` in a space-padded numeric field.
-pub fn write_numeric<const N: usize>(
-    field: &'static str,
-    value: u64,
-) -> Result<[u8; N], EncodeError> {
+pub fn write_numeric<const N: usize>(field: &'static str, value: u64) -> Result<[u8; N], EncodeError> {
     let mut out = [b' '; N];
     let mut v = value;
     let mut i = N;
     loop {
         if i == 0 {
-            return Err(EncodeError::NumberTooWide {
-                field,
-                value,
-                width: N,
-            });
+            return Err(EncodeError::NumberTooWide { field, value, width: N });
         }
         i -= 1;
         // `v % 10` is below 10, so the cast cannot truncate.
@@ -440,8 +383,7 @@ impl LoginRequest {
 
 impl LoginAccepted {
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
-        let seq: [u8; SEQUENCE_NUMBER_BYTES] =
-            write_numeric("sequence_number", self.sequence_number)?;
+        let seq: [u8; SEQUENCE_NUMBER_BYTES] = write_numeric("sequence_number", self.sequence_number)?;
         let mut payload = [0u8; LOGIN_ACCEPTED_PAYLOAD_BYTES];
         payload[..10].copy_from_slice(self.session.as_wire());
         payload[10..].copy_from_slice(&seq);
@@ -466,9 +408,7 @@ impl ServerPacket<'_> {
         match self {
             Self::Debug(text) => encode_packet(buf, packet_type::DEBUG, text),
             Self::LoginAccepted(accepted) => accepted.encode(buf),
-            Self::LoginRejected(reason) => {
-                encode_packet(buf, packet_type::LOGIN_REJECTED, &[reason.code()])
-            }
+            Self::LoginRejected(reason) => encode_packet(buf, packet_type::LOGIN_REJECTED, &[reason.code()]),
             Self::SequencedData(data) => encode_packet(buf, packet_type::SEQUENCED_DATA, data),
             Self::ServerHeartbeat => encode_packet(buf, packet_type::SERVER_HEARTBEAT, &[]),
             Self::EndOfSession => encode_packet(buf, packet_type::END_OF_SESSION, &[]),

@@ -7,24 +7,13 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
     #[error("output buffer too small: {needed_bytes} bytes needed, {available_bytes} available")]
-    BufferTooSmall {
-        needed_bytes: usize,
-        available_bytes: usize,
-    },
+    BufferTooSmall { needed_bytes: usize, available_bytes: usize },
     #[error("field {field} is {len_bytes} bytes long, at most {max_bytes} fit")]
-    FieldTooLong {
-        field: &'static str,
-        len_bytes: usize,
-        max_bytes: usize,
-    },
+    FieldTooLong { field: &'static str, len_bytes: usize, max_bytes: usize },
     #[error("field {field} holds a byte outside printable ASCII (0x20..=0x7e)")]
     FieldNotPrintable { field: &'static str },
     #[error("number {value} does not fit the {width}-character numeric field {field}")]
-    NumberTooWide {
-        field: &'static str,
-        value: u64,
-        width: usize,
-    },
+    NumberTooWide { field: &'static str, value: u64, width: usize },
     #[error("payload of {len_bytes} bytes exceeds the {max_bytes}-byte SoupBinTCP packet limit")]
     PayloadTooLarge { len_bytes: usize, max_bytes: usize },
 }
@@ -43,11 +32,7 @@ impl<const N: usize> Alpha<N> {
     pub fn new(field: &'static str, text: &str) -> Result<Self, EncodeError> {
         let bytes = text.as_bytes();
         if bytes.len() > N {
-            return Err(EncodeError::FieldTooLong {
-                field,
-                len_bytes: bytes.len(),
-                max_bytes: N,
-            });
+            return Err(EncodeError::FieldTooLong { field, len_bytes: bytes.len(), max_bytes: N });
         }
         if !bytes.iter().all(|b| is_printable(*b)) {
             return Err(EncodeError::FieldNotPrintable { field });
@@ -141,10 +126,7 @@ impl<'a> Wr<'a> {
     /// Checks that `needed_bytes` fit before any byte is written.
     pub(crate) fn new(b: &'a mut [u8], needed_bytes: usize) -> Result<Self, EncodeError> {
         if b.len() < needed_bytes {
-            return Err(EncodeError::BufferTooSmall {
-                needed_bytes,
-                available_bytes: b.len(),
-            });
+            return Err(EncodeError::BufferTooSmall { needed_bytes, available_bytes: b.len() });
         }
         Ok(Self { b, pos: 0 })
     }

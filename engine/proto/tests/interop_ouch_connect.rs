@@ -26,23 +26,13 @@ fn venv_python() -> PathBuf {
     let python = venv.join("bin/python");
     let ready = venv.join(".installed-5.0.1");
     if !ready.exists() {
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status();
+        let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
         assert!(
             matches!(status, Ok(s) if s.success()),
             "cannot create a venv with `python3 -m venv` (install python3 >= 3.11 and python3-venv): {status:?}"
         );
         let status = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "ouch-connect==5.0.1",
-                "links_connect==0.1.2",
-            ])
+            .args(["-m", "pip", "install", "-q", "ouch-connect==5.0.1", "links_connect==0.1.2"])
             .status();
         assert!(
             matches!(status, Ok(s) if s.success()),
@@ -58,10 +48,7 @@ fn ouch_connect_client_interoperates_at_soupbintcp_and_differs_on_ouch_symbol_wi
     let python = venv_python();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/ouch_connect_client.py"
-    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ouch_connect_client.py");
     let child = Command::new(python)
         .arg(script)
         .arg(addr.to_string())
@@ -71,8 +58,7 @@ fn ouch_connect_client_interoperates_at_soupbintcp_and_differs_on_ouch_symbol_wi
         .unwrap();
 
     let (mut sock, _) = listener.accept().unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut session = ServerSession::new(SessionTimers::default(), 0);
     let mut rx = vec![0u8; 4096];
     let mut filled = 0usize;
@@ -96,13 +82,9 @@ fn ouch_connect_client_interoperates_at_soupbintcp_and_differs_on_ouch_symbol_wi
                     assert_eq!(login.password.trimmed(), "pw");
                     assert_eq!(login.requested_session.trimmed(), "S1");
                     session.accept(1);
-                    let accepted = LoginAccepted {
-                        session: Alpha::new("s", "S1").unwrap(),
-                        sequence_number: 1,
-                    };
-                    let n = ServerPacket::LoginAccepted(accepted)
-                        .encode(&mut tx)
-                        .unwrap();
+                    let accepted =
+                        LoginAccepted { session: Alpha::new("s", "S1").unwrap(), sequence_number: 1 };
+                    let n = ServerPacket::LoginAccepted(accepted).encode(&mut tx).unwrap();
                     sock.write_all(&tx[..n]).unwrap();
                 }
                 SessionEvent::Data(payload) => {
@@ -111,10 +93,8 @@ fn ouch_connect_client_interoperates_at_soupbintcp_and_differs_on_ouch_symbol_wi
                         timestamp_ns: 34_200_000_000_000,
                         event_code: EventCode::StartOfDay,
                     });
-                    let n = encode_packet_with(&mut tx, packet_type::SEQUENCED_DATA, |b| {
-                        event.encode(b)
-                    })
-                    .unwrap();
+                    let n = encode_packet_with(&mut tx, packet_type::SEQUENCED_DATA, |b| event.encode(b))
+                        .unwrap();
                     sock.write_all(&tx[..n]).unwrap();
                     break 'read;
                 }
@@ -136,33 +116,18 @@ fn ouch_connect_client_interoperates_at_soupbintcp_and_differs_on_ouch_symbol_wi
 
     // SoupBinTCP interoperates: login (with the client's right-justified alpha fields), an
     // Unsequenced Data packet in, a Sequenced Data packet out that the client decoded.
-    for needle in [
-        "\"SystemEvent\"",
-        "\"timestamp\":34200000000000",
-        "\"event_code\":\"START_OF_DAY\"",
-    ] {
-        assert!(
-            stdout.contains(needle),
-            "{needle} missing from client's parse: {stdout}"
-        );
+    for needle in ["\"SystemEvent\"", "\"timestamp\":34200000000000", "\"event_code\":\"START_OF_DAY\""] {
+        assert!(stdout.contains(needle), "{needle} missing from client's parse: {stdout}");
     }
 
     // OUCH does not: ouch-connect 5.0.1 writes Symbol as 9 bytes where the spec has 8 (see
     // SPEC-NOTES.md). The strict decoder must refuse that with a typed error rather than
     // misread every field after the symbol. If this starts decoding, one side changed layout.
     let payload = entered.expect("client sent no Unsequenced Data");
-    assert_eq!(
-        payload.len(),
-        60,
-        "ouch-connect Enter Order: {payload:02x?}"
-    );
+    assert_eq!(payload.len(), 60, "ouch-connect Enter Order: {payload:02x?}");
     assert_eq!(&payload[10..19], b"AAPL     ", "9-byte symbol");
     assert_eq!(
         Inbound::decode(&payload),
-        Err(DecodeError::AppendageLength {
-            msg: "Enter Order",
-            declared_bytes: 0x2000,
-            actual_bytes: 13
-        })
+        Err(DecodeError::AppendageLength { msg: "Enter Order", declared_bytes: 0x2000, actual_bytes: 13 })
     );
 }

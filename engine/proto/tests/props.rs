@@ -62,25 +62,9 @@ struct Common {
 
 fn common() -> impl Strategy<Value = Common> {
     (
-        (
-            any::<u64>(),
-            any::<u32>(),
-            any::<u32>(),
-            any::<u32>(),
-            any::<u64>(),
-        ),
-        (
-            pick(Side::ALL),
-            pick(TimeInForce::ALL),
-            pick(Display::ALL),
-            pick(Capacity::ALL),
-        ),
-        (
-            pick(IntermarketSweep::ALL),
-            pick(CrossType::ALL),
-            pick(OrderState::ALL),
-            pick(CancelReason::ALL),
-        ),
+        (any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u64>()),
+        (pick(Side::ALL), pick(TimeInForce::ALL), pick(Display::ALL), pick(Capacity::ALL)),
+        (pick(IntermarketSweep::ALL), pick(CrossType::ALL), pick(OrderState::ALL), pick(CancelReason::ALL)),
         (alpha::<8>(), alpha::<14>(), alpha::<4>(), printable()),
         proptest::collection::vec(tag_value(), 0..6),
     )

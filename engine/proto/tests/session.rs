@@ -18,10 +18,7 @@ fn login() -> ClientPacket<'static> {
 
 fn logged_in() -> ServerSession {
     let mut s = ServerSession::new(SessionTimers::default(), 0);
-    assert!(matches!(
-        s.on_packet(0, login()),
-        Ok(SessionEvent::LoginRequested(_))
-    ));
+    assert!(matches!(s.on_packet(0, login()), Ok(SessionEvent::LoginRequested(_))));
     s.accept(0);
     s
 }
@@ -29,18 +26,9 @@ fn logged_in() -> ServerSession {
 #[test]
 fn data_before_login_is_a_violation_and_closes() {
     let mut s = ServerSession::new(SessionTimers::default(), 0);
-    assert_eq!(
-        s.on_packet(1, ClientPacket::UnsequencedData(b"Q")),
-        Err(Violation::DataBeforeLogin)
-    );
-    assert_eq!(
-        s.state(),
-        SessionState::Closed(CloseReason::Violation(Violation::DataBeforeLogin))
-    );
-    assert_eq!(
-        s.on_packet(2, ClientPacket::ClientHeartbeat),
-        Err(Violation::AfterClose)
-    );
+    assert_eq!(s.on_packet(1, ClientPacket::UnsequencedData(b"Q")), Err(Violation::DataBeforeLogin));
+    assert_eq!(s.state(), SessionState::Closed(CloseReason::Violation(Violation::DataBeforeLogin)));
+    assert_eq!(s.on_packet(2, ClientPacket::ClientHeartbeat), Err(Violation::AfterClose));
 }
 
 #[test]
@@ -53,27 +41,15 @@ fn second_login_is_a_violation() {
 fn packets_while_login_pending_are_refused() {
     let mut s = ServerSession::new(SessionTimers::default(), 0);
     s.on_packet(0, login()).unwrap();
-    assert_eq!(
-        s.on_packet(1, ClientPacket::UnsequencedData(b"Q")),
-        Err(Violation::PacketDuringLogin)
-    );
+    assert_eq!(s.on_packet(1, ClientPacket::UnsequencedData(b"Q")), Err(Violation::PacketDuringLogin));
 }
 
 #[test]
 fn logged_in_session_passes_data_and_logs_out() {
     let mut s = logged_in();
-    assert_eq!(
-        s.on_packet(1, ClientPacket::UnsequencedData(b"Q")),
-        Ok(SessionEvent::Data(b"Q"))
-    );
-    assert_eq!(
-        s.on_packet(2, ClientPacket::ClientHeartbeat),
-        Ok(SessionEvent::Heartbeat)
-    );
-    assert_eq!(
-        s.on_packet(3, ClientPacket::LogoutRequest),
-        Ok(SessionEvent::LoggedOut)
-    );
+    assert_eq!(s.on_packet(1, ClientPacket::UnsequencedData(b"Q")), Ok(SessionEvent::Data(b"Q")));
+    assert_eq!(s.on_packet(2, ClientPacket::ClientHeartbeat), Ok(SessionEvent::Heartbeat));
+    assert_eq!(s.on_packet(3, ClientPacket::LogoutRequest), Ok(SessionEvent::LoggedOut));
     assert_eq!(s.state(), SessionState::Closed(CloseReason::LoggedOut));
 }
 
@@ -90,10 +66,7 @@ fn login_timeout_disconnects_silent_connections() {
     let mut s = ServerSession::new(SessionTimers::default(), 10);
     assert_eq!(s.next_deadline_ns(), Some(10 + 5 * S));
     assert_eq!(s.poll(10 + 5 * S - 1), TimerAction::Nothing);
-    assert_eq!(
-        s.poll(10 + 5 * S),
-        TimerAction::Disconnect(CloseReason::LoginTimeout)
-    );
+    assert_eq!(s.poll(10 + 5 * S), TimerAction::Disconnect(CloseReason::LoginTimeout));
 }
 
 #[test]
@@ -108,10 +81,7 @@ fn server_heartbeat_after_one_second_of_silence_and_idle_timeout_after_fifteen()
     s.on_sent(10 * S);
     assert_eq!(s.poll(24 * S), TimerAction::SendHeartbeat);
     s.on_sent(24 * S);
-    assert_eq!(
-        s.poll(25 * S),
-        TimerAction::Disconnect(CloseReason::IdleTimeout)
-    );
+    assert_eq!(s.poll(25 * S), TimerAction::Disconnect(CloseReason::IdleTimeout));
     assert_eq!(s.poll(26 * S), TimerAction::Nothing);
 }
 

@@ -51,14 +51,9 @@ pub struct FakeHost {
 
 impl FakeHost {
     pub fn new() -> Self {
-        let host = Self {
-            dir: tempfile::tempdir().expect("temporary directory"),
-        };
+        let host = Self { dir: tempfile::tempdir().expect("temporary directory") };
         let files: &[(&str, &str)] = &[
-            (
-                "proc/cmdline",
-                "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet\n",
-            ),
+            ("proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet\n"),
             ("proc/sys/kernel/io_uring_disabled", "0\n"),
             ("proc/sys/kernel/nmi_watchdog", "1\n"),
             ("proc/sys/net/core/busy_poll", "0\n"),
@@ -81,16 +76,10 @@ impl FakeHost {
             ("sys/block/nvme0n1/queue/scheduler", "[mq-deadline] none\n"),
             ("sys/block/vda/queue/scheduler", "[mq-deadline] none\n"),
             ("sys/class/nvme/nvme0/device/msi_irqs/50", "msix\n"),
-            (
-                "sys/kernel/mm/transparent_hugepage/enabled",
-                "always [madvise] never\n",
-            ),
+            ("sys/kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n"),
             ("sys/kernel/mm/ksm/run", "1\n"),
             ("sys/devices/virtual/workqueue/cpumask", "f\n"),
-            (
-                "etc/default/irqbalance",
-                "#IRQBALANCE_ONESHOT=\nENABLED=1\n",
-            ),
+            ("etc/default/irqbalance", "#IRQBALANCE_ONESHOT=\nENABLED=1\n"),
             ("etc/default/grub", "GRUB_CMDLINE_LINUX=\"\"\n"),
         ];
         for (path, content) in files {
@@ -99,10 +88,7 @@ impl FakeHost {
         for cpu in 0..4 {
             let base = format!("sys/devices/system/cpu/cpu{cpu}");
             host.write(&format!("{base}/cpufreq/scaling_governor"), "powersave\n");
-            host.write(
-                &format!("{base}/cpufreq/scaling_available_governors"),
-                "performance powersave\n",
-            );
+            host.write(&format!("{base}/cpufreq/scaling_available_governors"), "performance powersave\n");
             for (state, name, latency_us) in [(0, "POLL", 0), (1, "C1", 2), (2, "C6", 100)] {
                 let dir = format!("{base}/cpuidle/state{state}");
                 host.write(&format!("{dir}/name"), &format!("{name}\n"));
@@ -179,9 +165,7 @@ impl FakeHost {
 pub fn without_choice_files(
     plan: Vec<(String, Option<String>, String)>,
 ) -> Vec<(String, Option<String>, String)> {
-    plan.into_iter()
-        .filter(|(key, _, _)| !key.starts_with("nvme:"))
-        .collect()
+    plan.into_iter().filter(|(key, _, _)| !key.starts_with("nvme:")).collect()
 }
 
 pub fn code(out: &Output) -> i32 {
