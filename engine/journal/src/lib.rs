@@ -1,1 +1,50 @@
-//! Petrel's input journal. See docs/ARCHITECTURE.md.
+//! Petrel's journal: segmented, preallocated, checksummed files of sequenced records, written in
+//! group commits, recovered and validated on start, plus atomic snapshot files.
+//!
+//! A record's payload is opaque bytes; the engine encodes commands (input journal) or outbound
+//! messages (output journal) into it. The on-disk format and the recovery rules are in
+//! `FORMAT.md` beside this crate's `Cargo.toml`.
+//!
+//! Typical use:
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use petrel_journal::{Journal, JournalConfig};
+//! let config = JournalConfig::new("/var/lib/petrel/journal");
+//! let (mut writer, recovery) = Journal::open(&config)?;
+//! if let Some(torn) = &recovery.truncation {
+//!     eprintln!("cut torn tail of {} at offset {}", torn.file.display(), torn.offset);
+//! }
+//! let mut replay = recovery.replay_from(1)?;
+//! while let Some(record) = replay.next_record()? {
+//!     let _ = (record.sequence, record.payload); // feed the matcher
+//! }
+//! let seq = writer.next_sequence();
+//! writer.append(seq, 1_700_000_000_000_000_000, b"command bytes")?;
+//! let durable = writer.commit()?.durable_sequence; // release outputs up to `durable`
+//! # let _ = durable; Ok(()) }
+//! ```
+
+mod config;
+mod error;
+mod format;
+mod inspect;
+mod reader;
+mod retention;
+mod scan;
+mod snapshot;
+mod writer;
+
+pub use config::{ConfigError, Durability, JournalConfig, Retention};
+pub use error::{AppendError, JournalError};
+pub use format::{
+    record_total_bytes, Record, FORMAT_VERSION, PAYLOAD_BYTES_LIMIT, RECORD_HEADER_BYTES,
+    SEGMENT_HEADER_BYTES,
+};
+pub use inspect::{dump, hex_payload, inspect_at, verify, DumpFormat, VerifyReport};
+pub use reader::JournalReader;
+pub use retention::apply_retention;
+pub use scan::{JournalLocation, TornTail};
+pub use snapshot::{
+    latest_snapshot, prune_snapshots, read_snapshot, write_snapshot, Snapshot, SnapshotError,
+};
+pub use writer::{CommitStats, Journal, JournalWriter, Recovery, SegmentSummary};
