@@ -59,24 +59,22 @@ pub fn lobster_commands(message_csv: &str) -> Result<(EngineConfig, Vec<Command>
                     }));
                 }
             }
-            "4" => {
-                if refs.contains_key(id) {
-                    next_taker += 1;
-                    commands.push(Command::NewOrder(NewOrder {
-                        account: AccountId(1),
-                        client_ref: ClientRef(next_taker),
-                        instrument: InstrumentId(0),
-                        side: side.opposite(),
-                        order_type: OrderType::Limit,
-                        tif: TimeInForce::Ioc,
-                        price,
-                        qty: size,
-                        min_qty: 0,
-                        post_only: false,
-                    }));
-                    let (_, open) = refs.get_mut(id).unwrap();
-                    *open = open.saturating_sub(size);
-                }
+            "4" if refs.contains_key(id) => {
+                next_taker += 1;
+                commands.push(Command::NewOrder(NewOrder {
+                    account: AccountId(1),
+                    client_ref: ClientRef(next_taker),
+                    instrument: InstrumentId(0),
+                    side: side.opposite(),
+                    order_type: OrderType::Limit,
+                    tif: TimeInForce::Ioc,
+                    price,
+                    qty: size,
+                    min_qty: 0,
+                    post_only: false,
+                }));
+                let (_, open) = refs.get_mut(id).unwrap();
+                *open = open.saturating_sub(size);
             }
             _ => {}
         }

@@ -9,6 +9,9 @@ use petrel_core::*;
 use proptest::prelude::*;
 
 const TICK: Price = 100;
+
+/// A side of a book: (price, [(client ref, account, quantity)] in time priority), best first.
+type Levels = Vec<(Price, Vec<(u32, u32, Qty)>)>;
 const BAND_MIN: Price = 9_000;
 const BAND_MAX: Price = 11_000;
 
@@ -696,11 +699,11 @@ impl Model {
     }
 
     /// The model's book as (price, [(client_ref, account, qty)]) levels, best first.
-    fn levels(&self, instrument: u16, side: Side) -> Vec<(Price, Vec<(u32, u32, Qty)>)> {
+    fn levels(&self, instrument: u16, side: Side) -> Levels {
         let mut orders: Vec<&MOrder> =
             self.orders.iter().filter(|o| o.instrument == instrument && o.side == side).collect();
         orders.sort_by_key(|o| (if side == Side::Buy { -o.price } else { o.price }, o.time));
-        let mut levels: Vec<(Price, Vec<(u32, u32, Qty)>)> = Vec::new();
+        let mut levels: Levels = Vec::new();
         for o in orders {
             match levels.last_mut() {
                 Some((p, v)) if *p == o.price => v.push((o.client_ref, o.account, o.qty)),
@@ -711,7 +714,7 @@ impl Model {
     }
 }
 
-fn engine_levels(engine: &Engine, instrument: u16, side: Side) -> Vec<(Price, Vec<(u32, u32, Qty)>)> {
+fn engine_levels(engine: &Engine, instrument: u16, side: Side) -> Levels {
     engine
         .depth(InstrumentId(instrument), side, usize::MAX)
         .into_iter()

@@ -31,11 +31,7 @@ struct Run {
 fn summarize(records: u64, total: Duration, mut commits: Vec<Duration>) -> Run {
     commits.sort();
     let pick = |q: f64| commits[((commits.len() - 1) as f64 * q) as usize];
-    Run {
-        records_per_s: records as f64 / total.as_secs_f64(),
-        commit_p50: pick(0.5),
-        commit_p99: pick(0.99),
-    }
+    Run { records_per_s: records as f64 / total.as_secs_f64(), commit_p50: pick(0.5), commit_p99: pick(0.99) }
 }
 
 fn commits_for(batch: u64) -> u64 {
@@ -51,27 +47,13 @@ fn bench_batch(dir: &Path, batch: u64) -> [Run; 3] {
     let payload = [0x5Au8; PAYLOAD_BYTES];
     let commits = commits_for(batch);
     let batch_bytes = batch as usize * record_total_bytes(PAYLOAD_BYTES);
-    let raw_paths = [
-        dir.join(format!("raw-append-b{batch}")),
-        dir.join(format!("raw-prealloc-b{batch}")),
-    ];
+    let raw_paths = [dir.join(format!("raw-append-b{batch}")), dir.join(format!("raw-prealloc-b{batch}"))];
     let raw_files = raw_paths.clone().map(|path| {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .expect("create")
+        OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).expect("create")
     });
     let len = (commits as usize * batch_bytes) as i64;
-    nix::fcntl::fallocate(
-        raw_files[1].as_raw_fd(),
-        nix::fcntl::FallocateFlags::empty(),
-        0,
-        len,
-    )
-    .expect("fallocate");
+    nix::fcntl::fallocate(raw_files[1].as_raw_fd(), nix::fcntl::FallocateFlags::empty(), 0, len)
+        .expect("fallocate");
     raw_files[1].sync_all().expect("fsync");
     let raw_buf = vec![0x5Au8; batch_bytes];
 
@@ -90,8 +72,7 @@ fn bench_batch(dir: &Path, batch: u64) -> [Run; 3] {
                 writer.commit().expect("commit");
             } else {
                 let file = &raw_files[which - 1];
-                file.write_all_at(&raw_buf, i * batch_bytes as u64)
-                    .expect("pwrite");
+                file.write_all_at(&raw_buf, i * batch_bytes as u64).expect("pwrite");
                 file.sync_data().expect("fdatasync");
             }
             latencies[which].push(t.elapsed());
@@ -118,9 +99,7 @@ fn bench_replay(dir: &Path, records: u64) {
         let seq = writer.next_sequence();
         if writer.append(seq, seq, &payload).is_err() {
             writer.commit().expect("commit");
-            writer
-                .append(seq, seq, &payload)
-                .expect("append after commit");
+            writer.append(seq, seq, &payload).expect("append after commit");
         }
     }
     writer.commit().expect("commit");
@@ -201,9 +180,8 @@ fn bench_append() {
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "target/journal-bench".into()));
-    let replay_records: u64 = args.next().map_or(10_000_000, |s| {
-        s.parse().expect("REPLAY_RECORDS is a number")
-    });
+    let replay_records: u64 =
+        args.next().map_or(10_000_000, |s| s.parse().expect("REPLAY_RECORDS is a number"));
     std::fs::create_dir_all(&dir).expect("create bench directory");
     println!(
         "durable throughput, {PAYLOAD_BYTES}-byte payloads ({} bytes per record on disk), fsync mode, dir {}",

@@ -77,14 +77,8 @@ pub enum ConfigError {
         "journal.segment_size_bytes = {value} must be a multiple of 4096 between {min} and 2^40 \
          and hold the write buffer ({write_buffer_bytes} bytes) plus the 4096-byte header"
     )]
-    SegmentSize {
-        value: u64,
-        min: u64,
-        write_buffer_bytes: u32,
-    },
-    #[error(
-        "journal.max_record_payload_bytes = {value} must be between 1 and {PAYLOAD_BYTES_LIMIT}"
-    )]
+    SegmentSize { value: u64, min: u64, write_buffer_bytes: u32 },
+    #[error("journal.max_record_payload_bytes = {value} must be between 1 and {PAYLOAD_BYTES_LIMIT}")]
     MaxPayload { value: u32 },
     #[error(
         "journal.write_buffer_bytes = {value} must hold at least one record of \
@@ -111,19 +105,13 @@ impl JournalConfig {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_file_prefix(&self.file_prefix)?;
-        if self.max_record_payload_bytes == 0
-            || self.max_record_payload_bytes as usize > PAYLOAD_BYTES_LIMIT
+        if self.max_record_payload_bytes == 0 || self.max_record_payload_bytes as usize > PAYLOAD_BYTES_LIMIT
         {
-            return Err(ConfigError::MaxPayload {
-                value: self.max_record_payload_bytes,
-            });
+            return Err(ConfigError::MaxPayload { value: self.max_record_payload_bytes });
         }
         let min_buffer = record_total_bytes(self.max_record_payload_bytes as usize) as u32;
         if self.write_buffer_bytes < min_buffer || self.write_buffer_bytes > 1 << 30 {
-            return Err(ConfigError::WriteBuffer {
-                value: self.write_buffer_bytes,
-                min: min_buffer,
-            });
+            return Err(ConfigError::WriteBuffer { value: self.write_buffer_bytes, min: min_buffer });
         }
         // A commit spills into at most one new segment only if a whole buffer fits in one.
         let min_segment = (SEGMENT_HEADER_BYTES + u64::from(self.write_buffer_bytes))
@@ -146,10 +134,8 @@ impl JournalConfig {
 }
 
 pub(crate) fn validate_file_prefix(prefix: &str) -> Result<(), ConfigError> {
-    let ok = (1..=64).contains(&prefix.len())
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let ok =
+        (1..=64).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -183,39 +169,23 @@ mod tests {
         assert_eq!(keep_all.retention, Retention::KeepAll);
         assert_eq!(keep_all.durability, Durability::Fsync);
 
-        let err =
-            toml::from_str::<JournalConfig>("dir = \"/j\"\nsegment_bytes = 4096").unwrap_err();
-        assert!(
-            err.to_string().contains("unknown field `segment_bytes`"),
-            "{err}"
-        );
+        let err = toml::from_str::<JournalConfig>("dir = \"/j\"\nsegment_bytes = 4096").unwrap_err();
+        assert!(err.to_string().contains("unknown field `segment_bytes`"), "{err}");
     }
 
     #[test]
     fn validation_names_the_bad_key() {
         let mut config = JournalConfig::new("/j");
         config.file_prefix = "in/put".into();
-        assert_eq!(
-            config.validate(),
-            Err(ConfigError::FilePrefix("in/put".into()))
-        );
+        assert_eq!(config.validate(), Err(ConfigError::FilePrefix("in/put".into())));
         let mut config = JournalConfig::new("/j");
         config.segment_size_bytes = 1 << 20; // smaller than the 4 MiB default write buffer
-        assert!(matches!(
-            config.validate(),
-            Err(ConfigError::SegmentSize { .. })
-        ));
+        assert!(matches!(config.validate(), Err(ConfigError::SegmentSize { .. })));
         let mut config = JournalConfig::new("/j");
         config.write_buffer_bytes = 64;
-        assert!(matches!(
-            config.validate(),
-            Err(ConfigError::WriteBuffer { .. })
-        ));
+        assert!(matches!(config.validate(), Err(ConfigError::WriteBuffer { .. })));
         let mut config = JournalConfig::new("/j");
         config.max_record_payload_bytes = (PAYLOAD_BYTES_LIMIT + 1) as u32;
-        assert!(matches!(
-            config.validate(),
-            Err(ConfigError::MaxPayload { .. })
-        ));
+        assert!(matches!(config.validate(), Err(ConfigError::MaxPayload { .. })));
     }
 }

@@ -26,13 +26,7 @@ pub enum JournalError {
         dir = dir.display(),
         file_name = file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
     )]
-    Corrupt {
-        dir: PathBuf,
-        prefix: String,
-        file: PathBuf,
-        offset: u64,
-        reason: String,
-    },
+    Corrupt { dir: PathBuf, prefix: String, file: PathBuf, offset: u64, reason: String },
 
     #[error(
         "journal {dir} (prefix {prefix}) is locked by another writer (lock file {lock}); \
@@ -40,11 +34,7 @@ pub enum JournalError {
         dir = dir.display(),
         lock = lock.display()
     )]
-    Locked {
-        dir: PathBuf,
-        prefix: String,
-        lock: PathBuf,
-    },
+    Locked { dir: PathBuf, prefix: String, lock: PathBuf },
 
     #[error(
         "unexpected file {path} looks like a journal segment but its name is not \
@@ -57,10 +47,7 @@ pub enum JournalError {
         "replay from sequence {requested} is impossible: the journal starts at sequence \
          {first_available} (older segments were deleted by retention or lost)"
     )]
-    SequenceNotRetained {
-        requested: u64,
-        first_available: u64,
-    },
+    SequenceNotRetained { requested: u64, first_available: u64 },
 
     #[error(
         "replay from sequence {requested} is impossible: the journal ends at sequence {last} \
@@ -80,11 +67,7 @@ impl JournalError {
         action: &'static str,
         path: &'a Path,
     ) -> impl FnOnce(io::Error) -> JournalError + 'a {
-        move |source| JournalError::Io {
-            action,
-            path: path.to_owned(),
-            source,
-        }
+        move |source| JournalError::Io { action, path: path.to_owned(), source }
     }
 }
 
@@ -93,15 +76,7 @@ impl JournalError {
 pub enum AppendError {
     /// Commit first, then append again.
     #[error("journal write buffer full: record needs {record_bytes} bytes, {free_bytes} free; commit first")]
-    BufferFull {
-        record_bytes: usize,
-        free_bytes: usize,
-    },
-    #[error(
-        "journal payload of {payload_bytes} bytes exceeds max_record_payload_bytes = {max_bytes}"
-    )]
-    PayloadTooLarge {
-        payload_bytes: usize,
-        max_bytes: u32,
-    },
+    BufferFull { record_bytes: usize, free_bytes: usize },
+    #[error("journal payload of {payload_bytes} bytes exceeds max_record_payload_bytes = {max_bytes}")]
+    PayloadTooLarge { payload_bytes: usize, max_bytes: u32 },
 }

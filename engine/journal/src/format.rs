@@ -49,10 +49,9 @@ impl std::fmt::Display for HeaderProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HeaderProblem::Magic => write!(f, "bad magic: not a Petrel journal segment"),
-            HeaderProblem::Version(v) => write!(
-                f,
-                "format version {v} is not supported (this build reads version {FORMAT_VERSION})"
-            ),
+            HeaderProblem::Version(v) => {
+                write!(f, "format version {v} is not supported (this build reads version {FORMAT_VERSION})")
+            }
             HeaderProblem::Checksum { stored, computed } => write!(
                 f,
                 "segment header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
@@ -60,10 +59,9 @@ impl std::fmt::Display for HeaderProblem {
             HeaderProblem::HeaderBytes(n) => {
                 write!(f, "segment header declares {n} header bytes, expected {SEGMENT_HEADER_BYTES}")
             }
-            HeaderProblem::SegmentBytes(n) => write!(
-                f,
-                "segment header declares an invalid segment size of {n} bytes"
-            ),
+            HeaderProblem::SegmentBytes(n) => {
+                write!(f, "segment header declares an invalid segment size of {n} bytes")
+            }
             HeaderProblem::NonZeroPadding(at) => {
                 write!(f, "non-zero byte at offset {at} in the unused part of the segment header")
             }
@@ -107,16 +105,10 @@ impl SegmentHeader {
         if !segment_bytes_valid(segment_bytes) {
             return Err(HeaderProblem::SegmentBytes(segment_bytes));
         }
-        if let Some(at) = page[40..HEADER_CRC_OFFSET]
-            .iter()
-            .chain(&page[HEADER_FIELDS_BYTES..])
-            .position(|&b| b != 0)
+        if let Some(at) =
+            page[40..HEADER_CRC_OFFSET].iter().chain(&page[HEADER_FIELDS_BYTES..]).position(|&b| b != 0)
         {
-            let at = if at < HEADER_CRC_OFFSET - 40 {
-                40 + at
-            } else {
-                HEADER_FIELDS_BYTES + at - 20
-            };
+            let at = if at < HEADER_CRC_OFFSET - 40 { 40 + at } else { HEADER_FIELDS_BYTES + at - 20 };
             return Err(HeaderProblem::NonZeroPadding(at));
         }
         Ok(SegmentHeader {
@@ -193,20 +185,16 @@ impl std::fmt::Display for InvalidRecord {
             InvalidRecord::ShortHeader => write!(f, "file ends inside a record header"),
             InvalidRecord::Zero => write!(f, "zero bytes where a record should start"),
             InvalidRecord::LengthTooLarge(n) => {
-                write!(
-                    f,
-                    "payload length {n} exceeds the limit of {PAYLOAD_BYTES_LIMIT} bytes"
-                )
+                write!(f, "payload length {n} exceeds the limit of {PAYLOAD_BYTES_LIMIT} bytes")
             }
             InvalidRecord::ReservedNonZero => write!(f, "reserved record header field is not zero"),
             InvalidRecord::ZeroSequence => write!(f, "record sequence is 0"),
             InvalidRecord::BatchIndexTooLarge => {
                 write!(f, "record batch index is larger than its sequence")
             }
-            InvalidRecord::Checksum { stored, computed } => write!(
-                f,
-                "record checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
-            ),
+            InvalidRecord::Checksum { stored, computed } => {
+                write!(f, "record checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
+            }
             InvalidRecord::Truncated => write!(f, "file ends inside a record"),
         }
     }
@@ -260,10 +248,7 @@ pub fn parse_record(buf: &[u8], at_eof: bool) -> Parsed<'_> {
     }
     let computed_crc = record_crc(&buf[4..total_bytes]);
     if computed_crc != stored_crc {
-        return Parsed::Invalid(InvalidRecord::Checksum {
-            stored: stored_crc,
-            computed: computed_crc,
-        });
+        return Parsed::Invalid(InvalidRecord::Checksum { stored: stored_crc, computed: computed_crc });
     }
     Parsed::Valid(RawRecord {
         record: Record {
@@ -279,13 +264,7 @@ pub fn parse_record(buf: &[u8], at_eof: bool) -> Parsed<'_> {
 /// Writes one record into `out`, which must be exactly `record_total_bytes(payload.len())` long.
 /// The checksum is computed here, while the bytes are hot in cache.
 #[inline]
-pub fn encode_record(
-    out: &mut [u8],
-    sequence: u64,
-    timestamp_ns: u64,
-    batch_index: u32,
-    payload: &[u8],
-) {
+pub fn encode_record(out: &mut [u8], sequence: u64, timestamp_ns: u64, batch_index: u32, payload: &[u8]) {
     debug_assert_eq!(out.len(), record_total_bytes(payload.len()));
     let payload_end = RECORD_HEADER_BYTES + payload.len();
     out[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -371,11 +350,7 @@ mod tests {
             Parsed::Valid(raw) => {
                 assert_eq!(
                     raw.record,
-                    Record {
-                        sequence: 42,
-                        timestamp_ns: 1_700_000_000_000_000_000,
-                        payload
-                    }
+                    Record { sequence: 42, timestamp_ns: 1_700_000_000_000_000_000, payload }
                 );
                 assert_eq!(raw.batch_first_sequence(), 39);
                 assert_eq!(raw.total_bytes, total);
@@ -394,9 +369,7 @@ mod tests {
 
     #[test]
     fn record_crc_matches_the_reference_crc32c_for_every_length() {
-        let data: Vec<u8> = (0..300u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
+        let data: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         for start in 0..8 {
             for end in start..data.len() {
                 assert_eq!(
@@ -410,20 +383,13 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_rejects_damage() {
-        let header = SegmentHeader {
-            first_sequence: 7,
-            segment_bytes: 1 << 24,
-            created_unix_ns: 5,
-        };
+        let header = SegmentHeader { first_sequence: 7, segment_bytes: 1 << 24, created_unix_ns: 5 };
         let page = header.encode();
         assert_eq!(SegmentHeader::decode(&page).expect("valid header"), header);
         for at in [0, 9, 17, 61, 100, 4095] {
             let mut damaged = page.clone();
             damaged[at] ^= 0x10;
-            assert!(
-                SegmentHeader::decode(&damaged).is_err(),
-                "damage at {at} went unnoticed"
-            );
+            assert!(SegmentHeader::decode(&damaged).is_err(), "damage at {at} went unnoticed");
         }
     }
 }

@@ -38,39 +38,22 @@ pub struct VerifyReport {
 impl std::fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let opt = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
-        writeln!(
-            f,
-            "journal {} (prefix {})",
-            self.dir.display(),
-            self.file_prefix
-        )?;
+        writeln!(f, "journal {} (prefix {})", self.dir.display(), self.file_prefix)?;
         writeln!(f, "  segments:    {}", self.segments.len())?;
         writeln!(f, "  records:     {}", self.record_count)?;
-        writeln!(
-            f,
-            "  sequences:   {} ..= {}",
-            opt(self.first_sequence),
-            opt(self.last_sequence)
-        )?;
+        writeln!(f, "  sequences:   {} ..= {}", opt(self.first_sequence), opt(self.last_sequence))?;
         writeln!(
             f,
             "  timestamps:  {} ..= {} (ns)",
             opt(self.first_timestamp_ns),
             opt(self.last_timestamp_ns)
         )?;
-        writeln!(
-            f,
-            "  bytes:       {} in records, {} in files",
-            self.record_bytes, self.file_bytes
-        )?;
+        writeln!(f, "  bytes:       {} in records, {} in files", self.record_bytes, self.file_bytes)?;
         for s in &self.segments {
             writeln!(
                 f,
                 "  {}  first {}  records {}  data end {}",
-                s.path
-                    .file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default(),
+                s.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
                 s.first_sequence,
                 s.record_count,
                 s.data_end_offset
@@ -133,9 +116,7 @@ fn scan_all(
         report.record_bytes += scan.data_end - SEGMENT_HEADER_BYTES;
         report.file_bytes += scan.file_len;
         if scan.records > 0 {
-            report
-                .first_sequence
-                .get_or_insert(scan.header.first_sequence);
+            report.first_sequence.get_or_insert(scan.header.first_sequence);
             report.last_sequence = Some(scan.next_sequence() - 1);
             report.first_timestamp_ns = report.first_timestamp_ns.or(scan.first_timestamp_ns);
             report.last_timestamp_ns = scan.last_timestamp_ns;
@@ -195,11 +176,8 @@ pub fn dump(
     payload_formatter: &dyn Fn(&[u8]) -> String,
 ) -> Result<u64, JournalError> {
     let mut written = 0u64;
-    let output_error = |source| JournalError::Io {
-        action: "write dump output",
-        path: PathBuf::from("-"),
-        source,
-    };
+    let output_error =
+        |source| JournalError::Io { action: "write dump output", path: PathBuf::from("-"), source };
     let report = scan_all(location, &mut |path, record, offset| {
         if record.sequence < from_sequence {
             return Ok(());
@@ -254,27 +232,15 @@ pub fn dump(
 /// Forensics for `dump --file F --from-offset O`: decodes whatever lies at `offset` (the segment
 /// header at 0, otherwise a record header, valid or not) and hex-dumps `bytes` bytes from there.
 /// Works on damaged files, which is its purpose.
-pub fn inspect_at(
-    path: &Path,
-    offset: u64,
-    bytes: usize,
-    out: &mut dyn Write,
-) -> Result<(), JournalError> {
-    let output_error = |source| JournalError::Io {
-        action: "write dump output",
-        path: PathBuf::from("-"),
-        source,
-    };
+pub fn inspect_at(path: &Path, offset: u64, bytes: usize, out: &mut dyn Write) -> Result<(), JournalError> {
+    let output_error =
+        |source| JournalError::Io { action: "write dump output", path: PathBuf::from("-"), source };
     let mut reader = ChunkReader::open(path)?;
     reader.seek(offset);
     let want = bytes.clamp(RECORD_HEADER_BYTES, crate::format::RECORD_BYTES_LIMIT);
     reader.fill(want.max(SEGMENT_HEADER_BYTES as usize))?;
     let data = reader.data();
-    let mut text = format!(
-        "{} ({} bytes), offset {offset}:\n",
-        path.display(),
-        reader.file_len
-    );
+    let mut text = format!("{} ({} bytes), offset {offset}:\n", path.display(), reader.file_len);
     if offset == 0 && data.len() >= SEGMENT_HEADER_BYTES as usize {
         match SegmentHeader::decode(&data[..SEGMENT_HEADER_BYTES as usize]) {
             Ok(h) => writeln!(
@@ -304,25 +270,14 @@ pub fn inspect_at(
         };
         writeln!(text, "  verdict: {verdict}").expect("String write");
     } else {
-        writeln!(
-            text,
-            "  fewer than {RECORD_HEADER_BYTES} bytes remain in the file"
-        )
-        .expect("String write");
+        writeln!(text, "  fewer than {RECORD_HEADER_BYTES} bytes remain in the file").expect("String write");
     }
     for (line, chunk) in data[..bytes.min(data.len())].chunks(16).enumerate() {
         let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-        let ascii: String = chunk
-            .iter()
-            .map(|&b| if b.is_ascii_graphic() { b as char } else { '.' })
-            .collect();
-        writeln!(
-            text,
-            "  {:012x}  {:<47}  {ascii}",
-            offset + line as u64 * 16,
-            hex.join(" ")
-        )
-        .expect("String write");
+        let ascii: String =
+            chunk.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect();
+        writeln!(text, "  {:012x}  {:<47}  {ascii}", offset + line as u64 * 16, hex.join(" "))
+            .expect("String write");
     }
     out.write_all(text.as_bytes()).map_err(output_error)
 }

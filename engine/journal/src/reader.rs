@@ -1,9 +1,7 @@
 //! Replay: streams recovered records back in order through one fixed read buffer.
 
 use crate::error::JournalError;
-use crate::format::{
-    le_u32, parse_record, record_total_bytes, Parsed, Record, RECORD_HEADER_BYTES,
-};
+use crate::format::{le_u32, parse_record, record_total_bytes, Parsed, Record, RECORD_HEADER_BYTES};
 use crate::scan::{read_header, ChunkReader, JournalLocation};
 use crate::writer::SegmentSummary;
 
@@ -38,9 +36,7 @@ impl JournalReader {
         from_sequence: u64,
     ) -> Result<JournalReader, JournalError> {
         let first = segments.first().map_or(1, |s| s.first_sequence);
-        let next = segments
-            .last()
-            .map_or(1, |s| s.first_sequence + s.record_count);
+        let next = segments.last().map_or(1, |s| s.first_sequence + s.record_count);
         if from_sequence < first {
             return Err(JournalError::SequenceNotRetained {
                 requested: from_sequence,
@@ -48,21 +44,14 @@ impl JournalReader {
             });
         }
         if from_sequence > next {
-            return Err(JournalError::SequenceBeyondEnd {
-                requested: from_sequence,
-                last: next - 1,
-            });
+            return Err(JournalError::SequenceBeyondEnd { requested: from_sequence, last: next - 1 });
         }
         // The newest segment whose first sequence is <= from_sequence holds it (or it is next).
-        let start = segments
-            .partition_point(|s| s.first_sequence <= from_sequence)
-            .saturating_sub(1);
+        let start = segments.partition_point(|s| s.first_sequence <= from_sequence).saturating_sub(1);
         Ok(JournalReader {
             location,
             next_segment: start,
-            next_sequence: segments
-                .get(start)
-                .map_or(from_sequence, |s| s.first_sequence),
+            next_sequence: segments.get(start).map_or(from_sequence, |s| s.first_sequence),
             segments,
             current: None,
             from_sequence,
@@ -81,10 +70,7 @@ impl JournalReader {
                 };
                 let mut reader = ChunkReader::open(&segment.path)?;
                 let header = read_header(&self.location, &mut reader, segment.first_sequence)?;
-                assert_eq!(
-                    header.first_sequence, self.next_sequence,
-                    "recovered segments are contiguous"
-                );
+                assert_eq!(header.first_sequence, self.next_sequence, "recovered segments are contiguous");
                 self.current = Some((reader, segment.data_end_offset));
                 self.next_segment += 1;
                 self.pending_consume = 0;
@@ -97,14 +83,10 @@ impl JournalReader {
                 continue;
             }
             reader.fill(RECORD_HEADER_BYTES)?;
-            let payload_len = if reader.data().len() >= RECORD_HEADER_BYTES {
-                le_u32(reader.data(), 4)
-            } else {
-                0
-            };
-            reader.fill(record_total_bytes(
-                (payload_len as usize).min(crate::format::PAYLOAD_BYTES_LIMIT),
-            ))?;
+            let payload_len =
+                if reader.data().len() >= RECORD_HEADER_BYTES { le_u32(reader.data(), 4) } else { 0 };
+            reader
+                .fill(record_total_bytes((payload_len as usize).min(crate::format::PAYLOAD_BYTES_LIMIT)))?;
             let offset = reader.offset();
             let (sequence, total) = match parse_record(reader.data(), true) {
                 Parsed::Valid(raw) => {

@@ -11,10 +11,7 @@ use crate::writer::sync_dir;
 /// the oldest segments, only those whose every record is at or below `snapshot_sequence`, and
 /// never the newest segment (the writer's). Safe to call while the writer runs: the writer only
 /// touches the newest segment and creates newer ones. Returns the deleted files.
-pub fn apply_retention(
-    config: &JournalConfig,
-    snapshot_sequence: u64,
-) -> Result<Vec<PathBuf>, JournalError> {
+pub fn apply_retention(config: &JournalConfig, snapshot_sequence: u64) -> Result<Vec<PathBuf>, JournalError> {
     let keep_segments = match config.retention {
         Retention::KeepAll => return Ok(Vec::new()),
         Retention::KeepSegments(n) => n.max(1) as usize,

@@ -13,11 +13,8 @@ use crate::format::{
 
 /// Read buffer of every reader: large reads keep replay at memory speed; it must hold two of the
 /// largest records so a record never has to be split.
-const READ_CHUNK_BYTES: usize = if 4 << 20 > 2 * RECORD_BYTES_LIMIT {
-    4 << 20
-} else {
-    2 * RECORD_BYTES_LIMIT
-};
+const READ_CHUNK_BYTES: usize =
+    if 4 << 20 > 2 * RECORD_BYTES_LIMIT { 4 << 20 } else { 2 * RECORD_BYTES_LIMIT };
 
 /// Where a journal lives; carried for error messages that tell the operator what to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,18 +25,10 @@ pub struct JournalLocation {
 
 impl JournalLocation {
     pub fn new(dir: impl Into<PathBuf>, file_prefix: impl Into<String>) -> JournalLocation {
-        JournalLocation {
-            dir: dir.into(),
-            file_prefix: file_prefix.into(),
-        }
+        JournalLocation { dir: dir.into(), file_prefix: file_prefix.into() }
     }
 
-    pub(crate) fn corrupt(
-        &self,
-        file: &Path,
-        offset: u64,
-        reason: impl Into<String>,
-    ) -> JournalError {
+    pub(crate) fn corrupt(&self, file: &Path, offset: u64, reason: impl Into<String>) -> JournalError {
         JournalError::Corrupt {
             dir: self.dir.clone(),
             prefix: self.file_prefix.clone(),
@@ -50,10 +39,7 @@ impl JournalLocation {
     }
 
     pub(crate) fn segment_path(&self, first_sequence: u64) -> PathBuf {
-        self.dir.join(crate::format::segment_file_name(
-            &self.file_prefix,
-            first_sequence,
-        ))
+        self.dir.join(crate::format::segment_file_name(&self.file_prefix, first_sequence))
     }
 }
 
@@ -75,10 +61,7 @@ pub(crate) fn list_segments(location: &JournalLocation) -> Result<Listing, Journ
     let dir = &location.dir;
     let entries = std::fs::read_dir(dir).map_err(JournalError::io("list directory", dir))?;
     let stem_prefix = format!("{}-", location.file_prefix);
-    let mut listing = Listing {
-        segments: Vec::new(),
-        temp_files: Vec::new(),
-    };
+    let mut listing = Listing { segments: Vec::new(), temp_files: Vec::new() };
     for entry in entries {
         let entry = entry.map_err(JournalError::io("list directory", dir))?;
         let name = entry.file_name();
@@ -99,10 +82,7 @@ pub(crate) fn list_segments(location: &JournalLocation) -> Result<Listing, Journ
             .flatten();
         match (sequence, is_temp) {
             (_, true) => listing.temp_files.push(path),
-            (Some(first_sequence), false) => listing.segments.push(SegmentFile {
-                path,
-                first_sequence,
-            }),
+            (Some(first_sequence), false) => listing.segments.push(SegmentFile { path, first_sequence }),
             (None, false) => return Err(JournalError::UnexpectedFile { path }),
         }
     }
@@ -126,10 +106,7 @@ pub(crate) struct ChunkReader {
 impl ChunkReader {
     pub fn open(path: &Path) -> Result<ChunkReader, JournalError> {
         let file = File::open(path).map_err(JournalError::io("open", path))?;
-        let file_len = file
-            .metadata()
-            .map_err(JournalError::io("stat", path))?
-            .len();
+        let file_len = file.metadata().map_err(JournalError::io("stat", path))?.len();
         Ok(ChunkReader {
             file,
             path: path.to_owned(),
@@ -156,10 +133,7 @@ impl ChunkReader {
     }
 
     pub fn consume(&mut self, n: usize) {
-        assert!(
-            n <= self.end - self.start,
-            "consumed past the buffered data"
-        );
+        assert!(n <= self.end - self.start, "consumed past the buffered data");
         self.start += n;
     }
 
@@ -171,10 +145,7 @@ impl ChunkReader {
 
     /// Makes `data()` at least `want` bytes long, unless the file ends first.
     pub fn fill(&mut self, want: usize) -> Result<(), JournalError> {
-        assert!(
-            want <= self.buf.len(),
-            "read of {want} bytes exceeds the reader's buffer"
-        );
+        assert!(want <= self.buf.len(), "read of {want} bytes exceeds the reader's buffer");
         if self.end - self.start >= want || self.at_eof() {
             return Ok(());
         }
@@ -332,10 +303,7 @@ pub(crate) fn scan_segment(
                     return Err(location.corrupt(
                         &path,
                         offset,
-                        format!(
-                            "sequence gap: expected sequence {next_sequence}, found {}",
-                            record.sequence
-                        ),
+                        format!("sequence gap: expected sequence {next_sequence}, found {}", record.sequence),
                     ));
                 }
                 on_record(record, offset)?;
@@ -349,14 +317,7 @@ pub(crate) fn scan_segment(
         scan.records += 1;
         scan.data_end = reader.offset();
     };
-    scan.tail = classify_tail(
-        location,
-        &mut reader,
-        &scan,
-        invalid,
-        next_sequence,
-        is_last,
-    )?;
+    scan.tail = classify_tail(location, &mut reader, &scan, invalid, next_sequence, is_last)?;
     Ok(scan)
 }
 
@@ -383,10 +344,7 @@ fn classify_tail(
             // An unaligned file end (truncation or appended garbage).
             if let Some(at) = data.iter().position(|&b| b != 0) {
                 first_nonzero.get_or_insert(reader.offset() + at as u64);
-                let last = data
-                    .iter()
-                    .rposition(|&b| b != 0)
-                    .expect("a non-zero byte exists");
+                let last = data.iter().rposition(|&b| b != 0).expect("a non-zero byte exists");
                 nonzero_end = reader.offset() + last as u64 + 1;
             }
             let n = data.len();
@@ -395,10 +353,7 @@ fn classify_tail(
         }
         // A valid record has a non-zero sequence in its second word, so a zero word followed
         // by a zero word cannot start one: skip such runs in bulk.
-        let zero_words = data
-            .chunks_exact(RECORD_ALIGN_BYTES)
-            .take_while(|w| le_u64(w, 0) == 0)
-            .count();
+        let zero_words = data.chunks_exact(RECORD_ALIGN_BYTES).take_while(|w| le_u64(w, 0) == 0).count();
         if zero_words >= 2 {
             reader.consume((zero_words - 1) * RECORD_ALIGN_BYTES);
             continue;

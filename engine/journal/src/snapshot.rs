@@ -49,15 +49,8 @@ pub enum SnapshotError {
     Corrupt { path: PathBuf, reason: String },
 }
 
-fn io_err<'a>(
-    action: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> SnapshotError + 'a {
-    move |source| SnapshotError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SnapshotError + 'a {
+    move |source| SnapshotError::Io { action, path: path.to_owned(), source }
 }
 
 fn snapshot_file_name(sequence: u64) -> String {
@@ -70,9 +63,7 @@ pub fn write_snapshot(dir: &Path, sequence: u64, bytes: &[u8]) -> Result<PathBuf
     std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
     let path = dir.join(snapshot_file_name(sequence));
     let temp = dir.join(format!("{FILE_PREFIX}{sequence:020}{TEMP_SUFFIX}"));
-    let created_unix_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    let created_unix_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let mut header = [0u8; SNAPSHOT_HEADER_BYTES];
     header[0..8].copy_from_slice(&SNAPSHOT_MAGIC);
     header[8..12].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
@@ -94,9 +85,7 @@ pub fn write_snapshot(dir: &Path, sequence: u64, bytes: &[u8]) -> Result<PathBuf
     file.sync_all().map_err(io_err("fsync", &temp))?;
     drop(file);
     std::fs::rename(&temp, &path).map_err(io_err("rename into place", &temp))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", dir))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync directory", dir))?;
     Ok(path)
 }
 
@@ -112,9 +101,7 @@ fn list_snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
     for entry in entries {
         let entry = entry.map_err(io_err("list directory", dir))?;
         let name = entry.file_name();
-        let Some(digits) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(FILE_PREFIX)?.strip_suffix(FILE_SUFFIX))
+        let Some(digits) = name.to_str().and_then(|n| n.strip_prefix(FILE_PREFIX)?.strip_suffix(FILE_SUFFIX))
         else {
             continue;
         };
@@ -140,10 +127,7 @@ pub fn latest_snapshot(dir: &Path) -> Result<Option<Snapshot>, SnapshotError> {
 
 /// Reads and verifies one snapshot file.
 pub fn read_snapshot(path: &Path, name_sequence: u64) -> Result<Snapshot, SnapshotError> {
-    let corrupt = |reason: String| SnapshotError::Corrupt {
-        path: path.to_owned(),
-        reason,
-    };
+    let corrupt = |reason: String| SnapshotError::Corrupt { path: path.to_owned(), reason };
     let mut file = File::open(path).map_err(io_err("open", path))?;
     let mut data = Vec::new();
     file.read_to_end(&mut data).map_err(io_err("read", path))?;
@@ -166,7 +150,9 @@ pub fn read_snapshot(path: &Path, name_sequence: u64) -> Result<Snapshot, Snapsh
     }
     let version = le_u32(header, 8);
     if version != SNAPSHOT_VERSION {
-        return Err(corrupt(format!("snapshot format version {version} is not supported (this build reads {SNAPSHOT_VERSION})")));
+        return Err(corrupt(format!(
+            "snapshot format version {version} is not supported (this build reads {SNAPSHOT_VERSION})"
+        )));
     }
     let sequence = le_u64(header, 16);
     if sequence != name_sequence {
@@ -191,12 +177,7 @@ pub fn read_snapshot(path: &Path, name_sequence: u64) -> Result<Snapshot, Snapsh
     }
     let created_unix_ns = le_u64(header, 32);
     data.drain(..SNAPSHOT_HEADER_BYTES);
-    Ok(Snapshot {
-        sequence,
-        created_unix_ns,
-        path: path.to_owned(),
-        bytes: data,
-    })
+    Ok(Snapshot { sequence, created_unix_ns, path: path.to_owned(), bytes: data })
 }
 
 /// Deletes all but the `keep` newest snapshots (and leftovers of interrupted writes); returns
@@ -223,9 +204,7 @@ pub fn prune_snapshots(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, Snapshot
         }
     }
     if !deleted.is_empty() {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err("fsync directory", dir))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync directory", dir))?;
     }
     Ok(deleted)
 }

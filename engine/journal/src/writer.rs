@@ -11,8 +11,7 @@ use nix::fcntl::{Flock, FlockArg};
 use crate::config::{Durability, JournalConfig};
 use crate::error::{AppendError, JournalError};
 use crate::format::{
-    encode_record, record_total_bytes, segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES,
-    TEMP_SUFFIX,
+    encode_record, record_total_bytes, segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES, TEMP_SUFFIX,
 };
 use crate::reader::JournalReader;
 use crate::scan::{list_segments, scan_segment, JournalLocation, TornTail};
@@ -62,10 +61,7 @@ impl SegmentSummary {
 impl Recovery {
     /// Sequence the writer expects next.
     pub fn next_sequence(&self) -> u64 {
-        self.last_sequence.map_or_else(
-            || self.segments.first().map_or(1, |s| s.first_sequence),
-            |s| s + 1,
-        )
+        self.last_sequence.map_or_else(|| self.segments.first().map_or(1, |s| s.first_sequence), |s| s + 1)
     }
 
     /// Reads the recovered records with `sequence >= from_sequence`, in order, one segment
@@ -92,22 +88,17 @@ impl Journal {
             .write(true)
             .open(&lock_path)
             .map_err(JournalError::io("open lock file", &lock_path))?;
-        let lock =
-            Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
-                if errno == nix::errno::Errno::EWOULDBLOCK {
-                    JournalError::Locked {
-                        dir: dir.clone(),
-                        prefix: config.file_prefix.clone(),
-                        lock: lock_path.clone(),
-                    }
-                } else {
-                    JournalError::Io {
-                        action: "lock",
-                        path: lock_path.clone(),
-                        source: errno.into(),
-                    }
+        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+            if errno == nix::errno::Errno::EWOULDBLOCK {
+                JournalError::Locked {
+                    dir: dir.clone(),
+                    prefix: config.file_prefix.clone(),
+                    lock: lock_path.clone(),
                 }
-            })?;
+            } else {
+                JournalError::Io { action: "lock", path: lock_path.clone(), source: errno.into() }
+            }
+        })?;
 
         let listing = list_segments(&location)?;
         for temp in &listing.temp_files {
@@ -124,17 +115,10 @@ impl Journal {
         let last_index = listing.segments.len().checked_sub(1);
         for (index, segment) in listing.segments.iter().enumerate() {
             let is_last = Some(index) == last_index;
-            let scan = scan_segment(&location, segment, expected_first, is_last, &mut |_, _| {
-                Ok(())
-            })?;
+            let scan = scan_segment(&location, segment, expected_first, is_last, &mut |_, _| Ok(()))?;
             if let Some(tail) = &scan.tail {
                 debug_assert!(is_last, "only the newest segment can have a torn tail");
-                cut_tail(
-                    &segment.path,
-                    tail.offset,
-                    scan.header.segment_bytes,
-                    config.durability,
-                )?;
+                cut_tail(&segment.path, tail.offset, scan.header.segment_bytes, config.durability)?;
                 truncation = Some(tail.clone());
             }
             expected_first = Some(scan.next_sequence());
@@ -175,10 +159,7 @@ impl Journal {
                 (file, config.segment_size_bytes, SEGMENT_HEADER_BYTES)
             }
         };
-        let first_sequence = segments
-            .first()
-            .map(|s| s.first_sequence)
-            .filter(|_| record_count > 0);
+        let first_sequence = segments.first().map(|s| s.first_sequence).filter(|_| record_count > 0);
         let recovery = Recovery {
             location: location.clone(),
             record_count,
@@ -196,12 +177,7 @@ impl Journal {
             new_segment_bytes: config.segment_size_bytes,
             max_payload_bytes: config.max_record_payload_bytes,
             _lock: lock,
-            path: recovery
-                .segments
-                .last()
-                .expect("a segment exists")
-                .path
-                .clone(),
+            path: recovery.segments.last().expect("a segment exists").path.clone(),
             file,
             segment_bytes,
             write_offset,
@@ -224,12 +200,8 @@ fn cut_tail(
     segment_bytes: u64,
     durability: Durability,
 ) -> Result<(), JournalError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(JournalError::io("open", path))?;
-    file.set_len(offset)
-        .map_err(JournalError::io("truncate", path))?;
+    let file = OpenOptions::new().write(true).open(path).map_err(JournalError::io("open", path))?;
+    file.set_len(offset).map_err(JournalError::io("truncate", path))?;
     preallocate(&file, path, segment_bytes)?;
     if durability == Durability::Fsync {
         file.sync_all().map_err(JournalError::io("fsync", path))?;
@@ -239,30 +211,21 @@ fn cut_tail(
 
 fn preallocate(file: &File, path: &Path, segment_bytes: u64) -> Result<(), JournalError> {
     let len = i64::try_from(segment_bytes).expect("segment size is validated to 2^40");
-    match nix::fcntl::fallocate(
-        file.as_raw_fd(),
-        nix::fcntl::FallocateFlags::empty(),
-        0,
-        len,
-    ) {
+    match nix::fcntl::fallocate(file.as_raw_fd(), nix::fcntl::FallocateFlags::empty(), 0, len) {
         Ok(()) => Ok(()),
         // A filesystem without fallocate (tmpfs has it; some FUSE ones do not): a sparse file
         // still reads back as zeroes, which is all the format needs.
-        Err(nix::errno::Errno::EOPNOTSUPP) => file
-            .set_len(segment_bytes)
-            .map_err(JournalError::io("extend", path)),
-        Err(errno) => Err(JournalError::Io {
-            action: "preallocate",
-            path: path.to_owned(),
-            source: errno.into(),
-        }),
+        Err(nix::errno::Errno::EOPNOTSUPP) => {
+            file.set_len(segment_bytes).map_err(JournalError::io("extend", path))
+        }
+        Err(errno) => {
+            Err(JournalError::Io { action: "preallocate", path: path.to_owned(), source: errno.into() })
+        }
     }
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(JournalError::io("fsync directory", dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(JournalError::io("fsync directory", dir))
 }
 
 /// Creates a segment atomically: a crash leaves either no segment or a complete, preallocated
@@ -274,10 +237,9 @@ fn create_segment(
     durability: Durability,
 ) -> Result<(File, PathBuf), JournalError> {
     let path = location.segment_path(first_sequence);
-    let temp = location.dir.join(format!(
-        "{}{TEMP_SUFFIX}",
-        segment_file_name(&location.file_prefix, first_sequence)
-    ));
+    let temp = location
+        .dir
+        .join(format!("{}{TEMP_SUFFIX}", segment_file_name(&location.file_prefix, first_sequence)));
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -286,16 +248,9 @@ fn create_segment(
         .open(&temp)
         .map_err(JournalError::io("create", &temp))?;
     preallocate(&file, &temp, segment_bytes)?;
-    let created_unix_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let header = SegmentHeader {
-        first_sequence,
-        segment_bytes,
-        created_unix_ns,
-    };
-    file.write_all_at(&header.encode(), 0)
-        .map_err(JournalError::io("write header of", &temp))?;
+    let created_unix_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let header = SegmentHeader { first_sequence, segment_bytes, created_unix_ns };
+    file.write_all_at(&header.encode(), 0).map_err(JournalError::io("write header of", &temp))?;
     if durability == Durability::Fsync {
         file.sync_all().map_err(JournalError::io("fsync", &temp))?;
     }
@@ -358,16 +313,8 @@ impl JournalWriter {
     /// be `next_sequence()` (the sequencer is the only source of sequences; anything else is a
     /// bug and panics). On `Err` nothing was buffered.
     #[inline]
-    pub fn append(
-        &mut self,
-        sequence: u64,
-        timestamp_ns: u64,
-        payload: &[u8],
-    ) -> Result<(), AppendError> {
-        assert_eq!(
-            sequence, self.next_sequence,
-            "journal sequences must be consecutive"
-        );
+    pub fn append(&mut self, sequence: u64, timestamp_ns: u64, payload: &[u8]) -> Result<(), AppendError> {
+        assert_eq!(sequence, self.next_sequence, "journal sequences must be consecutive");
         if payload.len() > self.max_payload_bytes as usize {
             return Err(AppendError::PayloadTooLarge {
                 payload_bytes: payload.len(),
@@ -377,10 +324,7 @@ impl JournalWriter {
         let record_bytes = record_total_bytes(payload.len());
         let free_bytes = self.buffer.len() - self.buffered_bytes;
         if record_bytes > free_bytes {
-            return Err(AppendError::BufferFull {
-                record_bytes,
-                free_bytes,
-            });
+            return Err(AppendError::BufferFull { record_bytes, free_bytes });
         }
         let end_in_segment = self.write_offset + (self.buffered_bytes + record_bytes) as u64;
         if self.spill.is_none() && end_in_segment > self.segment_bytes {
@@ -429,12 +373,8 @@ impl JournalWriter {
         if let Some(first_sequence) = spill {
             // The old segment is durable before the new one exists: recovery relies on every
             // segment but the newest being complete.
-            let (file, path) = create_segment(
-                &self.location,
-                first_sequence,
-                self.new_segment_bytes,
-                self.durability,
-            )?;
+            let (file, path) =
+                create_segment(&self.location, first_sequence, self.new_segment_bytes, self.durability)?;
             self.file = file;
             self.path = path;
             self.segment_bytes = self.new_segment_bytes;
@@ -460,9 +400,7 @@ impl JournalWriter {
             .map_err(JournalError::io("write", &self.path))?;
         self.write_offset += (to - from) as u64;
         if self.durability == Durability::Fsync {
-            self.file
-                .sync_data()
-                .map_err(JournalError::io("fdatasync", &self.path))?;
+            self.file.sync_data().map_err(JournalError::io("fdatasync", &self.path))?;
         }
         Ok(())
     }

@@ -25,19 +25,14 @@ fn damage() -> impl Strategy<Value = Damage> {
             xor
         }),
         (any::<usize>(), position).prop_map(|(file, at)| Damage::Truncate { file, at }),
-        (
-            any::<usize>(),
-            proptest::collection::vec(any::<u8>(), 1..200)
-        )
+        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..200))
             .prop_map(|(file, bytes)| Damage::Append { file, bytes }),
     ]
 }
 
 fn big_payload(sequence: u64) -> Vec<u8> {
     let len = (sequence * 7_919 % 600) as usize;
-    (0..len)
-        .map(|i| (sequence as usize * 13 + i) as u8)
-        .collect()
+    (0..len).map(|i| (sequence as usize * 13 + i) as u8).collect()
 }
 
 proptest! {

@@ -4,8 +4,7 @@ mod common;
 
 use common::*;
 use petrel_journal::{
-    record_total_bytes, verify, Durability, Journal, JournalError, JournalLocation,
-    SEGMENT_HEADER_BYTES,
+    record_total_bytes, verify, Durability, Journal, JournalError, JournalLocation, SEGMENT_HEADER_BYTES,
 };
 
 fn location(dir: &std::path::Path) -> JournalLocation {
@@ -27,33 +26,16 @@ fn committed_records_round_trip_across_reopen_and_many_segments() {
     let (mut writer, recovery) = Journal::open(&config).unwrap();
     assert!(!recovery.created);
     assert!(recovery.truncation.is_none());
-    assert!(
-        recovery.segments.len() >= 5,
-        "expected roll-over, got {} segments",
-        recovery.segments.len()
-    );
+    assert!(recovery.segments.len() >= 5, "expected roll-over, got {} segments", recovery.segments.len());
     assert_eq!(
-        (
-            recovery.first_sequence,
-            recovery.last_sequence,
-            recovery.record_count
-        ),
+        (recovery.first_sequence, recovery.last_sequence, recovery.record_count),
         (Some(1), Some(5_000), 5_000)
     );
     assert_eq!(read_all(&recovery), expected_records(5_000));
     // Segments are contiguous and named by their first sequence.
     for pair in recovery.segments.windows(2) {
-        assert_eq!(
-            pair[0].first_sequence + pair[0].record_count,
-            pair[1].first_sequence
-        );
-        let name = pair[1]
-            .path
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
+        assert_eq!(pair[0].first_sequence + pair[0].record_count, pair[1].first_sequence);
+        let name = pair[1].path.file_name().unwrap().to_str().unwrap().to_owned();
         assert_eq!(name, format!("journal-{:020}.seg", pair[1].first_sequence));
     }
 
@@ -67,18 +49,10 @@ fn committed_records_round_trip_across_reopen_and_many_segments() {
         seen.push((r.sequence, r.timestamp_ns, r.payload.to_vec()));
     }
     assert_eq!(seen, expected_records(5_100)[4_320..].to_vec());
-    assert!(recovery
-        .replay_from(5_101)
-        .unwrap()
-        .next_record()
-        .unwrap()
-        .is_none());
+    assert!(recovery.replay_from(5_101).unwrap().next_record().unwrap().is_none());
     assert!(matches!(
         recovery.replay_from(5_102),
-        Err(JournalError::SequenceBeyondEnd {
-            requested: 5_102,
-            last: 5_100
-        })
+        Err(JournalError::SequenceBeyondEnd { requested: 5_102, last: 5_100 })
     ));
 }
 
@@ -102,9 +76,7 @@ fn uncommitted_records_are_not_in_the_journal() {
     let config = small_config(dir.path(), Durability::None);
     let (mut writer, _) = Journal::open(&config).unwrap();
     write_records(&mut writer, 10, 10);
-    writer
-        .append(11, timestamp_for(11), &payload_for(11))
-        .unwrap();
+    writer.append(11, timestamp_for(11), &payload_for(11)).unwrap();
     assert_eq!(writer.buffered_records(), 1);
     drop(writer);
     let (writer, recovery) = Journal::open(&config).unwrap();
@@ -134,21 +106,13 @@ fn torn_tail_at_every_byte_of_the_last_record_is_cut_reported_and_appends_contin
         for shorten_file in [false, true] {
             std::fs::write(&segment, &pristine).unwrap();
             if shorten_file {
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&segment)
-                    .unwrap()
-                    .set_len(cut)
-                    .unwrap();
+                std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(cut).unwrap();
             } else {
                 patch(&segment, cut, &vec![0u8; (data_end - cut) as usize]);
             }
             let (mut writer, recovery) = Journal::open(&config).unwrap();
             // Zeroing only the (already zero) padding leaves the record intact.
-            let intact = !shorten_file
-                && pristine[cut as usize..data_end as usize]
-                    .iter()
-                    .all(|&b| b == 0);
+            let intact = !shorten_file && pristine[cut as usize..data_end as usize].iter().all(|&b| b == 0);
             let expected_last = if intact { last } else { last - 1 };
             assert_eq!(recovery.last_sequence, Some(expected_last), "cut at {cut}");
             match &recovery.truncation {
@@ -164,27 +128,18 @@ fn torn_tail_at_every_byte_of_the_last_record_is_cut_reported_and_appends_contin
                 None => assert!(
                     intact
                         || (!shorten_file
-                            && pristine[last_offset as usize..cut as usize]
-                                .iter()
-                                .all(|&b| b == 0)),
+                            && pristine[last_offset as usize..cut as usize].iter().all(|&b| b == 0)),
                     "damage at {cut} went unreported"
                 ),
             }
             // The file is repaired to its preallocated size, and writing goes on from the cut.
-            assert_eq!(
-                std::fs::metadata(&segment).unwrap().len(),
-                pristine.len() as u64
-            );
+            assert_eq!(std::fs::metadata(&segment).unwrap().len(), pristine.len() as u64);
             assert_eq!(writer.next_sequence(), expected_last + 1);
             write_records(&mut writer, 3, 2);
             drop(writer);
             let (_, recovery) = Journal::open(&config).unwrap();
             assert!(recovery.truncation.is_none());
-            assert_eq!(
-                read_all(&recovery),
-                expected_records(expected_last + 3),
-                "cut at {cut}"
-            );
+            assert_eq!(read_all(&recovery), expected_records(expected_last + 3), "cut at {cut}");
         }
     }
 }
@@ -198,29 +153,19 @@ fn flipped_byte_in_an_acknowledged_record_is_refused_with_file_offset_and_comman
     let segment = writer.current_segment().to_owned();
     drop(writer);
     // Record 25 sits in the third commit; later commits follow it.
-    let offset: u64 = SEGMENT_HEADER_BYTES
-        + (1..25)
-            .map(|s| record_total_bytes(payload_for(s).len()) as u64)
-            .sum::<u64>();
+    let offset: u64 =
+        SEGMENT_HEADER_BYTES + (1..25).map(|s| record_total_bytes(payload_for(s).len()) as u64).sum::<u64>();
     let byte = read_at(&segment, offset + 20, 1)[0];
     patch(&segment, offset + 20, &[byte ^ 0x01]);
 
-    for err in [
-        Journal::open(&config).unwrap_err(),
-        verify(&location(dir.path())).unwrap_err(),
-    ] {
+    for err in [Journal::open(&config).unwrap_err(), verify(&location(dir.path())).unwrap_err()] {
         match &err {
-            JournalError::Corrupt {
-                file, offset: at, ..
-            } => assert_eq!((file, *at), (&segment, offset)),
+            JournalError::Corrupt { file, offset: at, .. } => assert_eq!((file, *at), (&segment, offset)),
             other => panic!("expected Corrupt, got {other}"),
         }
         let message = err.to_string();
         let file_name = segment.file_name().unwrap().to_str().unwrap();
-        assert!(
-            message.contains(&format!("{}", segment.display())),
-            "{message}"
-        );
+        assert!(message.contains(&format!("{}", segment.display())), "{message}");
         assert!(message.contains(&format!("offset {offset}")), "{message}");
         assert!(
             message.contains(&format!("petrel-engine journal dump --dir {} --prefix journal --file {file_name} --from-offset {offset}", dir.path().display())),
@@ -243,8 +188,8 @@ fn damage_inside_an_older_segment_is_refused() {
     // The last record of the first segment: corrupting it must not pass as a torn tail.
     let (_, recovery) = Journal::open(&config).unwrap();
     let first = &recovery.segments[0];
-    let last_offset = first.data_end_offset
-        - record_total_bytes(payload_for(first.last_sequence().unwrap()).len()) as u64;
+    let last_offset =
+        first.data_end_offset - record_total_bytes(payload_for(first.last_sequence().unwrap()).len()) as u64;
     patch(&files[0], last_offset + 9, &[0xFF]);
     drop(recovery);
     let err = Journal::open(&config).unwrap_err();
@@ -272,48 +217,29 @@ fn garbage_after_the_last_record_is_a_reported_torn_tail_but_refused_in_an_older
     patch(&newest, data_end, &garbage);
     let (_, recovery) = Journal::open(&config).unwrap();
     let torn = recovery.truncation.as_ref().expect("garbage is reported");
-    assert_eq!(
-        (torn.offset, torn.damaged_bytes, torn.discarded_records),
-        (data_end, 300, 0)
-    );
+    assert_eq!((torn.offset, torn.damaged_bytes, torn.discarded_records), (data_end, 300, 0));
     assert_eq!(recovery.last_sequence, Some(1_500));
     drop(recovery);
 
     // Appended past the preallocated end of the file.
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&newest)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&newest).unwrap();
     std::io::Write::write_all(&mut file, &garbage).unwrap();
     drop(file);
     let (_, recovery) = Journal::open(&config).unwrap();
     assert!(
-        recovery
-            .truncation
-            .as_ref()
-            .unwrap()
-            .reason
-            .contains("non-zero bytes"),
+        recovery.truncation.as_ref().unwrap().reason.contains("non-zero bytes"),
         "{:?}",
         recovery.truncation
     );
-    assert_eq!(
-        std::fs::metadata(&newest).unwrap().len(),
-        SMALL_SEGMENT_BYTES
-    );
+    assert_eq!(std::fs::metadata(&newest).unwrap().len(), SMALL_SEGMENT_BYTES);
     assert_eq!(read_all(&recovery), expected_records(1_500));
     drop(recovery);
 
     // The same garbage in an older segment cannot be a crash artefact.
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&files[0])
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&files[0]).unwrap();
     std::io::Write::write_all(&mut file, &garbage).unwrap();
     drop(file);
-    assert!(
-        matches!(Journal::open(&config), Err(JournalError::Corrupt { file, .. }) if file == files[0])
-    );
+    assert!(matches!(Journal::open(&config), Err(JournalError::Corrupt { file, .. }) if file == files[0]));
 }
 
 #[test]
@@ -324,12 +250,7 @@ fn a_truncated_segment_header_is_refused() {
     write_records(&mut writer, 10, 5);
     let segment = writer.current_segment().to_owned();
     drop(writer);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&segment)
-        .unwrap()
-        .set_len(100)
-        .unwrap();
+    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(100).unwrap();
     let err = Journal::open(&config).unwrap_err();
     assert!(
         matches!(&err, JournalError::Corrupt { offset: 0, reason, .. } if reason.contains("shorter than the 4096-byte segment header")),
@@ -348,16 +269,11 @@ fn sequence_gaps_are_refused_within_and_between_segments() {
 
     // Within a segment: swap two records of equal size; both stay checksum-valid.
     let newest = files.last().unwrap();
-    let first_seq: u64 = newest.file_stem().unwrap().to_str().unwrap()["journal-".len()..]
-        .parse()
-        .unwrap();
+    let first_seq: u64 = newest.file_stem().unwrap().to_str().unwrap()["journal-".len()..].parse().unwrap();
     let size = |s: u64| record_total_bytes(payload_for(s).len());
     let a = first_seq + 1;
-    let b = (a + 1..a + 500)
-        .find(|&b| size(b) == size(a))
-        .expect("a record of equal size");
-    let offset_of =
-        |seq: u64| SEGMENT_HEADER_BYTES + (first_seq..seq).map(|s| size(s) as u64).sum::<u64>();
+    let b = (a + 1..a + 500).find(|&b| size(b) == size(a)).expect("a record of equal size");
+    let offset_of = |seq: u64| SEGMENT_HEADER_BYTES + (first_seq..seq).map(|s| size(s) as u64).sum::<u64>();
     let (offset_a, offset_b) = (offset_of(a), offset_of(b));
     let rec_a = read_at(newest, offset_a, size(a));
     let rec_b = read_at(newest, offset_b, size(b));
@@ -408,22 +324,14 @@ fn verify_reports_a_torn_tail_without_repairing_it() {
     let data_end = recovery.segments[0].data_end_offset;
     drop(recovery);
     let last_offset = data_end - record_total_bytes(payload_for(20).len()) as u64;
-    patch(
-        &segment,
-        last_offset + 8,
-        &vec![0u8; (data_end - last_offset - 8) as usize],
-    );
+    patch(&segment, last_offset + 8, &vec![0u8; (data_end - last_offset - 8) as usize]);
     let before = std::fs::read(&segment).unwrap();
     let report = verify(&location(dir.path())).unwrap();
     let torn = report.torn_tail.as_ref().expect("torn tail reported");
     assert_eq!(report.last_sequence, Some(19));
     assert_eq!(torn.offset, last_offset);
     assert!(report.to_string().contains("torn tail"), "{report}");
-    assert_eq!(
-        std::fs::read(&segment).unwrap(),
-        before,
-        "verify must not modify files"
-    );
+    assert_eq!(std::fs::read(&segment).unwrap(), before, "verify must not modify files");
 }
 
 #[test]
@@ -438,10 +346,7 @@ fn damage_inside_the_last_commit_is_a_torn_tail_but_inside_an_earlier_commit_is_
     let segment = writer.current_segment().to_owned();
     drop(writer);
     let offset_of = |seq: u64| {
-        SEGMENT_HEADER_BYTES
-            + (1..seq)
-                .map(|s| record_total_bytes(payload_for(s).len()) as u64)
-                .sum::<u64>()
+        SEGMENT_HEADER_BYTES + (1..seq).map(|s| record_total_bytes(payload_for(s).len()) as u64).sum::<u64>()
     };
     let pristine = std::fs::read(&segment).unwrap();
 

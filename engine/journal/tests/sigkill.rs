@@ -27,9 +27,7 @@ fn crash_child() {
         let batch = 1 + writer.next_sequence() % 23;
         for _ in 0..batch {
             let seq = writer.next_sequence();
-            writer
-                .append(seq, timestamp_for(seq), &payload_for(seq))
-                .unwrap();
+            writer.append(seq, timestamp_for(seq), &payload_for(seq)).unwrap();
         }
         let durable = writer.commit().unwrap().durable_sequence;
         writeln!(stdout, "ACK {durable}").unwrap();
@@ -49,11 +47,8 @@ impl XorShift {
 
 #[test]
 fn acknowledged_records_survive_sigkill_at_random_moments() {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     eprintln!("sigkill test seed {seed}");
     let mut rng = XorShift(seed);
     let dir = tempfile::tempdir().unwrap();
@@ -62,13 +57,7 @@ fn acknowledged_records_survive_sigkill_at_random_moments() {
     let mut segments_seen = 0;
     for round in 0..12 {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "crash_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_DIR_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -99,17 +88,11 @@ fn acknowledged_records_survive_sigkill_at_random_moments() {
 
         let (_, recovery) = Journal::open(&config).unwrap();
         let last = recovery.last_sequence.unwrap_or(0);
-        assert!(
-            last >= last_acked,
-            "round {round}: acknowledged {last_acked} but recovered only {last}"
-        );
+        assert!(last >= last_acked, "round {round}: acknowledged {last_acked} but recovered only {last}");
         assert_eq!(read_all(&recovery), expected_records(last), "round {round}");
         // Unacknowledged records that made it to disk are kept; acknowledging resumes from them.
         last_acked = last;
         segments_seen = recovery.segments.len();
     }
-    assert!(
-        segments_seen > 1,
-        "the test should cross segment roll-overs"
-    );
+    assert!(segments_seen > 1, "the test should cross segment roll-overs");
 }

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use petrel_journal::{
-    apply_retention, latest_snapshot, prune_snapshots, write_snapshot, Durability, Journal,
-    JournalError, Retention, SnapshotError,
+    apply_retention, latest_snapshot, prune_snapshots, write_snapshot, Durability, Journal, JournalError,
+    Retention, SnapshotError,
 };
 
 #[test]
@@ -16,16 +16,9 @@ fn latest_snapshot_round_trips_and_ignores_an_interrupted_write() {
     let path = write_snapshot(dir.path(), 250, b"state at 250").unwrap();
     assert_eq!(path, dir.path().join("snapshot-00000000000000000250.snap"));
     // A crash between write and rename leaves only a temporary file: it is not a snapshot.
-    std::fs::write(
-        dir.path().join("snapshot-00000000000000000300.snap.tmp"),
-        b"PTRLSNAP partial",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("snapshot-00000000000000000300.snap.tmp"), b"PTRLSNAP partial").unwrap();
     let snapshot = latest_snapshot(dir.path()).unwrap().expect("a snapshot");
-    assert_eq!(
-        (snapshot.sequence, snapshot.bytes.as_slice()),
-        (250, &b"state at 250"[..])
-    );
+    assert_eq!((snapshot.sequence, snapshot.bytes.as_slice()), (250, &b"state at 250"[..]));
 }
 
 #[test]
@@ -45,10 +38,7 @@ fn a_corrupt_newest_snapshot_is_refused_not_skipped() {
     assert!(err.to_string().contains("move this file out of"), "{err}");
     // A truncated one too.
     std::fs::write(&newest, &bytes[..40]).unwrap();
-    assert!(matches!(
-        latest_snapshot(dir.path()),
-        Err(SnapshotError::Corrupt { .. })
-    ));
+    assert!(matches!(latest_snapshot(dir.path()), Err(SnapshotError::Corrupt { .. })));
 }
 
 #[test]
@@ -63,14 +53,8 @@ fn prune_keeps_the_newest_snapshots_and_removes_leftovers() {
     assert_eq!(deleted.len(), 3);
     assert!(!leftover.exists());
     assert_eq!(latest_snapshot(dir.path()).unwrap().unwrap().sequence, 40);
-    assert!(dir
-        .path()
-        .join("snapshot-00000000000000000030.snap")
-        .exists());
-    assert!(!dir
-        .path()
-        .join("snapshot-00000000000000000020.snap")
-        .exists());
+    assert!(dir.path().join("snapshot-00000000000000000030.snap").exists());
+    assert!(!dir.path().join("snapshot-00000000000000000020.snap").exists());
 }
 
 #[test]
@@ -89,22 +73,13 @@ fn retention_deletes_only_old_segments_covered_by_the_snapshot() {
     // A snapshot inside segment 3 frees segments 0..=2 (every record of theirs is <= it).
     let snapshot_sequence = segments[3].first_sequence + 1;
     let deleted = apply_retention(&config, snapshot_sequence).unwrap();
-    assert_eq!(
-        deleted,
-        segments[..3]
-            .iter()
-            .map(|s| s.path.clone())
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(deleted, segments[..3].iter().map(|s| s.path.clone()).collect::<Vec<_>>());
 
     let (_, recovery) = Journal::open(&config).unwrap();
     assert_eq!(recovery.first_sequence, Some(segments[3].first_sequence));
     assert_eq!(recovery.last_sequence, Some(6_000));
     let mut reader = recovery.replay_from(snapshot_sequence + 1).unwrap();
-    assert_eq!(
-        reader.next_record().unwrap().unwrap().sequence,
-        snapshot_sequence + 1
-    );
+    assert_eq!(reader.next_record().unwrap().unwrap().sequence, snapshot_sequence + 1);
     assert!(
         matches!(recovery.replay_from(1), Err(JournalError::SequenceNotRetained { first_available, .. }) if first_available == segments[3].first_sequence)
     );

@@ -21,9 +21,7 @@ pub fn small_config(dir: &Path, durability: Durability) -> JournalConfig {
 /// 0 to 120 bytes derived from the sequence, so records differ in size and content.
 pub fn payload_for(sequence: u64) -> Vec<u8> {
     let len = (sequence.wrapping_mul(2_654_435_761) % 121) as usize;
-    (0..len)
-        .map(|i| (sequence as usize).wrapping_mul(31).wrapping_add(i * 7) as u8)
-        .collect()
+    (0..len).map(|i| (sequence as usize).wrapping_mul(31).wrapping_add(i * 7) as u8).collect()
 }
 
 pub fn timestamp_for(sequence: u64) -> u64 {
@@ -35,18 +33,12 @@ pub fn write_records(writer: &mut JournalWriter, count: u64, batch: u64) -> u64 
     let mut committed = writer.durable_sequence();
     for i in 0..count {
         let seq = writer.next_sequence();
-        writer
-            .append(seq, timestamp_for(seq), &payload_for(seq))
-            .expect("append");
+        writer.append(seq, timestamp_for(seq), &payload_for(seq)).expect("append");
         if (i + 1) % batch == 0 {
             committed = writer.commit().expect("commit").durable_sequence;
         }
     }
-    writer
-        .commit()
-        .expect("commit")
-        .durable_sequence
-        .max(committed)
+    writer.commit().expect("commit").durable_sequence.max(committed)
 }
 
 /// Every record recovery holds, as (sequence, timestamp, payload).
@@ -55,20 +47,14 @@ pub fn read_all(recovery: &Recovery) -> Vec<(u64, u64, Vec<u8>)> {
     let mut reader = recovery.replay_from(first).expect("replay");
     let mut out = Vec::new();
     while let Some(record) = reader.next_record().expect("record") {
-        out.push((
-            record.sequence,
-            record.timestamp_ns,
-            record.payload.to_vec(),
-        ));
+        out.push((record.sequence, record.timestamp_ns, record.payload.to_vec()));
     }
     out
 }
 
 /// The records `write_records` produces for sequences `1..=last`.
 pub fn expected_records(last: u64) -> Vec<(u64, u64, Vec<u8>)> {
-    (1..=last)
-        .map(|s| (s, timestamp_for(s), payload_for(s)))
-        .collect()
+    (1..=last).map(|s| (s, timestamp_for(s), payload_for(s))).collect()
 }
 
 pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
@@ -83,10 +69,7 @@ pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
 
 pub fn patch(path: &Path, offset: u64, bytes: &[u8]) {
     use std::os::unix::fs::FileExt;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .expect("open for patch");
+    let file = std::fs::OpenOptions::new().write(true).open(path).expect("open for patch");
     file.write_all_at(bytes, offset).expect("patch");
 }
 
