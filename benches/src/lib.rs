@@ -203,7 +203,7 @@ pub fn exchange_core_mix(commands: usize, seed: u64) -> (Vec<Command>, MixStats)
             let side = if rng.chance(50) { Side::Buy } else { Side::Sell };
             // Some new orders are marketable (they take the best price), more of them while the
             // book is above its target depth, which holds it near 1,000 orders.
-            let marketable = if shadow.open.len() > TARGET_OPEN { 45 } else { 5 };
+            let marketable = if shadow.open.len() > TARGET_OPEN { 50 } else { 12 };
             let price = if rng.chance(marketable) {
                 shadow.engine.best(instrument, side.opposite()).map_or(passive_price(&mut rng, side), |b| b.0)
             } else {
