@@ -12,4 +12,8 @@
 pub use petrel_core as core;
 pub use petrel_journal as journal;
 pub mod config;
+pub mod describe;
+pub mod journal_tools;
 pub mod lobster;
+pub mod recovery;
+pub mod sequencer;
