@@ -63,8 +63,12 @@ users_file = "users.toml"
 
 /// Writes the configuration into `dir` and loads it.
 pub fn write_config(dir: &Path, durability: &str, snapshot_every: u64) -> (PathBuf, Config) {
+    write_config_text(dir, &bench_config_text(durability, snapshot_every))
+}
+
+pub fn write_config_text(dir: &Path, text: &str) -> (PathBuf, Config) {
     let path = dir.join("engine.toml");
-    std::fs::write(&path, bench_config_text(durability, snapshot_every)).unwrap();
+    std::fs::write(&path, text).unwrap();
     let config = Config::load(&path).unwrap();
     (path, config)
 }
