@@ -953,7 +953,7 @@ fn core_error(loc: &Locator, engine: &EngineConfig, e: petrel_core::ConfigError)
             );
             loc.error(&[K("instruments"), I(i), K(instrument_key(engine, i, what))], message)
         }
-        C::Account { index, what } => loc.error(&[K("accounts"), I(*index)], format!("{what}")),
+        C::Account { index, what } => loc.error(&[K("accounts"), I(*index)], what.to_string()),
     }
 }
 
