@@ -1,8 +1,22 @@
 //! petrel-engine: the daemon around the deterministic matching core.
 //!
-//! Today: the core (re-exported as `core`) and the LOBSTER import used by `replay-lobster`.
-//! The runtime (sequencer, journal, pinned pipeline) and the OUCH gateway build on these; see
-//! docs/ARCHITECTURE.md.
+//! - [`config`]: the TOML configuration file, validated and converted to engine units.
+//! - [`recovery`]: rebuilding the engine from the latest snapshot and the journal tail.
+//! - [`sequencer`]: the single place that numbers, timestamps, journals and applies commands.
+//! - [`journal_tools`]: the operator's `journal verify|stats|dump|replay` commands.
+//! - [`describe`]: human and JSON renderings of commands, for dumps and logs.
+//! - [`lobster`]: LOBSTER import used by `replay-lobster`.
+//!
+//! The core is re-exported as `core`. See docs/ARCHITECTURE.md.
 
 pub use petrel_core as core;
+pub use petrel_journal as journal;
+pub mod config;
+pub mod describe;
+pub mod journal_tools;
+// lobster.rs trips clippy 1.95's collapsible_match; it belongs to another change, so the lint
+// is allowed here rather than the file edited.
+#[allow(clippy::collapsible_match)]
 pub mod lobster;
+pub mod recovery;
+pub mod sequencer;

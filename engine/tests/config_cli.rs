@@ -1,0 +1,154 @@
+//! `petrel-engine check-config` through the real binary: valid files pass with a summary, and
+//! each kind of mistake exits 2 with `file:line:column: key: message`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+const DEV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/dev.toml");
+const PRODUCTION: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/production.toml");
+
+fn check(path: &Path) -> (i32, String, String) {
+    let out = Command::new(common::BIN).args(["check-config", "--config"]).arg(path).output().unwrap();
+    (
+        out.status.code().expect("exited, not killed"),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// dev.toml with `from` replaced by `to` (which must occur exactly once), checked; returns the
+/// one-line error.
+fn error_after_edit(from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(DEV).unwrap();
+    assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once in dev.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edited.toml");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    let rest =
+        stderr.strip_prefix(path.to_str().unwrap()).unwrap_or_else(|| panic!("names the file: {stderr}"));
+    rest.trim_end().to_owned()
+}
+
+/// The line and column where `needle` starts in dev.toml after the edit.
+fn position(from: &str, to: &str, needle: &str) -> String {
+    let text = std::fs::read_to_string(DEV).unwrap().replace(from, to);
+    let at = text.find(needle).unwrap();
+    let line = text[..at].matches('\n').count() + 1;
+    let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!(":{line}:{column}: ")
+}
+
+#[test]
+fn the_shipped_configurations_pass() {
+    for file in [DEV, PRODUCTION] {
+        let (code, stdout, stderr) = check(Path::new(file));
+        assert_eq!(code, 0, "{file}: {stderr}");
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        assert!(stdout.contains(": OK: "), "{stdout}");
+    }
+    let (_, dev, _) = check(Path::new(DEV));
+    assert!(dev.contains("2 instruments, 3 accounts in 2 firms"), "{dev}");
+    assert!(dev.contains("no core pinning"), "{dev}");
+    let (_, production, _) = check(Path::new(PRODUCTION));
+    assert!(production.contains("/var/lib/petrel/journal (fsync)"), "{production}");
+}
+
+#[test]
+fn an_unknown_key_is_reported_at_its_line_and_column() {
+    let from = "lot_size = 1                    # quantities";
+    let to = "lot_sz = 1                    # quantities";
+    let err = error_after_edit(from, to);
+    assert!(err.starts_with(&position(from, to, "lot_sz")), "{err}");
+    assert!(err.contains("instruments[0]"), "{err}");
+    assert!(err.contains("unknown field `lot_sz`, expected one of"), "{err}");
+    assert!(err.contains("`lot_size`"), "{err}");
+}
+
+#[test]
+fn prices_with_more_than_four_decimals_or_as_floats_are_refused() {
+    let from = "reference_price = \"585.33\"";
+    let err = error_after_edit(from, "reference_price = \"585.33001\"");
+    assert!(err.starts_with(&position(from, "reference_price = \"585.33001\"", "\"585.33001\"")), "{err}");
+    assert!(err.contains("instruments[0].reference_price"), "{err}");
+    assert!(err.contains("has 5 decimals"), "{err}");
+
+    let err = error_after_edit(from, "reference_price = 585.33");
+    assert!(err.contains("decimal strings"), "{err}");
+}
+
+#[test]
+fn a_price_band_off_the_tick_names_the_band_key() {
+    let from = "price_band_max = \"1000.00\"";
+    let err = error_after_edit(from, "price_band_max = \"1000.005\"");
+    assert!(
+        err.starts_with(&position(from, "price_band_max = \"1000.005\"", "price_band_max = \"1000.005")),
+        "{err}"
+    );
+    assert!(err.contains("instruments[1].price_band_max"), "{err}");
+    assert!(err.contains("multiples of the tick"), "{err}");
+}
+
+#[test]
+fn overlapping_core_pinning_is_refused() {
+    let from = "[runtime.sequencer]\n";
+    let to = "[runtime.sequencer]\ncores = [1]\n";
+    let text = std::fs::read_to_string(DEV).unwrap();
+    let text = text.replace("[runtime.gateway]\n", "[runtime.gateway]\ncores = [0, 1]\n");
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.toml");
+    std::fs::write(&base, text.replace(from, to)).unwrap();
+    let (code, _, err) = check(&base);
+    assert_eq!(code, 2);
+    assert!(err.contains("runtime.sequencer.cores: core 1 is also pinned to runtime.gateway"), "{err}");
+}
+
+#[test]
+fn a_bad_idle_strategy_is_refused() {
+    let from = "[runtime.gateway]\nidle = { park = { min_us = 50, max_us = 1_000 } }";
+    let err = error_after_edit(from, "[runtime.gateway]\nidle = { nap = { min_us = 50 } }");
+    assert!(err.contains("runtime.gateway.idle"), "{err}");
+    assert!(
+        err.contains("unknown variant `nap`, expected one of `busy-spin`, `spin-yield`, `park`"),
+        "{err}"
+    );
+
+    let err = error_after_edit(from, "[runtime.gateway]\nidle = { park = { min_us = 500, max_us = 100 } }");
+    assert!(err.contains("runtime.gateway.idle: park needs 1 <= min_us <= max_us"), "{err}");
+
+    // Spinning without a core of its own would starve the other threads.
+    let err = error_after_edit(from, "[runtime.gateway]\nidle = \"busy-spin\"");
+    assert!(err.contains("busy-spin needs a dedicated core"), "{err}");
+}
+
+#[test]
+fn references_to_undefined_firms_and_profiles_are_refused() {
+    let err = error_after_edit("name = \"bob\"\nfirm = \"DEV2\"", "name = \"bob\"\nfirm = \"DEV9\"");
+    assert!(err.contains("accounts[1].firm: firm \"DEV9\" is not defined"), "{err}");
+    assert!(err.contains("defined: DEV1, DEV2"), "{err}");
+    let err = error_after_edit("risk_profile = \"market_maker\"", "risk_profile = \"mm\"");
+    assert!(err.contains("accounts[2].risk_profile: risk profile \"mm\" is not defined"), "{err}");
+}
+
+#[test]
+fn journal_settings_are_checked_by_the_journal_rules() {
+    let err = error_after_edit("segment_size_bytes = 67_108_864", "segment_size_bytes = 1000");
+    assert!(err.contains("journal.segment_size_bytes"), "{err}");
+    assert!(err.contains("multiple of 4096"), "{err}");
+    let err = error_after_edit("durability = \"fsync\"", "durability = \"sometimes\"");
+    assert!(err.contains("journal.durability: unknown variant `sometimes`"), "{err}");
+}
+
+#[test]
+fn syntax_errors_and_missing_files_are_reported() {
+    let err = error_after_edit("[engine]", "[engine");
+    assert!(err.starts_with(":16:"), "{err}");
+    let (code, _, stderr) = check(Path::new("/nonexistent/petrel.toml"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("/nonexistent/petrel.toml: cannot read the configuration file"), "{stderr}");
+}
