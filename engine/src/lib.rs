@@ -14,9 +14,6 @@ pub use petrel_journal as journal;
 pub mod config;
 pub mod describe;
 pub mod journal_tools;
-// lobster.rs trips clippy 1.95's collapsible_match; it belongs to another change, so the lint
-// is allowed here rather than the file edited.
-#[allow(clippy::collapsible_match)]
 pub mod lobster;
 pub mod recovery;
 pub mod sequencer;
