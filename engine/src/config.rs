@@ -153,6 +153,26 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// The users file (resolved): OUCH users, passwords and their accounts.
     pub users_file: PathBuf,
+    /// Which kernel interface carries the sockets.
+    pub backend: GatewayBackend,
+    /// Most connections at once; more are refused at accept.
+    pub max_sessions: u32,
+    /// The SoupBinTCP session name clients see and may request (1 to 10 letters or digits).
+    pub session_name: String,
+    /// Development only: accept a users file that others may read (a git checkout makes files
+    /// 0644). Production refuses it: the file holds password hashes.
+    pub allow_readable_users_file: bool,
+}
+
+/// The gateway's network backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayBackend {
+    /// io_uring when the kernel offers it, else epoll (logged).
+    #[default]
+    Auto,
+    IoUring,
+    Epoll,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -546,6 +566,22 @@ struct RawRuntime {
 struct RawGateway {
     listen: SocketAddr,
     users_file: PathBuf,
+    #[serde(default)]
+    backend: GatewayBackend,
+    #[serde(default = "default_max_sessions")]
+    max_sessions: u32,
+    #[serde(default = "default_session_name")]
+    session_name: String,
+    #[serde(default)]
+    allow_readable_users_file: bool,
+}
+
+fn default_max_sessions() -> u32 {
+    256
+}
+
+fn default_session_name() -> String {
+    "PETREL".into()
 }
 
 #[derive(Deserialize)]
@@ -882,8 +918,14 @@ fn convert(raw: RawConfig, loc: &Locator, path: &Path, base: &Path) -> Result<Co
     }
     let runtime = convert_runtime(raw.runtime, loc)?;
 
-    let gateway =
-        GatewayConfig { listen: raw.gateway.listen, users_file: resolve(base, raw.gateway.users_file) };
+    let gateway = GatewayConfig {
+        listen: raw.gateway.listen,
+        users_file: resolve(base, raw.gateway.users_file),
+        backend: raw.gateway.backend,
+        max_sessions: raw.gateway.max_sessions,
+        session_name: raw.gateway.session_name,
+        allow_readable_users_file: raw.gateway.allow_readable_users_file,
+    };
     if !raw.admin.listen.ip().is_loopback() && !raw.admin.allow_non_loopback {
         return Err(loc.error(
             &[K("admin"), K("listen")],

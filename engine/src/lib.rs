@@ -12,8 +12,12 @@
 pub use petrel_core as core;
 pub use petrel_journal as journal;
 pub mod config;
+pub mod daemon;
 pub mod describe;
+pub mod gateway;
 pub mod journal_tools;
 pub mod lobster;
+pub mod port;
 pub mod recovery;
 pub mod sequencer;
+pub mod users;

@@ -25,6 +25,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
+    /// Run the engine: recover the journal, then serve OUCH 5.0 over SoupBinTCP 3.0 until
+    /// SIGTERM or SIGINT (drain and exit 0). SIGHUP reloads risk limits and the users file.
+    ///
+    /// Start-up order: configuration and users file (exit 2 if invalid), journal recovery
+    /// (snapshot + tail; exit 1 if the journal is damaged: see `journal verify`), then the
+    /// gateway listener; "ready" is logged once every listener is bound.
+    Run {
+        /// The engine configuration file (TOML), e.g. config/dev.toml.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Hash a password for the users file: reads one line from standard input and prints an
+    /// argon2id PHC string for `password_hash`.
+    HashPassword,
     /// Inspect, check and replay an input journal (read-only: safe on a running engine's journal
     /// and on backups; nothing is locked, repaired or deleted).
     #[command(subcommand)]
@@ -51,13 +65,33 @@ enum Commands {
 }
 
 fn main() -> ExitCode {
-    // Operator commands log warnings only, unless RUST_LOG asks for more; the daemon will use
-    // the configuration's [log] filter.
+    let cli = Cli::parse();
+    // Operator commands log warnings only, unless RUST_LOG asks for more; the daemon logs at
+    // info (RUST_LOG overrides).
+    let default_filter = if matches!(cli.command, Commands::Run { .. }) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .init();
-    match Cli::parse().command {
+    match cli.command {
+        Commands::Run { config } => match petrel_engine::daemon::run(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("petrel-engine: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        },
+        Commands::HashPassword => {
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err()
+                || line.trim_end_matches(['\r', '\n']).is_empty()
+            {
+                eprintln!("petrel-engine: hash-password reads a non-empty password from standard input");
+                return ExitCode::from(2);
+            }
+            println!("{}", petrel_engine::users::hash_password(line.trim_end_matches(['\r', '\n'])));
+            ExitCode::SUCCESS
+        }
         Commands::ReplayLobster { messages } => replay_lobster(&messages),
         Commands::CheckConfig { config } => check_config(&config),
         Commands::Journal(command) => journal(command),

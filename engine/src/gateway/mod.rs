@@ -1,0 +1,1206 @@
+//! The order-entry gateway: SoupBinTCP 3.0 sessions carrying OUCH 5.0, on one thread.
+//!
+//! Bytes arrive through a [`Transport`] (io_uring, epoll, or later a kernel-bypass backend),
+//! are cut into SoupBinTCP packets and checked by the sans-I/O session machine, decoded as OUCH
+//! and turned into core commands on the runtime's inbound ring. Events come back on the
+//! outbound ring and are held until the journal has made their command durable; then each
+//! becomes OUCH messages in the sequenced stream of the account it concerns. A stream is
+//! recorded in that account's output journal before its bytes reach the socket, so a client
+//! that reconnects with a sequence number gets what it missed, across restarts too.
+//!
+//! Every per-session buffer is bounded: a client that stops reading is disconnected when its
+//! backlog passes the limit, and never stalls the matcher or other sessions.
+
+pub mod epoll;
+mod ouch_map;
+pub mod transport;
+pub mod uring;
+
+use crate::config::Config;
+use crate::port::{GatewayPort, InboundCommand, OutboundEvent};
+use crate::users::Users;
+use petrel_core::{self as core, AccountId, ClientRef, Command, CommandKind, Event, InstrumentId};
+use petrel_journal::{Durability, Journal, JournalConfig, JournalWriter};
+use petrel_proto::ouch::{self, Outbound};
+use petrel_proto::session::{CloseReason, ServerSession, SessionEvent, SessionTimers, TimerAction};
+use petrel_proto::soupbin::{
+    self, next_client_packet, packet_type, ClientPacket, FrameLimits, LoginAccepted, LoginRejectReason,
+    ServerPacket, SessionName,
+};
+use std::collections::VecDeque;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+pub use transport::{ConnId, NetEvent, Transport};
+
+/// Limits and timers of the gateway.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    pub max_sessions: u32,
+    /// Largest SoupBinTCP packet a client may send, in bytes.
+    pub packet_bytes_max: usize,
+    /// Unprocessed bytes a session may have buffered (a few packets).
+    pub rx_buffer_bytes: usize,
+    /// Bytes waiting to be sent to one client before it is disconnected as too slow.
+    pub tx_backlog_bytes_max: usize,
+    pub timers: SessionTimers,
+    /// The SoupBinTCP session name clients see (10 characters at most).
+    pub session_name: String,
+    /// Where each account's sequenced output stream is recorded.
+    pub sessions_dir: PathBuf,
+}
+
+impl GatewaySettings {
+    pub fn from_config(config: &Config) -> GatewaySettings {
+        GatewaySettings {
+            max_sessions: 256,
+            packet_bytes_max: 1024,
+            rx_buffer_bytes: 16 * 1024,
+            tx_backlog_bytes_max: 8 * 1024 * 1024,
+            timers: SessionTimers::default(),
+            session_name: "PETREL".into(),
+            sessions_dir: config.journal.dir.join("sessions"),
+        }
+    }
+}
+
+/// Counters an operator and the metrics endpoint read.
+#[derive(Debug, Default)]
+pub struct GatewayStats {
+    pub connections_total: AtomicU64,
+    pub connections_refused_total: AtomicU64,
+    pub sessions_logged_in: AtomicU64,
+    pub logins_accepted_total: AtomicU64,
+    pub logins_rejected_total: AtomicU64,
+    pub messages_in_total: AtomicU64,
+    pub messages_out_total: AtomicU64,
+    pub malformed_total: AtomicU64,
+    pub violations_total: AtomicU64,
+    pub disconnects_logout_total: AtomicU64,
+    pub disconnects_peer_total: AtomicU64,
+    pub disconnects_timeout_total: AtomicU64,
+    pub disconnects_slow_consumer_total: AtomicU64,
+    pub disconnects_protocol_total: AtomicU64,
+    pub inbound_full_total: AtomicU64,
+    pub replayed_messages_total: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: io::Error },
+    #[error("session output journal for account {account}: {source}")]
+    Journal { account: String, source: Box<petrel_journal::JournalError> },
+    #[error("session name {0:?} must be 1 to 10 letters or digits")]
+    SessionName(String),
+    #[error("network: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Echo fields of an order in flight: OUCH's Accepted and Replaced repeat what the client sent,
+/// which the core does not carry.
+#[derive(Clone, Copy, Debug)]
+struct Echo {
+    user_ref: u32,
+    cl_ord_id: ouch::ClOrdId,
+    display: ouch::Display,
+    capacity: ouch::Capacity,
+    time_in_force: ouch::TimeInForce,
+}
+
+/// Orders whose Accepted or Replaced has not come back yet, per account: a ring indexed by the
+/// client reference (references increase, so in-flight ones do not collide below its size).
+const ECHO_SLOTS: usize = 4096;
+
+/// One account's sequenced message stream.
+struct Stream {
+    account_name: String,
+    next_sequence: u64,
+    writer: JournalWriter,
+    location: petrel_journal::JournalLocation,
+    conn: Option<ConnId>,
+    echo: Box<[Option<Echo>]>,
+    mass_cancel: Option<(u32, ouch::Firm, ouch::Symbol)>,
+    dirty: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Free,
+    Open,
+    /// Logged in and sending the messages it asked to be replayed, up to `replay_end`.
+    Replaying,
+    Live,
+}
+
+struct Conn {
+    phase: Phase,
+    generation: u32,
+    session: ServerSession,
+    account: Option<AccountId>,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    tx_sent: usize,
+    replay_next: u64,
+    replay: Option<petrel_journal::JournalReader>,
+}
+
+struct AuthRequest {
+    conn: ConnId,
+    generation: u32,
+    username: String,
+    password: String,
+}
+
+struct AuthResult {
+    conn: ConnId,
+    generation: u32,
+    account: Option<AccountId>,
+}
+
+pub struct Gateway<T: Transport> {
+    transport: T,
+    port: GatewayPort,
+    settings: GatewaySettings,
+    session_name: SessionName,
+    users: Arc<RwLock<Arc<Users>>>,
+    symbols: Vec<[u8; 8]>,
+    conns: Vec<Conn>,
+    streams: Vec<Option<Stream>>,
+    held: VecDeque<OutboundEvent>,
+    auth_tx: crossbeam::channel::Sender<AuthRequest>,
+    auth_rx: crossbeam::channel::Receiver<AuthResult>,
+    stats: Arc<GatewayStats>,
+    heartbeat: Arc<AtomicU64>,
+    started: Instant,
+    scratch: Box<[u8]>,
+    dirty_conns: Vec<ConnId>,
+}
+
+fn midnight_ns(timestamp_ns: u64) -> u64 {
+    timestamp_ns % 86_400_000_000_000
+}
+
+impl<T: Transport> Gateway<T> {
+    pub fn new(
+        transport: T,
+        port: GatewayPort,
+        config: &Config,
+        users: Arc<RwLock<Arc<Users>>>,
+        settings: GatewaySettings,
+    ) -> Result<Gateway<T>, GatewayError> {
+        let session_name = SessionName::new("session", &settings.session_name)
+            .ok()
+            .filter(|_| settings.session_name.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .ok_or_else(|| GatewayError::SessionName(settings.session_name.clone()))?;
+        let mut streams = Vec::with_capacity(config.accounts.len());
+        for (index, account) in config.accounts.iter().enumerate() {
+            let mut journal = JournalConfig::new(settings.sessions_dir.clone());
+            journal.file_prefix = format!("account_{index}");
+            journal.durability = Durability::None;
+            journal.segment_size_bytes = 16 * 1024 * 1024;
+            journal.write_buffer_bytes = 256 * 1024;
+            let (writer, recovery) = Journal::open(&journal).map_err(|source| GatewayError::Journal {
+                account: account.name.clone(),
+                source: Box::new(source),
+            })?;
+            if let Some(torn) = &recovery.truncation {
+                tracing::warn!(account = %account.name, "session output journal had a torn tail, cut: {torn:?}");
+            }
+            streams.push(Some(Stream {
+                account_name: account.name.clone(),
+                next_sequence: writer.next_sequence(),
+                writer,
+                location: petrel_journal::JournalLocation::new(
+                    journal.dir.clone(),
+                    journal.file_prefix.clone(),
+                ),
+                conn: None,
+                echo: vec![None; ECHO_SLOTS].into_boxed_slice(),
+                mass_cancel: None,
+                dirty: false,
+            }));
+        }
+        let (auth_tx, auth_requests) = crossbeam::channel::bounded::<AuthRequest>(64);
+        let (auth_results, auth_rx) = crossbeam::channel::bounded::<AuthResult>(64);
+        let auth_users = users.clone();
+        std::thread::Builder::new()
+            .name("petrel-auth".into())
+            .spawn(move || {
+                // Password checks are slow by design: they run here, never on the gateway thread.
+                for request in auth_requests {
+                    let users = auth_users.read().expect("users lock").clone();
+                    let account = users
+                        .get(&request.username)
+                        .filter(|u| u.verify_password(&request.password))
+                        .map(|u| u.account);
+                    if auth_results
+                        .send(AuthResult { conn: request.conn, generation: request.generation, account })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+            .map_err(GatewayError::Io)?;
+        let conns = (0..settings.max_sessions)
+            .map(|_| Conn {
+                phase: Phase::Free,
+                generation: 0,
+                session: ServerSession::new(settings.timers, 0),
+                account: None,
+                rx: Vec::with_capacity(settings.rx_buffer_bytes),
+                tx: Vec::new(),
+                tx_sent: 0,
+                replay_next: 0,
+                replay: None,
+            })
+            .collect();
+        Ok(Gateway {
+            transport,
+            held: VecDeque::with_capacity(port.outbound.capacity()),
+            port,
+            session_name,
+            users,
+            symbols: config.engine.instruments.iter().map(|i| i.symbol.0).collect(),
+            conns,
+            streams,
+            auth_tx,
+            auth_rx,
+            stats: Arc::new(GatewayStats::default()),
+            heartbeat: Arc::new(AtomicU64::new(0)),
+            started: Instant::now(),
+            scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
+            dirty_conns: Vec::with_capacity(settings.max_sessions as usize),
+            settings,
+        })
+    }
+
+    pub fn stats(&self) -> Arc<GatewayStats> {
+        self.stats.clone()
+    }
+
+    /// Bumped once per loop: the watchdog's proof that this thread is alive.
+    pub fn heartbeat(&self) -> Arc<AtomicU64> {
+        self.heartbeat.clone()
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.transport.local_addr()
+    }
+
+    pub fn transport_name(&self) -> &'static str {
+        self.transport.name()
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    /// Serves until `stop` is set, then ends every session with End of Session.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), GatewayError> {
+        let mut quiet_loops = 0u32;
+        while !stop.load(Ordering::Acquire) {
+            self.heartbeat.fetch_add(1, Ordering::Relaxed);
+            // Spin while busy; once quiet, sleep in the poll itself, up to a millisecond.
+            let timeout = if quiet_loops < 64 { Duration::ZERO } else { Duration::from_millis(1) };
+            if quiet_loops > 0 && quiet_loops < 64 {
+                std::thread::yield_now();
+            }
+            let mut work = self.poll_network(timeout)?;
+            work |= self.auth_results();
+            work |= self.drain_outbound();
+            work |= self.flush();
+            self.timers();
+            quiet_loops = if work { 0 } else { quiet_loops.saturating_add(1) };
+        }
+        self.close_all();
+        Ok(())
+    }
+
+    fn poll_network(&mut self, timeout: Duration) -> Result<bool, GatewayError> {
+        self.transport.poll(timeout)?;
+        let mut work = false;
+        let now = self.now_ns();
+        while let Some(event) = self.transport.next_event() {
+            work = true;
+            match event {
+                NetEvent::Accepted { conn, peer } => {
+                    bump(&self.stats.connections_total);
+                    tracing::debug!(conn, %peer, "connection accepted");
+                    let c = &mut self.conns[conn as usize];
+                    c.phase = Phase::Open;
+                    c.generation = c.generation.wrapping_add(1);
+                    c.session = ServerSession::new(self.settings.timers, now);
+                    c.account = None;
+                    c.rx.clear();
+                    c.tx.clear();
+                    c.tx_sent = 0;
+                    c.replay = None;
+                }
+                NetEvent::Refused { peer } => {
+                    bump(&self.stats.connections_refused_total);
+                    tracing::warn!(%peer, "connection refused: all {} sessions in use", self.settings.max_sessions);
+                }
+                NetEvent::Data { conn, bytes } => {
+                    bump(&self.stats.messages_in_total);
+                    let c = &mut self.conns[conn as usize];
+                    if c.rx.len() + bytes.len() > self.settings.rx_buffer_bytes {
+                        // More unprocessed bytes than a few maximal packets: not a client
+                        // that follows the protocol.
+                        c.rx.clear();
+                        self.dirty_conns.push(conn | 0x8000_0000);
+                    } else {
+                        c.rx.extend_from_slice(bytes);
+                        self.dirty_conns.push(conn);
+                    }
+                }
+                NetEvent::Closed { conn, error } => {
+                    tracing::debug!(conn, ?error, "connection closed by peer");
+                    bump(&self.stats.disconnects_peer_total);
+                    self.dirty_conns.push(conn | 0x4000_0000);
+                }
+            }
+        }
+        let dirty = std::mem::take(&mut self.dirty_conns);
+        for &entry in &dirty {
+            let conn = entry & 0x3fff_ffff;
+            if entry & 0x4000_0000 != 0 {
+                self.release_conn(conn, false);
+            } else if entry & 0x8000_0000 != 0 {
+                bump(&self.stats.disconnects_protocol_total);
+                tracing::warn!(conn, "receive buffer overflow: disconnecting");
+                self.disconnect(conn);
+            } else if self.conns[conn as usize].phase != Phase::Free {
+                self.process_rx(conn, now);
+            }
+        }
+        self.dirty_conns = dirty;
+        self.dirty_conns.clear();
+        Ok(work)
+    }
+
+    fn process_rx(&mut self, conn: ConnId, now: u64) {
+        let limits = FrameLimits::new(self.settings.packet_bytes_max);
+        let mut consumed = 0;
+        loop {
+            let c = &mut self.conns[conn as usize];
+            if c.phase == Phase::Free {
+                return;
+            }
+            let packet = match next_client_packet(&c.rx[consumed..], limits) {
+                Ok(Some((packet, used))) => {
+                    consumed += used;
+                    packet
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    bump(&self.stats.malformed_total);
+                    tracing::warn!(conn, error = %e, "malformed SoupBinTCP packet: disconnecting");
+                    self.disconnect(conn);
+                    return;
+                }
+            };
+            // Copy what the session machine needs out of the receive buffer first.
+            let packet = match packet {
+                ClientPacket::UnsequencedData(data) => {
+                    let n = data.len();
+                    self.scratch[..n].copy_from_slice(data);
+                    Owned::Data(n)
+                }
+                ClientPacket::LoginRequest(r) => Owned::Login(r),
+                ClientPacket::ClientHeartbeat => Owned::Heartbeat,
+                ClientPacket::LogoutRequest => Owned::Logout,
+                ClientPacket::Debug(_) => Owned::Debug,
+            };
+            let c = &mut self.conns[conn as usize];
+            let event = match packet {
+                Owned::Data(n) => c.session.on_packet(now, ClientPacket::UnsequencedData(&self.scratch[..n])),
+                Owned::Login(r) => c.session.on_packet(now, ClientPacket::LoginRequest(r)),
+                Owned::Heartbeat => c.session.on_packet(now, ClientPacket::ClientHeartbeat),
+                Owned::Logout => c.session.on_packet(now, ClientPacket::LogoutRequest),
+                Owned::Debug => c.session.on_packet(now, ClientPacket::Debug(b"")),
+            };
+            match event {
+                Ok(SessionEvent::LoginRequested(request)) => {
+                    let session_ok = request.requested_session.is_blank()
+                        || request.requested_session.trimmed() == self.session_name.trimmed();
+                    let generation = c.generation;
+                    c.replay_next = request.requested_sequence_number;
+                    if !session_ok {
+                        self.reject_login(conn, LoginRejectReason::SessionNotAvailable);
+                        return;
+                    }
+                    let sent = self.auth_tx.try_send(AuthRequest {
+                        conn,
+                        generation,
+                        username: request.username.trimmed().to_string(),
+                        password: request.password.trimmed().to_string(),
+                    });
+                    if sent.is_err() {
+                        // A login storm: refuse rather than queue without bound.
+                        self.reject_login(conn, LoginRejectReason::NotAuthorized);
+                        return;
+                    }
+                }
+                Ok(SessionEvent::Data(_)) => {
+                    if let Owned::Data(n) = packet {
+                        self.on_ouch(conn, n);
+                    }
+                }
+                Ok(SessionEvent::LoggedOut) => {
+                    bump(&self.stats.disconnects_logout_total);
+                    self.disconnect(conn);
+                    return;
+                }
+                Ok(SessionEvent::Heartbeat | SessionEvent::Debug(_)) => {}
+                Err(violation) => {
+                    bump(&self.stats.violations_total);
+                    tracing::warn!(conn, %violation, "SoupBinTCP violation: disconnecting");
+                    self.disconnect(conn);
+                    return;
+                }
+            }
+        }
+        let c = &mut self.conns[conn as usize];
+        if c.phase != Phase::Free {
+            c.rx.drain(..consumed);
+        }
+    }
+
+    fn reject_login(&mut self, conn: ConnId, reason: LoginRejectReason) {
+        bump(&self.stats.logins_rejected_total);
+        self.conns[conn as usize].session.reject();
+        self.send_packet(conn, &ServerPacket::LoginRejected(reason));
+        self.flush_conn(conn);
+        self.release_conn(conn, true);
+    }
+
+    fn auth_results(&mut self) -> bool {
+        let mut work = false;
+        while let Ok(result) = self.auth_rx.try_recv() {
+            work = true;
+            let c = &self.conns[result.conn as usize];
+            if c.generation != result.generation || c.phase != Phase::Open {
+                continue;
+            }
+            let Some(account) = result.account else {
+                tracing::warn!(conn = result.conn, "login rejected: unknown user or wrong password");
+                self.reject_login(result.conn, LoginRejectReason::NotAuthorized);
+                continue;
+            };
+            let Some(stream) = self.streams[account.0 as usize].as_mut() else { continue };
+            if stream.conn.is_some() {
+                tracing::warn!(conn = result.conn, account = %stream.account_name, "login rejected: the account's session is already logged in");
+                self.reject_login(result.conn, LoginRejectReason::NotAuthorized);
+                continue;
+            }
+            stream.conn = Some(result.conn);
+            let next = stream.next_sequence;
+            let requested = self.conns[result.conn as usize].replay_next;
+            let start = petrel_proto::session::resolve_start_sequence(requested, next);
+            let now = self.now_ns();
+            let c = &mut self.conns[result.conn as usize];
+            c.session.accept(now);
+            c.account = Some(account);
+            c.replay_next = start;
+            c.phase = if start < next { Phase::Replaying } else { Phase::Live };
+            bump(&self.stats.logins_accepted_total);
+            self.stats.sessions_logged_in.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(conn = result.conn, account = %self.streams[account.0 as usize].as_ref().map_or("", |s| &s.account_name), start, next, "session logged in");
+            self.send_packet(
+                result.conn,
+                &ServerPacket::LoginAccepted(LoginAccepted {
+                    session: self.session_name,
+                    sequence_number: start,
+                }),
+            );
+        }
+        work
+    }
+
+    /// Turns one OUCH inbound message (in `scratch[..n]`) into a command, or answers it.
+    fn on_ouch(&mut self, conn: ConnId, n: usize) {
+        let scratch = std::mem::take(&mut self.scratch);
+        self.on_ouch_bytes(conn, &scratch[..n]);
+        self.scratch = scratch;
+    }
+
+    fn on_ouch_bytes(&mut self, conn: ConnId, bytes: &[u8]) {
+        let Some(account) = self.conns[conn as usize].account else { return };
+        let message = match ouch::Inbound::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                bump(&self.stats.malformed_total);
+                tracing::warn!(conn, error = %e, "malformed OUCH message: disconnecting");
+                self.disconnect(conn);
+                return;
+            }
+        };
+        let command = match message {
+            ouch::Inbound::EnterOrder(o) => {
+                let echo = Echo {
+                    user_ref: o.user_ref_num,
+                    cl_ord_id: o.cl_ord_id,
+                    display: o.display,
+                    capacity: o.capacity,
+                    time_in_force: o.time_in_force,
+                };
+                let refused = self.check_enter(&o);
+                if let Some(reason) = refused {
+                    self.gateway_reject(account, o.user_ref_num, o.cl_ord_id, reason);
+                    return;
+                }
+                self.remember(account, echo);
+                let mut min_qty = 0;
+                let mut post_only = matches!(o.display, ouch::Display::PostOnly);
+                for tv in o.appendage.iter() {
+                    match tv {
+                        ouch::TagValue::MinQty(q) => min_qty = q,
+                        ouch::TagValue::PostOnly(flag) => post_only |= flag == b'P' || flag == b'Y',
+                        _ => {}
+                    }
+                }
+                let instrument =
+                    self.symbols.iter().position(|s| s == o.symbol.as_wire()).map_or(u16::MAX, |i| i as u16);
+                Command::NewOrder(core::NewOrder {
+                    account,
+                    client_ref: ClientRef(o.user_ref_num),
+                    instrument: InstrumentId(instrument),
+                    side: ouch_map::side(o.side),
+                    order_type: core::OrderType::Limit,
+                    tif: match o.time_in_force {
+                        ouch::TimeInForce::ImmediateOrCancel => core::TimeInForce::Ioc,
+                        _ => core::TimeInForce::Day,
+                    },
+                    price: o.price.0.min(i64::MAX as u64) as i64,
+                    qty: o.quantity,
+                    min_qty,
+                    post_only,
+                })
+            }
+            ouch::Inbound::ReplaceOrder(r) => {
+                self.remember(
+                    account,
+                    Echo {
+                        user_ref: r.user_ref_num,
+                        cl_ord_id: r.cl_ord_id,
+                        display: r.display,
+                        capacity: ouch::Capacity::Agency,
+                        time_in_force: r.time_in_force,
+                    },
+                );
+                Command::Replace(core::Replace {
+                    account,
+                    client_ref: ClientRef(r.orig_user_ref_num),
+                    new_client_ref: ClientRef(r.user_ref_num),
+                    price: r.price.0.min(i64::MAX as u64) as i64,
+                    qty: r.quantity,
+                })
+            }
+            ouch::Inbound::CancelOrder(c) => Command::Cancel(core::Cancel {
+                account,
+                client_ref: ClientRef(c.user_ref_num),
+                qty_remaining: c.quantity,
+            }),
+            ouch::Inbound::ModifyOrder(m) => {
+                // Petrel has no short-sale marking to modify; say so clearly.
+                tracing::info!(
+                    conn,
+                    user_ref = m.user_ref_num,
+                    "Modify Order is not supported: answered with Cancel Reject"
+                );
+                let ts = self.wall_ns();
+                self.emit(
+                    account,
+                    ts,
+                    &Outbound::CancelReject { timestamp_ns: midnight_ns(ts), user_ref_num: m.user_ref_num },
+                );
+                return;
+            }
+            ouch::Inbound::MassCancel(m) => {
+                let instrument = if m.symbol.is_blank() {
+                    None
+                } else {
+                    match self.symbols.iter().position(|s| s == m.symbol.as_wire()) {
+                        Some(i) => Some(InstrumentId(i as u16)),
+                        None => Some(InstrumentId(u16::MAX)),
+                    }
+                };
+                if let Some(stream) = self.streams[account.0 as usize].as_mut() {
+                    stream.mass_cancel = Some((m.user_ref_num, m.firm, m.symbol));
+                }
+                Command::MassCancel { account, instrument }
+            }
+            ouch::Inbound::AccountQuery => {
+                let ts = self.wall_ns();
+                let next = self.streams[account.0 as usize]
+                    .as_ref()
+                    .map_or(1, |s| s.echo.iter().flatten().map(|e| e.user_ref).max().unwrap_or(0) + 1);
+                self.emit(
+                    account,
+                    ts,
+                    &Outbound::AccountQueryResponse(ouch::AccountQueryResponse {
+                        timestamp_ns: midnight_ns(ts),
+                        next_user_ref_num: next,
+                    }),
+                );
+                return;
+            }
+        };
+        self.submit(InboundCommand { conn, command });
+    }
+
+    /// Features of an Enter Order that Petrel does not offer, refused before sequencing.
+    fn check_enter(&self, o: &ouch::EnterOrder<'_>) -> Option<ouch::RejectReason> {
+        use ouch::RejectReason as R;
+        if !matches!(
+            o.display,
+            ouch::Display::Visible | ouch::Display::Attributable | ouch::Display::PostOnly
+        ) {
+            return Some(R::INVALID_DISPLAY);
+        }
+        if !matches!(o.time_in_force, ouch::TimeInForce::Day | ouch::TimeInForce::ImmediateOrCancel) {
+            return Some(R::OTHER);
+        }
+        if o.cross_type != ouch::CrossType::ContinuousMarket {
+            return Some(R::INVALID_CROSS_ORDER);
+        }
+        if o.intermarket_sweep == ouch::IntermarketSweep::Eligible {
+            return Some(R::ISO_NOT_ALLOWED);
+        }
+        for tv in o.appendage.iter() {
+            match tv {
+                ouch::TagValue::MinQty(_)
+                | ouch::TagValue::PostOnly(_)
+                | ouch::TagValue::Firm(_)
+                | ouch::TagValue::CustomerType(_)
+                | ouch::TagValue::HandleInst(_)
+                | ouch::TagValue::UserRefIdx(_) => {}
+                ouch::TagValue::MaxFloor(_) => return Some(R::INVALID_MAX_FLOOR),
+                ouch::TagValue::PegOffset(_) | ouch::TagValue::PriceType(_) => {
+                    return Some(R::PEGGING_NOT_ALLOWED)
+                }
+                ouch::TagValue::Route(_) => return Some(R::ROUTING_NOT_ALLOWED),
+                _ => return Some(R::OTHER),
+            }
+        }
+        None
+    }
+
+    fn remember(&mut self, account: AccountId, echo: Echo) {
+        if let Some(stream) = self.streams[account.0 as usize].as_mut() {
+            stream.echo[echo.user_ref as usize % ECHO_SLOTS] = Some(echo);
+        }
+    }
+
+    fn echo(&self, account: AccountId, user_ref: u32) -> Option<Echo> {
+        self.streams[account.0 as usize]
+            .as_ref()
+            .and_then(|s| s.echo[user_ref as usize % ECHO_SLOTS])
+            .filter(|e| e.user_ref == user_ref)
+    }
+
+    fn gateway_reject(
+        &mut self,
+        account: AccountId,
+        user_ref: u32,
+        cl_ord_id: ouch::ClOrdId,
+        reason: ouch::RejectReason,
+    ) {
+        let ts = self.wall_ns();
+        self.emit(
+            account,
+            ts,
+            &Outbound::OrderRejected(ouch::OrderRejected {
+                timestamp_ns: midnight_ns(ts),
+                user_ref_num: user_ref,
+                reason,
+                cl_ord_id,
+            }),
+        );
+    }
+
+    fn wall_ns(&self) -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    }
+
+    /// Hands a command to the sequencer; when the ring is full the gateway waits (and stops
+    /// reading meanwhile): backpressure, never a dropped order.
+    fn submit(&mut self, mut command: InboundCommand) {
+        let mut counted = false;
+        loop {
+            match self.port.inbound.push(command) {
+                Ok(()) => return,
+                Err(back) => {
+                    command = back;
+                    if !counted {
+                        bump(&self.stats.inbound_full_total);
+                        counted = true;
+                    }
+                    // Release what is already durable so the core can make progress.
+                    self.drain_outbound();
+                    self.flush();
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+
+    /// Moves events from the runtime into the held queue, and releases every held event whose
+    /// command is durable.
+    fn drain_outbound(&mut self) -> bool {
+        let mut work = false;
+        while self.held.len() < self.held.capacity() {
+            let Some(event) = self.port.outbound.pop() else { break };
+            self.held.push_back(event);
+            work = true;
+        }
+        let durable = self.port.durable_sequence.load(Ordering::Acquire);
+        while self.held.front().is_some_and(|e| e.sequence <= durable) {
+            let event = self.held.pop_front().expect("front checked");
+            self.on_event(&event);
+            work = true;
+        }
+        if work {
+            self.commit_streams();
+        }
+        work
+    }
+
+    fn on_event(&mut self, e: &OutboundEvent) {
+        let ts = midnight_ns(e.timestamp_ns);
+        match e.event {
+            Event::Accepted(a) => {
+                let echo = self.echo(a.account, a.client_ref.0);
+                let symbol = self.symbol(a.instrument);
+                self.emit(
+                    a.account,
+                    e.timestamp_ns,
+                    &Outbound::OrderAccepted(ouch::OrderAccepted {
+                        timestamp_ns: ts,
+                        user_ref_num: a.client_ref.0,
+                        side: ouch_map::ouch_side(a.side),
+                        quantity: a.qty,
+                        symbol,
+                        price: ouch::Price(a.price.max(0) as u64),
+                        time_in_force: echo.map_or(ouch::TimeInForce::Day, |x| x.time_in_force),
+                        display: echo.map_or(ouch::Display::Visible, |x| x.display),
+                        order_reference_number: a.order_id.0,
+                        capacity: echo.map_or(ouch::Capacity::Agency, |x| x.capacity),
+                        intermarket_sweep: ouch::IntermarketSweep::NotEligible,
+                        cross_type: ouch::CrossType::ContinuousMarket,
+                        order_state: ouch::OrderState::Live,
+                        cl_ord_id: echo.map_or(blank_cl_ord_id(), |x| x.cl_ord_id),
+                        appendage: ouch::Appendage::EMPTY,
+                    }),
+                );
+            }
+            Event::Rejected(r) => {
+                if r.command == CommandKind::Disconnect
+                    || r.command == CommandKind::SetRiskLimits
+                    || r.command == CommandKind::KillSwitch
+                {
+                    tracing::warn!(account = r.account.0, reason = r.reason.as_str(), command = ?r.command, "control command rejected");
+                    return;
+                }
+                if (r.account.0 as usize) >= self.streams.len() {
+                    return;
+                }
+                tracing::debug!(
+                    account = r.account.0,
+                    client_ref = r.client_ref.0,
+                    reason = r.reason.as_str(),
+                    "rejected"
+                );
+                let message = if ouch_map::is_cancel_kind(r.command) {
+                    Outbound::CancelReject { timestamp_ns: ts, user_ref_num: r.client_ref.0 }
+                } else if r.command == CommandKind::MassCancel {
+                    Outbound::CancelReject {
+                        timestamp_ns: ts,
+                        user_ref_num: self.streams[r.account.0 as usize]
+                            .as_ref()
+                            .and_then(|s| s.mass_cancel)
+                            .map_or(0, |m| m.0),
+                    }
+                } else {
+                    Outbound::OrderRejected(ouch::OrderRejected {
+                        timestamp_ns: ts,
+                        user_ref_num: r.client_ref.0,
+                        reason: ouch_map::reject_code(r.reason),
+                        cl_ord_id: self
+                            .echo(r.account, r.client_ref.0)
+                            .map_or(blank_cl_ord_id(), |x| x.cl_ord_id),
+                    })
+                };
+                self.emit(r.account, e.timestamp_ns, &message);
+            }
+            Event::Executed(x) => {
+                for (fill, liquidity) in
+                    [(x.maker, ouch::LiquidityFlag::ADDED), (x.taker, ouch::LiquidityFlag::REMOVED)]
+                {
+                    self.emit(
+                        fill.account,
+                        e.timestamp_ns,
+                        &Outbound::OrderExecuted(ouch::OrderExecuted {
+                            timestamp_ns: ts,
+                            user_ref_num: fill.client_ref.0,
+                            quantity: x.qty,
+                            price: ouch::Price(x.price.max(0) as u64),
+                            liquidity_flag: liquidity,
+                            match_number: x.match_id.0,
+                            appendage: ouch::Appendage::EMPTY,
+                        }),
+                    );
+                }
+            }
+            Event::Cancelled(c) => {
+                self.emit(
+                    c.account,
+                    e.timestamp_ns,
+                    &Outbound::OrderCanceled(ouch::OrderCanceled {
+                        timestamp_ns: ts,
+                        user_ref_num: c.client_ref.0,
+                        quantity: c.qty_cancelled,
+                        reason: ouch_map::cancel_code(c.reason),
+                    }),
+                );
+            }
+            Event::Replaced(r) => {
+                let echo = self.echo(r.account, r.new_client_ref.0);
+                let symbol = self.symbol(r.instrument);
+                self.emit(
+                    r.account,
+                    e.timestamp_ns,
+                    &Outbound::OrderReplaced(ouch::OrderReplaced {
+                        timestamp_ns: ts,
+                        orig_user_ref_num: r.old_client_ref.0,
+                        user_ref_num: r.new_client_ref.0,
+                        side: ouch_map::ouch_side(r.side),
+                        quantity: r.qty,
+                        symbol,
+                        price: ouch::Price(r.price.max(0) as u64),
+                        time_in_force: ouch::TimeInForce::Day,
+                        display: echo.map_or(ouch::Display::Visible, |x| x.display),
+                        order_reference_number: r.new_order_id.0,
+                        capacity: echo.map_or(ouch::Capacity::Agency, |x| x.capacity),
+                        intermarket_sweep: ouch::IntermarketSweep::NotEligible,
+                        cross_type: ouch::CrossType::ContinuousMarket,
+                        order_state: ouch::OrderState::Live,
+                        cl_ord_id: echo.map_or(blank_cl_ord_id(), |x| x.cl_ord_id),
+                        appendage: ouch::Appendage::EMPTY,
+                    }),
+                );
+            }
+            Event::MassCancelled { account, reason: core::CancelReason::MassCancel, .. } => {
+                let Some((user_ref, firm, symbol)) =
+                    self.streams.get(account.0 as usize).and_then(|s| s.as_ref()).and_then(|s| s.mass_cancel)
+                else {
+                    return;
+                };
+                self.emit(
+                    account,
+                    e.timestamp_ns,
+                    &Outbound::MassCancelResponse(ouch::MassCancelResponse {
+                        timestamp_ns: ts,
+                        user_ref_num: user_ref,
+                        firm,
+                        symbol,
+                        appendage: ouch::Appendage::EMPTY,
+                    }),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn symbol(&self, instrument: InstrumentId) -> ouch::Symbol {
+        ouch::Symbol::from_wire(self.symbols.get(instrument.0 as usize).copied().unwrap_or([b' '; 8]))
+            .unwrap_or_else(|| ouch::Symbol::from_wire([b' '; 8]).expect("blank symbol"))
+    }
+
+    /// Appends one OUCH message to an account's sequenced stream: recorded in its output
+    /// journal, and queued to its connection when that is live.
+    fn emit(&mut self, account: AccountId, timestamp_ns: u64, message: &Outbound<'_>) {
+        let Some(stream) = self.streams.get_mut(account.0 as usize).and_then(|s| s.as_mut()) else { return };
+        let mut packet = [0u8; 512];
+        let len = match soupbin::encode_packet_with(&mut packet, packet_type::SEQUENCED_DATA, |b| {
+            message.encode(b)
+        }) {
+            Ok(len) => len,
+            Err(e) => {
+                tracing::error!(account = %stream.account_name, error = %e, "cannot encode an outbound message");
+                return;
+            }
+        };
+        let sequence = stream.next_sequence;
+        if let Err(petrel_journal::AppendError::BufferFull { .. }) =
+            stream.writer.append(sequence, timestamp_ns, &packet[..len])
+        {
+            if let Err(e) = stream.writer.commit() {
+                tracing::error!(account = %stream.account_name, error = %e, "session output journal failed");
+            }
+            if let Err(e) = stream.writer.append(sequence, timestamp_ns, &packet[..len]) {
+                tracing::error!(account = %stream.account_name, error = %e, "session output journal append failed");
+                return;
+            }
+        }
+        stream.next_sequence += 1;
+        stream.dirty = true;
+        bump(&self.stats.messages_out_total);
+        if let Some(conn) = stream.conn {
+            let c = &mut self.conns[conn as usize];
+            if c.phase == Phase::Live {
+                c.tx.extend_from_slice(&packet[..len]);
+            }
+        }
+    }
+
+    /// Writes the output journals before any of their bytes reach a socket, so a sequence
+    /// number a client has seen is never reused for another message.
+    fn commit_streams(&mut self) {
+        for stream in self.streams.iter_mut().flatten() {
+            if stream.dirty {
+                stream.dirty = false;
+                if let Err(e) = stream.writer.commit() {
+                    tracing::error!(account = %stream.account_name, error = %e, "session output journal commit failed");
+                }
+            }
+        }
+    }
+
+    fn send_packet(&mut self, conn: ConnId, packet: &ServerPacket<'_>) {
+        let mut buf = [0u8; 64];
+        if let Ok(len) = packet.encode(&mut buf) {
+            self.conns[conn as usize].tx.extend_from_slice(&buf[..len]);
+        }
+    }
+
+    /// Sends what each connection has queued; continues replays; drops slow consumers.
+    fn flush(&mut self) -> bool {
+        let mut work = false;
+        for conn in 0..self.conns.len() as ConnId {
+            let phase = self.conns[conn as usize].phase;
+            if phase == Phase::Free {
+                continue;
+            }
+            if phase == Phase::Replaying {
+                work |= self.continue_replay(conn);
+            }
+            work |= self.flush_conn(conn);
+        }
+        work
+    }
+
+    fn flush_conn(&mut self, conn: ConnId) -> bool {
+        let now = self.now_ns();
+        let c = &mut self.conns[conn as usize];
+        if c.tx_sent == c.tx.len() {
+            return false;
+        }
+        match self.transport.send(conn, &c.tx[c.tx_sent..]) {
+            Ok(0) => {}
+            Ok(n) => {
+                c.tx_sent += n;
+                c.session.on_sent(now);
+                if c.tx_sent == c.tx.len() {
+                    c.tx.clear();
+                    c.tx_sent = 0;
+                } else if c.tx_sent > c.tx.len() / 2 {
+                    c.tx.drain(..c.tx_sent);
+                    c.tx_sent = 0;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(conn, error = %e, "send failed");
+                bump(&self.stats.disconnects_peer_total);
+                self.release_conn(conn, false);
+                return true;
+            }
+        }
+        let c = &self.conns[conn as usize];
+        if c.tx.len() - c.tx_sent > self.settings.tx_backlog_bytes_max {
+            bump(&self.stats.disconnects_slow_consumer_total);
+            tracing::warn!(
+                conn,
+                backlog_bytes = c.tx.len() - c.tx_sent,
+                "client is not reading: disconnecting"
+            );
+            self.release_conn(conn, false);
+        }
+        true
+    }
+
+    /// Sends more of a replay, a bounded amount per loop so live sessions keep being served.
+    fn continue_replay(&mut self, conn: ConnId) -> bool {
+        let Some(account) = self.conns[conn as usize].account else { return false };
+        let Some(stream) = self.streams[account.0 as usize].as_ref() else { return false };
+        let end = stream.next_sequence;
+        let c = &mut self.conns[conn as usize];
+        if c.replay_next >= end {
+            c.replay = None;
+            c.phase = Phase::Live;
+            return true;
+        }
+        if c.tx.len() - c.tx_sent > self.settings.tx_backlog_bytes_max / 2 {
+            return false;
+        }
+        if c.replay.is_none() {
+            match open_reader(&stream.location, c.replay_next) {
+                Ok(reader) => c.replay = Some(reader),
+                Err(e) => {
+                    tracing::error!(conn, error = %e, "cannot replay the session's messages: disconnecting");
+                    self.disconnect(conn);
+                    return true;
+                }
+            }
+        }
+        let reader = c.replay.as_mut().expect("opened above");
+        for _ in 0..1024 {
+            if c.replay_next >= end {
+                break;
+            }
+            match reader.next_record() {
+                Ok(Some(record)) => {
+                    debug_assert_eq!(record.sequence, c.replay_next);
+                    c.tx.extend_from_slice(record.payload);
+                    c.replay_next += 1;
+                    self.stats.replayed_messages_total.fetch_add(1, Ordering::Relaxed);
+                }
+                // The reader's view ended (a new segment since it opened): reopen next time.
+                Ok(None) => {
+                    c.replay = None;
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(conn, error = %e, "session replay failed: disconnecting");
+                    self.disconnect(conn);
+                    return true;
+                }
+            }
+        }
+        true
+    }
+
+    fn timers(&mut self) {
+        let now = self.now_ns();
+        for conn in 0..self.conns.len() as ConnId {
+            let c = &mut self.conns[conn as usize];
+            if c.phase == Phase::Free {
+                continue;
+            }
+            match c.session.poll(now) {
+                TimerAction::Nothing => {}
+                TimerAction::SendHeartbeat => self.send_packet(conn, &ServerPacket::ServerHeartbeat),
+                TimerAction::Disconnect(reason) => {
+                    match reason {
+                        CloseReason::IdleTimeout | CloseReason::LoginTimeout => {
+                            bump(&self.stats.disconnects_timeout_total)
+                        }
+                        _ => bump(&self.stats.disconnects_protocol_total),
+                    }
+                    tracing::info!(conn, ?reason, "session timed out");
+                    self.disconnect(conn);
+                }
+            }
+        }
+    }
+
+    /// Ends a session from our side: flush what is queued, close.
+    fn disconnect(&mut self, conn: ConnId) {
+        self.flush_conn(conn);
+        self.release_conn(conn, true);
+    }
+
+    fn release_conn(&mut self, conn: ConnId, close_socket: bool) {
+        let c = &mut self.conns[conn as usize];
+        if c.phase == Phase::Free {
+            return;
+        }
+        c.phase = Phase::Free;
+        c.replay = None;
+        c.tx.clear();
+        c.tx_sent = 0;
+        c.rx.clear();
+        let account = c.account.take();
+        if close_socket {
+            self.transport.close(conn);
+        }
+        if let Some(account) = account {
+            self.stats.sessions_logged_in.fetch_sub(1, Ordering::Relaxed);
+            if let Some(stream) = self.streams[account.0 as usize].as_mut() {
+                stream.conn = None;
+            }
+            let cancel = self
+                .users
+                .read()
+                .expect("users lock")
+                .by_account(account)
+                .is_some_and(|u| u.cancel_on_disconnect);
+            if cancel {
+                tracing::info!(
+                    conn,
+                    account = account.0,
+                    "session ended: cancelling the account's orders (cancel on disconnect)"
+                );
+                self.submit(InboundCommand { conn: u32::MAX, command: Command::Disconnect { account } });
+            }
+        }
+    }
+
+    /// Shutdown: deliver what is durable, send End of Session to every session, close.
+    fn close_all(&mut self) {
+        self.drain_outbound();
+        for conn in 0..self.conns.len() as ConnId {
+            if self.conns[conn as usize].phase == Phase::Free {
+                continue;
+            }
+            self.conns[conn as usize].session.end_of_session();
+            self.send_packet(conn, &ServerPacket::EndOfSession);
+            self.flush_conn(conn);
+            let c = &mut self.conns[conn as usize];
+            // Ending the trading session is not a disconnect: no cancel-on-disconnect here.
+            c.account = None;
+            c.phase = Phase::Free;
+            self.transport.close(conn);
+        }
+        self.commit_streams();
+    }
+}
+
+enum Owned {
+    Data(usize),
+    Login(soupbin::LoginRequest),
+    Heartbeat,
+    Logout,
+    Debug,
+}
+
+fn blank_cl_ord_id() -> ouch::ClOrdId {
+    ouch::ClOrdId::from_wire([b' '; 14]).expect("blank ClOrdID")
+}
+
+/// A reader of an output journal from `sequence`, without taking the writer's lock.
+fn open_reader(
+    location: &petrel_journal::JournalLocation,
+    sequence: u64,
+) -> Result<petrel_journal::JournalReader, petrel_journal::JournalError> {
+    let verified = petrel_journal::verify(location)?;
+    let recovery = petrel_journal::Recovery {
+        location: location.clone(),
+        record_count: verified.record_count,
+        first_sequence: verified.first_sequence,
+        last_sequence: verified.last_sequence,
+        segments: verified.segments,
+        truncation: verified.torn_tail,
+        removed_temp_files: Vec::new(),
+        created: false,
+    };
+    recovery.replay_from(sequence)
+}
