@@ -186,7 +186,7 @@ impl Client {
         m.extend_from_slice(&user_ref.to_be_bytes());
         m.extend_from_slice(&qty.to_be_bytes());
         m.extend_from_slice(&price.to_be_bytes());
-        m.extend_from_slice(&[b'0', b'Y', b'N']);
+        m.extend_from_slice(b"0YN");
         m.extend_from_slice(format!("{:<14}", format!("CL{user_ref}")).as_bytes());
         m.extend_from_slice(&0u16.to_be_bytes());
         self.send_packet(b'U', &m);
