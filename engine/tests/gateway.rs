@@ -10,12 +10,14 @@ fn scenario_trading(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(&write_config(dir.path(), backend));
     let mut alice = Client::connect(daemon.addr);
+    // Sequence 0 asks for new messages only: the stream already holds Start of Day.
     assert_eq!(
         alice.login("ALICE", "alice", 0),
-        Got::LoginAccepted { session: "PETREL".into(), sequence: 1 }
+        Got::LoginAccepted { session: "PETREL".into(), sequence: 2 }
     );
     let mut bob = Client::connect(daemon.addr);
     assert_eq!(bob.login("bob", "bob", 1), Got::LoginAccepted { session: "PETREL".into(), sequence: 1 });
+    assert_eq!(bob.ouch(), OwnedOutbound::SystemEvent { code: b'S' });
 
     // Alice rests a bid; Bob sells into it: both hear of the execution, one match number.
     alice.enter(1, b'B', 100, "AAPL", AAPL_585, b'0');
@@ -114,7 +116,7 @@ fn scenario_replay_after_restart(backend: &str) {
     let config = write_config(dir.path(), backend);
     let daemon = Daemon::start(&config);
     let mut alice = Client::connect(daemon.addr);
-    assert!(matches!(alice.login("ALICE", "alice", 0), Got::LoginAccepted { sequence: 1, .. }));
+    assert!(matches!(alice.login("ALICE", "alice", 0), Got::LoginAccepted { sequence: 2, .. }));
     let mut seen = Vec::new();
     for i in 1..=5 {
         alice.enter(i, b'B', 10, "AAPL", AAPL_585 - 100 * i as u64, b'0');
@@ -132,13 +134,14 @@ fn scenario_replay_after_restart(backend: &str) {
     assert!(matches!(bob.ouch(), OwnedOutbound::Canceled { user_ref: 1, qty: 20, .. }));
     assert!(daemon.stop().success());
 
-    // After a restart Alice asks for everything from message 3: she gets 3..=5 (accepted) and
-    // the five cancels of cancel-on-disconnect, numbered exactly as before.
+    // After a restart Alice asks for everything from message 4 (1 is Start of Day, 2 to 6 her
+    // five acceptances): she gets 4..=6 and the five cancels of cancel-on-disconnect, exactly
+    // as numbered and worded before.
     let daemon = Daemon::start(&config);
     let mut alice = Client::connect(daemon.addr);
     assert_eq!(
-        alice.login("ALICE", "alice", 3),
-        Got::LoginAccepted { session: "PETREL".into(), sequence: 3 }
+        alice.login("ALICE", "alice", 4),
+        Got::LoginAccepted { session: "PETREL".into(), sequence: 4 }
     );
     assert_eq!(alice.ouch(), seen[2]);
     assert_eq!(alice.ouch(), seen[3]);

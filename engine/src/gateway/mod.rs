@@ -262,7 +262,7 @@ impl<T: Transport> Gateway<T> {
                 replay: None,
             })
             .collect();
-        Ok(Gateway {
+        let mut gateway = Gateway {
             transport,
             held: VecDeque::with_capacity(port.outbound.capacity()),
             port,
@@ -279,7 +279,23 @@ impl<T: Transport> Gateway<T> {
             scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
             dirty_conns: Vec::with_capacity(settings.max_sessions as usize),
             settings,
-        })
+        };
+        // A stream begins with Start of Day, as an OUCH session does.
+        let ts = gateway.wall_ns();
+        for account in 0..gateway.streams.len() {
+            if gateway.streams[account].as_ref().is_some_and(|s| s.next_sequence == 1) {
+                gateway.emit(
+                    AccountId(account as u32),
+                    ts,
+                    &Outbound::SystemEvent(ouch::SystemEvent {
+                        timestamp_ns: midnight_ns(ts),
+                        event_code: ouch::EventCode::StartOfDay,
+                    }),
+                );
+            }
+        }
+        gateway.commit_streams();
+        Ok(gateway)
     }
 
     pub fn stats(&self) -> Arc<GatewayStats> {

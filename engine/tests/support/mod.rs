@@ -135,6 +135,7 @@ pub enum OwnedOutbound {
     Replaced { orig_user_ref: u32, user_ref: u32, qty: u32, price: u64 },
     CancelReject { user_ref: u32 },
     MassCancelResponse { user_ref: u32 },
+    SystemEvent { code: u8 },
     Other(u8),
 }
 
@@ -288,11 +289,14 @@ fn convert(packet: ServerPacket<'_>) -> Got {
                 Outbound::MassCancelResponse(m) => {
                     OwnedOutbound::MassCancelResponse { user_ref: m.user_ref_num }
                 }
+                Outbound::SystemEvent(e) => OwnedOutbound::SystemEvent { code: e.event_code.code() },
                 other => OwnedOutbound::Other(format!("{other:?}").as_bytes()[0]),
             })
         }
     }
 }
 
+#[allow(unused_imports)]
 pub use ouch::RejectReason as OuchReject;
+#[allow(unused_imports)]
 pub use soupbin::LoginRejectReason;

@@ -1,0 +1,58 @@
+//! Interoperability with a SoupBinTCP/OUCH client this project did not write: `ouch-connect`
+//! 5.0.1 from PyPI logs in to the real daemon over loopback (its login pads fields its own
+//! way), sends a Cancel Order for an unknown order, receives and parses the Cancel Reject that
+//! comes back as sequenced data, and logs out.
+//! Its OUCH order messages use a 9-byte symbol where the OUCH 5.0 specification has 8 (see
+//! engine/proto/SPEC-NOTES.md), so order entry is tested with our own client in gateway.rs.
+//!
+//! Needs python3 (>= 3.11) with venv and PyPI on first run; fails with a clear message if not.
+
+mod support;
+use std::path::PathBuf;
+use std::process::Command;
+use support::*;
+
+fn venv_python() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ouch-connect-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".installed-5.0.1");
+    if !ready.exists() {
+        let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+        assert!(
+            matches!(status, Ok(s) if s.success()),
+            "cannot create a venv with `python3 -m venv` (install python3 >= 3.11 and python3-venv): {status:?}"
+        );
+        let status = Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "ouch-connect==5.0.1", "links_connect==0.1.2"])
+            .status();
+        assert!(
+            matches!(status, Ok(s) if s.success()),
+            "pip could not install ouch-connect==5.0.1 from PyPI: {status:?}"
+        );
+        std::fs::write(&ready, b"").unwrap();
+    }
+    python
+}
+
+#[test]
+fn ouch_connect_logs_in_is_answered_in_sequenced_data_and_logs_out() {
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(&write_config(dir.path(), "auto"));
+    let output = Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/daemon_client.py"))
+        .arg(daemon.addr.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "client failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("CancelReject") && stdout.contains("77"),
+        "the client parsed our Cancel Reject: {stdout}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let logins = daemon.log_lines("session logged in");
+    assert_eq!(logins.len(), 1, "the daemon logged the login: {logins:?}");
+    assert!(logins[0].contains("account=alice"), "{logins:?}");
+    assert!(daemon.stop().success());
+}
