@@ -167,13 +167,10 @@ fn accept_loop(
         if active.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
             active.fetch_sub(1, Ordering::SeqCst);
             tracing::warn!(%peer, limit = limits.max_connections, "admin endpoint busy, refusing a connection");
-            let _ = respond(
-                &mut stream,
-                503,
-                "text/plain; charset=utf-8",
-                b"too many admin connections\n",
-                false,
-            );
+            let busy = b"too many admin connections\n";
+            if respond(&mut stream, 503, "text/plain; charset=utf-8", busy, false).is_ok() {
+                linger(&mut stream, LINGER_REFUSED);
+            }
             continue;
         }
         let handler = handler.clone();
@@ -234,25 +231,38 @@ fn serve_connection(mut stream: TcpStream, handler: &dyn AdminHandler, limits: A
         }
     };
     match result {
-        Ok(()) => linger(&mut stream),
+        Ok(()) => linger(&mut stream, LINGER_SERVED),
         Err(e) => tracing::debug!(error = %e, "admin response not delivered"),
     }
 }
 
 /// Half-closes and reads what the client still sends (bounded in bytes and time) before the
 /// socket goes: closing with unread request bytes sends a RST that can destroy the response
-/// in flight. Only on connection threads; the accept thread never waits on a client.
-fn linger(stream: &mut TcpStream) {
+/// in flight.
+fn linger(stream: &mut TcpStream, limit: Duration) {
+    let deadline = Instant::now() + limit;
     let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut sink = [0u8; 512];
-    for _ in 0..16 {
+    let mut sink = [0u8; 1024];
+    for _ in 0..LINGER_READS_MAX {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() || stream.set_read_timeout(Some(remaining)).is_err() {
+            break;
+        }
         match stream.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
     }
 }
+
+/// Reads while lingering before close; with 1 KiB reads that bounds what a client can make
+/// us swallow after its response.
+const LINGER_READS_MAX: usize = 64;
+/// Linger of a served connection (its own thread).
+const LINGER_SERVED: Duration = Duration::from_secs(1);
+/// Linger of a refused connection, on the accept thread: short, so that a client that never
+/// closes delays the next accept by at most this.
+const LINGER_REFUSED: Duration = Duration::from_millis(100);
 
 fn read_head(stream: &mut TcpStream, limits: AdminLimits) -> Head {
     let deadline = Instant::now() + limits.request_deadline;
