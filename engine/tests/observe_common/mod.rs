@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -99,4 +100,30 @@ pub fn promtool_check_metrics(text: &str) {
 /// The repository root (engine/..).
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// `petrel_...` metric names mentioned in `text` (PromQL, Markdown), a summary's `_sum` and
+/// `_count` folded into the summary's name.
+pub fn petrel_metrics_used(text: &str) -> BTreeSet<String> {
+    let summaries: Vec<&str> =
+        CATALOGUE.iter().filter(|d| d.kind == MetricKind::Summary).map(|d| d.name).collect();
+    let mut used = BTreeSet::new();
+    let mut rest = text;
+    while let Some(pos) = rest.find("petrel_") {
+        let prev = rest[..pos].chars().last();
+        let tail = &rest[pos..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        let name = &tail[..end];
+        rest = &tail[end..];
+        // `petrel:...` recording rules and names inside URLs or anchors are not metrics.
+        if matches!(prev, Some(c) if c.is_ascii_alphanumeric() || c == ':' || c == '#' || c == '/') {
+            continue;
+        }
+        let base = summaries
+            .iter()
+            .find(|s| name == format!("{s}_sum") || name == format!("{s}_count"))
+            .map_or(name, |s| *s);
+        used.insert(base.to_owned());
+    }
+    used
 }
