@@ -243,13 +243,13 @@ impl<'a> Exposition<'a> {
 
     /// An unlabelled counter.
     pub fn counter(&mut self, def: &MetricDef, value: u64) {
-        self.header(def, MetricKind::Counter, None);
+        self.header(def, MetricKind::Counter, false);
         let _ = writeln!(self.out, "{} {value}", def.name);
     }
 
     /// An unlabelled gauge.
     pub fn gauge(&mut self, def: &MetricDef, value: f64) {
-        self.header(def, MetricKind::Gauge, None);
+        self.header(def, MetricKind::Gauge, false);
         self.out.push_str(def.name);
         self.out.push(' ');
         push_float(self.out, value);
@@ -258,18 +258,18 @@ impl<'a> Exposition<'a> {
 
     /// A labelled counter family: one sample per `(label value, count)`.
     pub fn counters<'v>(&mut self, def: &MetricDef, samples: impl IntoIterator<Item = (&'v str, u64)>) {
-        let label = self.header(def, MetricKind::Counter, Some(()));
+        let label = self.header(def, MetricKind::Counter, true);
         for (value, count) in samples {
-            self.labelled_name(def.name, "", label, value);
+            self.labelled_name(def.name, label, value);
             let _ = writeln!(self.out, " {count}");
         }
     }
 
     /// A labelled gauge family.
     pub fn gauges<'v>(&mut self, def: &MetricDef, samples: impl IntoIterator<Item = (&'v str, f64)>) {
-        let label = self.header(def, MetricKind::Gauge, Some(()));
+        let label = self.header(def, MetricKind::Gauge, true);
         for (value, sample) in samples {
-            self.labelled_name(def.name, "", label, value);
+            self.labelled_name(def.name, label, value);
             self.out.push(' ');
             push_float(self.out, sample);
             self.out.push('\n');
@@ -278,7 +278,7 @@ impl<'a> Exposition<'a> {
 
     /// A latency summary recorded in nanoseconds, exported in seconds.
     pub fn summary_ns(&mut self, def: &MetricDef, summary: &LatencySummary) {
-        self.header(def, MetricKind::Summary, None);
+        self.header(def, MetricKind::Summary, false);
         for q in SUMMARY_QUANTILES {
             let _ = write!(self.out, "{}{{quantile=\"{q}\"}} ", def.name);
             match summary.quantile_ns(q) {
@@ -295,15 +295,9 @@ impl<'a> Exposition<'a> {
 
     /// `# HELP` and `# TYPE`, after checking the call matches the declaration. Returns the
     /// label name for labelled families.
-    fn header(&mut self, def: &MetricDef, kind: MetricKind, labelled: Option<()>) -> &'static str {
+    fn header(&mut self, def: &MetricDef, kind: MetricKind, labelled: bool) -> &'static str {
         assert_eq!(def.kind, kind, "{} is declared as a {:?}", def.name, def.kind);
-        assert_eq!(
-            def.label.is_some(),
-            labelled.is_some(),
-            "{} is declared with label {:?}",
-            def.name,
-            def.label
-        );
+        assert_eq!(def.label.is_some(), labelled, "{} is declared with label {:?}", def.name, def.label);
         debug_assert!(valid_name(def.name), "invalid metric name {:?}", def.name);
         debug_assert!(
             (kind == MetricKind::Counter) == def.name.ends_with("_total"),
@@ -322,8 +316,8 @@ impl<'a> Exposition<'a> {
         def.label.unwrap_or("")
     }
 
-    fn labelled_name(&mut self, name: &str, suffix: &str, label: &str, value: &str) {
-        let _ = write!(self.out, "{name}{suffix}{{{label}=\"");
+    fn labelled_name(&mut self, name: &str, label: &str, value: &str) {
+        let _ = write!(self.out, "{name}{{{label}=\"");
         for c in value.chars() {
             match c {
                 '\\' => self.out.push_str("\\\\"),
@@ -531,6 +525,6 @@ mod tests {
         s.record_ns(u64::MAX);
         assert_eq!(s.count_total(), 1);
         let max = s.quantile_ns(1.0).unwrap();
-        assert!(max >= LATENCY_NS_MAX && max <= LATENCY_NS_MAX + LATENCY_NS_MAX / 500, "{max}");
+        assert!((LATENCY_NS_MAX..=LATENCY_NS_MAX + LATENCY_NS_MAX / 500).contains(&max), "{max}");
     }
 }
