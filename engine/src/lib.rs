@@ -6,17 +6,25 @@
 //! - [`journal_tools`]: the operator's `journal verify|stats|dump|replay` commands.
 //! - [`describe`]: human and JSON renderings of commands, for dumps and logs.
 //! - [`lobster`]: LOBSTER import used by `replay-lobster`.
+//! - [`admin`]: the admin HTTP endpoint (`/metrics`, `/health`, `/ready`, `/status`).
+//! - [`metrics`]: Prometheus exposition and the catalogue of exported metrics.
+//! - [`notify`]: systemd notifications and the watchdog policy.
+//! - [`logging`]: the tracing subscriber (journald or stderr) and the hot threads' log ring.
 //!
 //! The core is re-exported as `core`. See docs/ARCHITECTURE.md.
 
 pub use petrel_core as core;
 pub use petrel_journal as journal;
+pub mod admin;
 pub mod config;
 pub mod daemon;
 pub mod describe;
 pub mod gateway;
 pub mod journal_tools;
 pub mod lobster;
+pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod port;
 pub mod recovery;
 pub mod sequencer;
