@@ -136,7 +136,7 @@ fn deps() -> Result {
 fn quick() -> Result {
     cargo("format check", &["fmt", "--all", "--check"])?;
     cargo("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    cargo("tests", &["test", "--workspace", "--release"])
+    cargo("tests", &["test", "--workspace", "--profile", "ci"])
 }
 
 fn fuzz(seconds: u32) -> Result {
@@ -166,7 +166,7 @@ fn ci() -> Result {
     }
     cargo(
         "tuner QEMU VM test",
-        &["test", "--release", "-p", "petrel-tuner", "--test", "vm", "--", "--ignored"],
+        &["test", "--profile", "ci", "-p", "petrel-tuner", "--test", "vm", "--", "--ignored"],
     )?;
     let seconds: u32 = std::env::var("PETREL_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     fuzz(seconds)?;

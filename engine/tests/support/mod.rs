@@ -87,9 +87,21 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Log lines so far that contain `needle`.
     pub fn log_lines(&self, needle: &str) -> Vec<String> {
         self.log.try_iter().filter(|l| l.contains(needle)).collect()
+    }
+}
+
+impl Drop for Daemon {
+    /// A failing test must not leave a daemon running: kill it (a no-op after `stop`).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
