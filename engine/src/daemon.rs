@@ -88,6 +88,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         last_sequence = report.last_sequence,
         snapshot = ?report.snapshot.as_ref().map(|s| s.0),
         elapsed_ms = started.elapsed().as_millis() as u64,
+        state_hash = %recovered.engine.state_hash(),
         "journal recovered"
     );
     let durable = recovered.writer.durable_sequence();

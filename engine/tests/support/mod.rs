@@ -34,6 +34,8 @@ pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
     pub log: mpsc::Receiver<String>,
+    /// What it logged up to "ready".
+    pub startup: Vec<String>,
 }
 
 impl Daemon {
@@ -59,6 +61,7 @@ impl Daemon {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut startup = Vec::new();
         loop {
             let line =
                 rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
@@ -67,8 +70,10 @@ impl Daemon {
             if let Some(at) = line.find("ready: gateway listening addr=") {
                 let rest = &line[at + "ready: gateway listening addr=".len()..];
                 let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-                return Daemon { child, addr, log: rx };
+                startup.push(line);
+                return Daemon { child, addr, log: rx, startup };
             }
+            startup.push(line);
         }
     }
 
@@ -93,7 +98,7 @@ impl Daemon {
 
     /// Log lines so far that contain `needle`.
     pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log.try_iter().filter(|l| l.contains(needle)).collect()
+        self.startup.iter().cloned().chain(self.log.try_iter()).filter(|l| l.contains(needle)).collect()
     }
 }
 
