@@ -18,6 +18,14 @@ pub const ENGINE_SCENARIOS: &[&str] = &[
     "upgrade does not restart the running engine and says a restart is pending",
 ];
 
+/// Scenarios that also need an OUCH client inside the container and the gateway's users-file
+/// format; not written yet, reported as PENDING on every run so that they are not forgotten.
+pub const CLIENT_SCENARIOS: &[&str] = &[
+    "a client logs in and trades through the gateway",
+    "systemctl reload keeps the client's session",
+    "after the watchdog restart every order acknowledged before kill -STOP is still there",
+];
+
 /// Sysctls a container with a private network may change (see system-tests.md).
 const NET_PROFILE: &str = r#"name = "systest-net"
 description = "net.* only: what a container with its own network namespace may change"
