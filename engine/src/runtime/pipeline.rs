@@ -102,6 +102,8 @@ pub(super) fn spawn(start: Start) -> (Handles, Result<(), RuntimeError>) {
         let prepared = os::prepare_current_thread("sequencer", &thread_config, realtime);
         let ok = prepared.is_ok();
         let _ = ready.send(prepared);
+        // Closes this thread's side: `spawn` waits until every thread has reported.
+        drop(ready);
         if ok {
             sequencer.run()
         } else {
@@ -124,6 +126,8 @@ pub(super) fn spawn(start: Start) -> (Handles, Result<(), RuntimeError>) {
         let prepared = os::prepare_current_thread("journal", &thread_config, realtime);
         let ok = prepared.is_ok();
         let _ = ready.send(prepared);
+        // Closes this thread's side: `spawn` waits until every thread has reported.
+        drop(ready);
         if ok {
             journal.run()
         } else {
@@ -148,6 +152,8 @@ pub(super) fn spawn(start: Start) -> (Handles, Result<(), RuntimeError>) {
         let prepared = os::prepare_current_thread("housekeeping", &housekeeping.thread, None);
         let ok = prepared.is_ok();
         let _ = ready.send(prepared);
+        // Closes this thread's side: `spawn` waits until every thread has reported.
+        drop(ready);
         if ok {
             housekeeping.run();
         }
