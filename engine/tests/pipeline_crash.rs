@@ -95,7 +95,7 @@ fn acknowledged_commands_survive_sigkill_of_the_pipeline() {
     let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     // Small segments and frequent snapshots, so kills land in roll-overs and snapshot writes.
-    let text = bench_config_text("fsync", 3_000)
+    let text = bench_config_text("fsync", 700)
         .replace("segment_size_bytes = 1_048_576", "segment_size_bytes = 131_072");
     let (config_path, config) = write_config_text(dir.path(), &text);
     let location = JournalLocation::new(&config.journal.dir, &config.journal.file_prefix);
