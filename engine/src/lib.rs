@@ -2,7 +2,8 @@
 //!
 //! - [`config`]: the TOML configuration file, validated and converted to engine units.
 //! - [`recovery`]: rebuilding the engine from the latest snapshot and the journal tail.
-//! - [`sequencer`]: the single place that numbers, timestamps, journals and applies commands.
+//! - [`sequencer`]: the single-threaded reference of numbering, stamping, journaling, applying.
+//! - [`runtime`]: the pinned pipeline (sequencer, journal writer, housekeeping threads, rings).
 //! - [`journal_tools`]: the operator's `journal verify|stats|dump|replay` commands.
 //! - [`describe`]: human and JSON renderings of commands, for dumps and logs.
 //! - [`lobster`]: LOBSTER import used by `replay-lobster`.
@@ -27,5 +28,6 @@ pub mod metrics;
 pub mod notify;
 pub mod port;
 pub mod recovery;
+pub mod runtime;
 pub mod sequencer;
 pub mod users;

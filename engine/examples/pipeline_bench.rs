@@ -1,0 +1,209 @@
+//! Durable throughput of the pipeline and replay speed of recovery.
+//!
+//! `cargo run --release -p petrel-engine --example pipeline_bench -- [COMMANDS] [DIR] [IDLE]`
+//! (defaults: 1_000_000 commands of the exchange-core mix, a fresh directory under
+//! target/pipeline-bench, idle `park`; `spin-yield` for the other strategy).
+//!
+//! Prints, for fsync durability:
+//! - pipeline: commands/s from the first push to the last durable release, through the real
+//!   gateway port (this thread is the gateway), with group-commit figures;
+//! - bounds: the matcher alone (apply into a counting sink, one thread, no journal), and the disk
+//!   alone (the same bytes in the same number of write+fdatasync batches); the pipeline's ratio
+//!   to the lower of the two;
+//! - replay: recovery of the whole journal (scan with checksums, then decode and apply), records/s.
+
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use petrel_benches::{bench_config, exchange_core_mix, ACCOUNTS};
+use petrel_engine::config::{
+    AccountInfo, AdminConfig, Config, GatewayConfig, IdleStrategy, LogConfig, RuntimeConfig, SnapshotConfig,
+    ThreadConfig,
+};
+use petrel_engine::core::{CountingSink, Engine};
+use petrel_engine::journal::{Durability, JournalConfig};
+use petrel_engine::recovery::recover;
+use petrel_engine::runtime::{DurableOutbound, InboundCommand, Runtime};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let commands_count: usize =
+        args.get(1).map_or(1_000_000, |s| s.replace('_', "").parse().expect("COMMANDS"));
+    let dir = args.get(2).map_or_else(|| PathBuf::from("target/pipeline-bench"), PathBuf::from);
+    let idle = match args.get(3).map(String::as_str) {
+        None | Some("park") => IdleStrategy::Park { min_us: 50, max_us: 1_000 },
+        Some("spin-yield") => IdleStrategy::SpinYield { spins: 1_000 },
+        Some(other) => panic!("IDLE is park or spin-yield, not {other}"),
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("clear the benchmark directory");
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = config(&dir, idle);
+
+    eprint!("generating {commands_count} commands ... ");
+    let (commands, _) = exchange_core_mix(commands_count, 1);
+    eprintln!("done");
+
+    // ---- the pipeline, fsync -----------------------------------------------------------
+    let recovered = recover(&config, &mut |_, _| {}).unwrap();
+    let (runtime, port) = Runtime::start(&config, recovered).unwrap();
+    let stats = runtime.stats();
+    let started = Instant::now();
+    let mut releaser = DurableOutbound::new();
+    let (mut next, mut completed, mut events) = (0usize, 0usize, 0u64);
+    while completed < commands.len() {
+        let mut progressed = false;
+        while next < commands.len()
+            && port.try_submit(InboundCommand { conn: 0, command: commands[next] }).is_ok()
+        {
+            next += 1;
+            progressed = true;
+        }
+        while let Some(event) = releaser.next(&port) {
+            events += 1;
+            completed += usize::from(event.last_of_command);
+            progressed = true;
+        }
+        if !progressed {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+    let pipeline = started.elapsed();
+    let batches = stats.journal_batches_total.load(Ordering::Relaxed);
+    let bytes = stats.journal_bytes_total.load(Ordering::Relaxed);
+    let (commit_p50, commit_p99) = {
+        let h = stats.journal_commit_ns.lock().unwrap();
+        (h.value_at_quantile(0.5), h.value_at_quantile(0.99))
+    };
+    let (service_p50, service_p99) = {
+        let h = stats.matcher_service_ns.lock().unwrap();
+        (h.value_at_quantile(0.5), h.value_at_quantile(0.99))
+    };
+    let ring_full: Vec<String> = petrel_engine::runtime::Ring::ALL
+        .iter()
+        .map(|r| format!("{}={}", r.as_str(), stats.ring_full(*r)))
+        .collect();
+    runtime.shutdown(false).unwrap();
+    let pipeline_rate = commands.len() as f64 / pipeline.as_secs_f64();
+
+    // ---- bounds ------------------------------------------------------------------------
+    let mut engine = Engine::new(&config.engine).unwrap();
+    let mut sink = CountingSink::default();
+    let started = Instant::now();
+    for (i, command) in commands.iter().enumerate() {
+        engine.apply(command, i as u64 + 1, i as u64, &mut sink);
+    }
+    let matcher_rate = commands.len() as f64 / started.elapsed().as_secs_f64();
+
+    let raw_path = dir.join("raw.bin");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&raw_path)
+        .unwrap();
+    let batch_bytes = (bytes / batches.max(1)).max(1) as usize;
+    let buffer = vec![0x5au8; batch_bytes];
+    let started = Instant::now();
+    let mut offset = 0u64;
+    for _ in 0..batches {
+        file.write_all_at(&buffer, offset).unwrap();
+        file.sync_data().unwrap();
+        offset += batch_bytes as u64;
+    }
+    let disk = started.elapsed();
+    drop(file);
+    std::fs::remove_file(&raw_path).unwrap();
+    let disk_rate = commands.len() as f64 / disk.as_secs_f64();
+    let bound = matcher_rate.min(disk_rate);
+
+    // ---- replay ------------------------------------------------------------------------
+    let recovered = recover(&config, &mut |_, _| {}).unwrap();
+    let timing = recovered.report.timing;
+    let replayed = recovered.report.replayed_records;
+    assert_eq!(replayed, commands.len() as u64);
+    let replay_total = timing.journal_scan + timing.snapshot_load + timing.replay;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "pipeline_bench: {} commands of the exchange-core mix, fsync, idle {idle}", commands.len())
+        .unwrap();
+    writeln!(
+        out,
+        "pipeline: {:.0} commands/s durable ({:.2} s, {events} events released); {batches} group commits, \
+         {:.0} records/commit avg, commit p50 {:.1} us p99 {:.1} us; sequencer service p50 {} ns p99 {} ns; \
+         ring full waits: {}",
+        pipeline_rate,
+        pipeline.as_secs_f64(),
+        commands.len() as f64 / batches.max(1) as f64,
+        commit_p50 as f64 / 1e3,
+        commit_p99 as f64 / 1e3,
+        service_p50,
+        service_p99,
+        ring_full.join(" ")
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "bounds: matcher alone {matcher_rate:.0} commands/s; disk alone (same {batches} batches of {batch_bytes} bytes, \
+         write+fdatasync) {disk_rate:.0} commands/s ({:.2} s); pipeline / min(bounds) = {:.2}",
+        disk.as_secs_f64(),
+        pipeline_rate / bound
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "replay: {replayed} records in {:.2} s = {:.0} records/s (scan {:.2} s, apply {:.2} s = {:.0} records/s)",
+        replay_total.as_secs_f64(),
+        replayed as f64 / replay_total.as_secs_f64(),
+        timing.journal_scan.as_secs_f64(),
+        timing.replay.as_secs_f64(),
+        replayed as f64 / timing.replay.as_secs_f64()
+    )
+    .unwrap();
+}
+
+/// The benchmark workload's engine (one instrument, `ACCOUNTS` accounts) with a journal in `dir`.
+fn config(dir: &std::path::Path, idle: IdleStrategy) -> Config {
+    let thread = ThreadConfig { cores: Vec::new(), idle };
+    Config {
+        path: dir.join("bench.toml"),
+        engine: bench_config(1 << 16),
+        firms: (0..ACCOUNTS).map(|i| format!("F{i:03}")).collect(),
+        accounts: (0..ACCOUNTS)
+            .map(|i| AccountInfo {
+                name: format!("a{i}"),
+                firm: format!("F{i:03}"),
+                risk_profile: "open".into(),
+            })
+            .collect(),
+        journal: JournalConfig {
+            dir: dir.join("journal"),
+            file_prefix: "input".into(),
+            segment_size_bytes: 64 << 20,
+            durability: Durability::Fsync,
+            retention: Default::default(),
+            max_record_payload_bytes: 64,
+            write_buffer_bytes: 1 << 20,
+        },
+        snapshots: SnapshotConfig { dir: dir.join("snapshots"), every_commands: u64::MAX, keep: 1 },
+        runtime: RuntimeConfig {
+            mlockall: false,
+            realtime_priority: None,
+            gateway: thread.clone(),
+            sequencer: thread.clone(),
+            journal: thread.clone(),
+            housekeeping: ThreadConfig {
+                cores: Vec::new(),
+                idle: IdleStrategy::Park { min_us: 1_000, max_us: 100_000 },
+            },
+        },
+        gateway: GatewayConfig { listen: "127.0.0.1:0".parse().unwrap(), users_file: dir.join("users.toml") },
+        admin: AdminConfig { listen: "127.0.0.1:0".parse().unwrap() },
+        log: LogConfig { filter: "warn".into() },
+    }
+}

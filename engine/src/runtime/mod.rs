@@ -1,0 +1,423 @@
+//! The engine runtime: the pinned pipeline of threads joined by bounded rings (LMAX shape).
+//!
+//! ```text
+//!  gateway ──inbound──▶ sequencer ──journal ring──▶ journal writer ──durable_sequence──┐
+//!  (lead)   admin ────▶ (stamp, encode,                (group commit,                  │
+//!                        match)  ──outbound──▶ gateway releases an event only when ◀───┘
+//!                                               durable_sequence >= its sequence
+//!  housekeeping: snapshots (written once durable), gauges
+//! ```
+//!
+//! Invariants:
+//! - The sequencer thread is the one place a command gets its sequence and timestamp (the only
+//!   clock read on the data plane); sequences continue the recovered journal without a gap.
+//! - A command is pushed to the journal ring before the engine applies it, so the journal never
+//!   misses a command whose events exist. Its events are released by the gateway only once the
+//!   journal writer has published a `durable_sequence` at or past it ([`DurableOutbound`]).
+//! - Every ring is bounded ([`RingCapacities`]). A full journal or outbound ring makes the
+//!   sequencer wait (and counts it); a full inbound ring refuses the gateway's push, so the
+//!   gateway stops reading its sockets (and counts it). Nothing grows.
+//! - A snapshot is encoded by the sequencer at a command boundary and written by housekeeping
+//!   only once the journal is durable up to its sequence: never ahead of the journal.
+//! - After a journal failure nothing more becomes durable: the sequencer stops taking
+//!   commands and [`Runtime::progress`] reports the failure; only a restart recovers.
+//! - No allocation per command on the data plane (tests/pipeline_no_alloc.rs).
+
+mod idle;
+pub mod os;
+mod pipeline;
+mod stats;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam::queue::ArrayQueue;
+use petrel_core::{Command, Engine, Event, StateHash};
+use petrel_journal::{JournalError, JournalWriter, SnapshotError};
+
+use crate::config::Config;
+use crate::recovery::Recovered;
+
+pub use idle::{IdleStrategy, Idler};
+pub use stats::{ProgressSnapshot, Ring, RuntimeStats, ThreadProgress, THREADS};
+
+/// The `conn` of commands that came from the control plane ([`Runtime::submit_admin`]).
+pub const ADMIN_CONN: u32 = u32::MAX;
+/// Largest ring capacity accepted, slots: bounds the memory a misconfigured ring could take.
+pub const MAX_RING_CAPACITY: usize = 1 << 22;
+
+/// A command from the gateway. `conn` is the gateway's connection id (opaque to the runtime),
+/// echoed on every output of this command so the gateway can route rejects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InboundCommand {
+    pub conn: u32,
+    pub command: Command,
+}
+
+/// One event, tagged with the sequence of the command that produced it and its origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutboundEvent {
+    pub sequence: u64,
+    pub timestamp_ns: u64,
+    pub conn: u32,
+    pub event: Event,
+    /// The command produced no more events after this one.
+    pub last_of_command: bool,
+}
+
+/// What the gateway holds: the bounded rings into and out of the sequencer and the durable
+/// watermark. Outbound events may be released to clients only when
+/// `durable_sequence >= event.sequence` (journal-before-ack): use [`DurableOutbound`].
+#[derive(Clone, Debug)]
+pub struct GatewayPort {
+    pub inbound: Arc<ArrayQueue<InboundCommand>>,
+    pub outbound: Arc<ArrayQueue<OutboundEvent>>,
+    /// Every command up to this sequence is durable (Release-stored by the journal thread).
+    pub durable_sequence: Arc<AtomicU64>,
+    pub stats: Arc<RuntimeStats>,
+}
+
+impl GatewayPort {
+    /// Pushes a command to the sequencer. `Err` gives it back when the ring is full (counted in
+    /// `ring_full_total{ring="inbound"}`): the gateway must stop reading sockets and retry.
+    #[inline]
+    pub fn try_submit(&self, command: InboundCommand) -> Result<(), InboundCommand> {
+        self.inbound.push(command).inspect_err(|_| self.stats.count_ring_full(Ring::Inbound))
+    }
+}
+
+/// Releases outbound events in order, each only once its command is durable. Holds at most one
+/// event back (the rings are in sequence order, so when one is not durable, none after it is).
+#[derive(Debug, Default)]
+pub struct DurableOutbound {
+    held: Option<OutboundEvent>,
+}
+
+impl DurableOutbound {
+    pub fn new() -> DurableOutbound {
+        DurableOutbound::default()
+    }
+
+    /// The next event whose command is durable, or `None` when there is none yet.
+    #[inline]
+    pub fn next(&mut self, port: &GatewayPort) -> Option<OutboundEvent> {
+        let event = match self.held.take() {
+            Some(event) => event,
+            None => port.outbound.pop()?,
+        };
+        // Loaded after the pop: the durable mark only grows, so a pass here stays true.
+        if event.sequence <= port.durable_sequence.load(Ordering::Acquire) {
+            Some(event)
+        } else {
+            self.held = Some(event);
+            None
+        }
+    }
+
+    /// An event popped but not yet durable is being held.
+    pub fn is_holding(&self) -> bool {
+        self.held.is_some()
+    }
+}
+
+/// Slots of each ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingCapacities {
+    pub inbound: usize,
+    pub admin: usize,
+    /// Should hold a whole group commit's worth of commands, so the sequencer keeps matching
+    /// while the journal thread is in `fdatasync`.
+    pub journal: usize,
+    /// Events, not commands: an execution makes several.
+    pub outbound: usize,
+}
+
+impl Default for RingCapacities {
+    fn default() -> RingCapacities {
+        RingCapacities { inbound: 16_384, admin: 64, journal: 65_536, outbound: 65_536 }
+    }
+}
+
+impl RingCapacities {
+    fn validate(&self) -> Result<(), RuntimeError> {
+        let rings = [
+            (Ring::Inbound, self.inbound),
+            (Ring::Admin, self.admin),
+            (Ring::Journal, self.journal),
+            (Ring::Outbound, self.outbound),
+        ];
+        match rings.into_iter().find(|(_, c)| *c == 0 || *c > MAX_RING_CAPACITY) {
+            Some((ring, capacity)) => Err(RuntimeError::RingCapacity { ring: ring.as_str(), capacity }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The admin ring was full: the control plane should retry shortly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the admin command ring is full ({capacity} commands waiting for the sequencer); try again")]
+pub struct Full {
+    pub capacity: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "runtime.{thread}.cores: core {core} does not exist or is not allowed for this process \
+         (usable cores: {usable})"
+    )]
+    CoreUnavailable { thread: &'static str, core: u32, usable: String },
+    #[error("cannot pin the {thread} thread to cores {cores:?}: {source}")]
+    Affinity {
+        thread: &'static str,
+        cores: Vec<u32>,
+        #[source]
+        source: nix::Error,
+    },
+    #[error(
+        "runtime.realtime_priority: cannot give the {thread} thread SCHED_FIFO priority {priority}: {detail}"
+    )]
+    RealtimePriority { thread: &'static str, priority: u8, detail: String },
+    #[error("runtime.mlockall: cannot lock memory: {detail}")]
+    MlockAll { detail: String },
+    #[error("{ring} ring capacity {capacity} is outside 1..={MAX_RING_CAPACITY}")]
+    RingCapacity { ring: &'static str, capacity: usize },
+    #[error("cannot start the {thread} thread: {source}")]
+    Spawn {
+        thread: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the journal writer failed; nothing after sequence {durable_sequence} is durable. Restart the engine to recover: {source}")]
+    Journal {
+        durable_sequence: u64,
+        #[source]
+        source: JournalError,
+    },
+    #[error("cannot write the shutdown snapshot: {0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("cannot apply journal retention after the shutdown snapshot: {0}")]
+    Retention(#[source] JournalError),
+    #[error("the {thread} thread panicked")]
+    Panicked { thread: &'static str },
+}
+
+/// What [`Runtime::shutdown`] did.
+#[derive(Debug)]
+pub struct ShutdownReport {
+    /// Commands sequenced since start.
+    pub commands: u64,
+    pub last_sequence: u64,
+    pub durable_sequence: u64,
+    /// The engine's state after the last command (equals that of a recovery from the journal).
+    pub state_hash: StateHash,
+    /// The snapshot written at shutdown, if asked for and anything changed since the last one.
+    pub snapshot: Option<PathBuf>,
+    /// Commands still in the inbound ring when the sequencer stopped (pushed after shutdown
+    /// began; never sequenced, so never acknowledged).
+    pub unprocessed_inbound: usize,
+    /// Events dropped because the gateway stopped draining the outbound ring during shutdown.
+    pub outbound_dropped: u64,
+}
+
+/// State shared by the pipeline threads and the handle.
+#[derive(Debug)]
+struct Shared {
+    stats: Arc<RuntimeStats>,
+    /// Intake closed: the sequencer drains what is queued and exits.
+    stop: AtomicBool,
+    /// The sequencer has exited: the journal thread drains its ring, commits and exits.
+    sequencer_done: AtomicBool,
+    /// The journal thread has exited: housekeeping finishes its snapshot job and exits.
+    journal_done: AtomicBool,
+    failure: Mutex<Option<String>>,
+    beats: [stats::Beat; THREADS.len()],
+}
+
+impl Shared {
+    fn failed(&self) -> bool {
+        self.stats.journal_failed.load(Ordering::Acquire)
+    }
+}
+
+/// Owns the sequencer, journal and housekeeping threads.
+#[derive(Debug)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+    port: GatewayPort,
+    admin: Arc<ArrayQueue<InboundCommand>>,
+    sequencer: Option<JoinHandle<Engine>>,
+    journal: Option<JoinHandle<Result<JournalWriter, JournalError>>>,
+    housekeeping: Option<JoinHandle<()>>,
+    snapshots: crate::config::SnapshotConfig,
+    journal_config: petrel_journal::JournalConfig,
+}
+
+impl Runtime {
+    /// Starts the pipeline on a recovered engine with the default ring capacities.
+    pub fn start(config: &Config, recovered: Recovered) -> Result<(Runtime, GatewayPort), RuntimeError> {
+        Runtime::start_with(config, recovered, RingCapacities::default())
+    }
+
+    /// Starts the pipeline: locks memory if configured, checks the cores, starts the threads
+    /// (each pins itself and takes its priority before reporting ready). Returns once every
+    /// thread is running, or the first thread's error after stopping the others.
+    pub fn start_with(
+        config: &Config,
+        recovered: Recovered,
+        rings: RingCapacities,
+    ) -> Result<(Runtime, GatewayPort), RuntimeError> {
+        rings.validate()?;
+        os::check_cores(config)?;
+        if config.runtime.mlockall {
+            os::lock_memory()?;
+        }
+        let Recovered { engine, writer, report } = recovered;
+        assert_eq!(
+            writer.next_sequence(),
+            engine.last_sequence() + 1,
+            "the engine holds exactly the journal"
+        );
+        assert_eq!(writer.buffered_records(), 0, "a recovered writer has nothing buffered");
+
+        let stats = Arc::new(RuntimeStats::new());
+        stats.replay_records_done.store(report.replayed_records, Ordering::Relaxed);
+        stats.replay_records_total.store(report.replayed_records, Ordering::Relaxed);
+        stats.last_sequence.store(engine.last_sequence(), Ordering::Relaxed);
+        stats.durable_sequence.store(writer.durable_sequence(), Ordering::Relaxed);
+        stats.last_snapshot_sequence.store(report.snapshot.as_ref().map_or(0, |s| s.0), Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            stats: Arc::clone(&stats),
+            stop: AtomicBool::new(false),
+            sequencer_done: AtomicBool::new(false),
+            journal_done: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            beats: Default::default(),
+        });
+        let port = GatewayPort {
+            inbound: Arc::new(ArrayQueue::new(rings.inbound)),
+            outbound: Arc::new(ArrayQueue::new(rings.outbound)),
+            durable_sequence: Arc::new(AtomicU64::new(writer.durable_sequence())),
+            stats,
+        };
+        let admin = Arc::new(ArrayQueue::new(rings.admin));
+        let mut runtime = Runtime {
+            shared: Arc::clone(&shared),
+            port: port.clone(),
+            admin: Arc::clone(&admin),
+            sequencer: None,
+            journal: None,
+            housekeeping: None,
+            snapshots: config.snapshots.clone(),
+            journal_config: config.journal.clone(),
+        };
+        let threads = pipeline::spawn(pipeline::Start {
+            config,
+            engine,
+            writer,
+            shared,
+            port: port.clone(),
+            admin,
+            journal_ring_capacity: rings.journal,
+        });
+        let (handles, result) = threads;
+        runtime.sequencer = handles.sequencer;
+        runtime.journal = handles.journal;
+        runtime.housekeeping = handles.housekeeping;
+        match result {
+            Ok(()) => Ok((runtime, port)),
+            // Dropping the runtime stops and joins whatever did start.
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<RuntimeStats> {
+        Arc::clone(&self.port.stats)
+    }
+
+    /// Per-thread heartbeats and idle flags, and the failure that stopped the pipeline if any.
+    pub fn progress(&self) -> ProgressSnapshot {
+        ProgressSnapshot {
+            threads: std::array::from_fn(|i| self.shared.beats[i].read()),
+            failure: self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
+    }
+
+    /// Queues a control-plane command (kill switch, risk limits); it is sequenced and journaled
+    /// like any other, ahead of waiting gateway commands. Its events carry [`ADMIN_CONN`].
+    pub fn submit_admin(&self, command: Command) -> Result<(), Full> {
+        self.admin.push(InboundCommand { conn: ADMIN_CONN, command }).map_err(|_| {
+            self.port.stats.count_ring_full(Ring::Admin);
+            Full { capacity: self.admin.capacity() }
+        })
+    }
+
+    /// Stops intake, lets the sequencer finish what is queued, makes everything durable (final
+    /// commit), waits for a snapshot in progress, writes a final snapshot when `snapshot` is set
+    /// and the state moved since the last one, and joins the threads. The gateway should stop
+    /// pushing first and keep draining the outbound ring until this returns.
+    pub fn shutdown(mut self, snapshot: bool) -> Result<ShutdownReport, RuntimeError> {
+        let (engine, writer) = self.stop_and_join();
+        let engine = engine?;
+        let writer = writer?;
+        let stats = &self.port.stats;
+        let mut report = ShutdownReport {
+            commands: stats.commands_total.load(Ordering::Relaxed),
+            last_sequence: engine.last_sequence(),
+            durable_sequence: writer.durable_sequence(),
+            state_hash: engine.state_hash(),
+            snapshot: None,
+            unprocessed_inbound: self.port.inbound.len(),
+            outbound_dropped: stats.outbound_dropped_at_shutdown.load(Ordering::Relaxed),
+        };
+        assert_eq!(report.durable_sequence, report.last_sequence, "the final commit covers every command");
+        let last_snapshot = stats.last_snapshot_sequence.load(Ordering::Relaxed);
+        if snapshot && engine.last_sequence() > last_snapshot {
+            let path = crate::recovery::write_snapshot(&engine, &self.snapshots)?;
+            petrel_journal::apply_retention(&self.journal_config, engine.last_sequence())
+                .map_err(RuntimeError::Retention)?;
+            stats.last_snapshot_sequence.store(engine.last_sequence(), Ordering::Relaxed);
+            stats.snapshots_written_total.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(path = %path.display(), sequence = engine.last_sequence(), "wrote shutdown snapshot");
+            report.snapshot = Some(path);
+        }
+        drop(writer); // releases the journal lock
+        Ok(report)
+    }
+
+    /// Signals every stage in order and joins it. Idempotent (also run by `Drop`).
+    fn stop_and_join(&mut self) -> (Result<Engine, RuntimeError>, Result<JournalWriter, RuntimeError>) {
+        self.shared.stop.store(true, Ordering::Release);
+        let engine = join(self.sequencer.take(), "sequencer");
+        self.shared.sequencer_done.store(true, Ordering::Release);
+        let writer = match join(self.journal.take(), "journal") {
+            Ok(Ok(writer)) => Ok(writer),
+            Ok(Err(source)) => Err(RuntimeError::Journal {
+                durable_sequence: self.port.durable_sequence.load(Ordering::Acquire),
+                source,
+            }),
+            Err(e) => Err(e),
+        };
+        self.shared.journal_done.store(true, Ordering::Release);
+        let housekeeping = join(self.housekeeping.take(), "housekeeping");
+        let engine = engine.and_then(|e| housekeeping.map(|()| e));
+        (engine, writer)
+    }
+}
+
+fn join<T>(handle: Option<JoinHandle<T>>, thread: &'static str) -> Result<T, RuntimeError> {
+    match handle {
+        Some(handle) => handle.join().map_err(|_| RuntimeError::Panicked { thread }),
+        None => Err(RuntimeError::Panicked { thread }),
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if self.sequencer.is_some() || self.journal.is_some() || self.housekeeping.is_some() {
+            let _ = self.stop_and_join();
+        }
+    }
+}

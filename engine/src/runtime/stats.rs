@@ -1,0 +1,197 @@
+//! Counters and gauges of the pipeline, read by the admin endpoint and the watchdog. All plain
+//! atomics written with `Relaxed` stores by the one thread that owns each value, so reading
+//! them never slows the data plane; the two histograms sit behind mutexes that the data-plane
+//! thread only `try_lock`s to merge its private histogram, never waits on.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crossbeam::utils::CachePadded;
+use hdrhistogram::Histogram;
+use petrel_core::RejectReason;
+
+/// The rings of the pipeline, for `RuntimeStats::ring_full_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ring {
+    /// Gateway -> sequencer: full means the gateway must stop reading its sockets.
+    Inbound,
+    /// Control plane -> sequencer (kill switch, risk limits).
+    Admin,
+    /// Sequencer -> journal writer: full means the disk is behind; the sequencer waits.
+    Journal,
+    /// Sequencer -> gateway: full means the gateway is behind; the sequencer waits.
+    Outbound,
+}
+
+impl Ring {
+    pub const ALL: [Ring; 4] = [Ring::Inbound, Ring::Admin, Ring::Journal, Ring::Outbound];
+
+    /// A stable name, for metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ring::Inbound => "inbound",
+            Ring::Admin => "admin",
+            Ring::Journal => "journal",
+            Ring::Outbound => "outbound",
+        }
+    }
+}
+
+/// Histogram range: 1 ns to 60 s at 3 significant digits (about 0.1% error), fixed so that
+/// recording never allocates. Values beyond saturate to the maximum.
+const HISTOGRAM_MAX_NS: u64 = 60_000_000_000;
+const HISTOGRAM_SIGFIG: u8 = 3;
+
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG).expect("constant bounds are valid")
+}
+
+/// Everything the runtime counts (see the module documentation).
+#[derive(Debug)]
+pub struct RuntimeStats {
+    /// Commands sequenced (admin commands included) since start.
+    pub commands_total: AtomicU64,
+    pub rejects_total: AtomicU64,
+    /// Rejects by reason, indexed like `RejectReason::ALL`.
+    pub rejects_by_reason: [AtomicU64; RejectReason::ALL.len()],
+    pub executions_total: AtomicU64,
+    /// `Cancelled` events (user cancels, IOC remainders, STP, mass cancels...).
+    pub cancels_total: AtomicU64,
+    /// Times a producer found a ring full and had to wait (or, for inbound and admin, was
+    /// refused), indexed like `Ring::ALL`.
+    pub ring_full_total: [AtomicU64; Ring::ALL.len()],
+    /// Gauges sampled by the housekeeping thread.
+    pub inbound_depth: AtomicU64,
+    pub outbound_depth: AtomicU64,
+    pub journal_ring_depth: AtomicU64,
+    pub journal_bytes_total: AtomicU64,
+    pub journal_batches_total: AtomicU64,
+    /// Records in the most recent group commit.
+    pub journal_batch_records: AtomicU64,
+    /// Duration of each group commit (write + fdatasync), ns.
+    pub journal_commit_ns: Mutex<Histogram<u64>>,
+    /// Time the sequencer spent on one command (stamp, journal push, match, event pushes), ns.
+    pub matcher_service_ns: Mutex<Histogram<u64>>,
+    /// Last sequence given to a command.
+    pub last_sequence: AtomicU64,
+    /// Every command up to this sequence is durable.
+    pub durable_sequence: AtomicU64,
+    pub snapshots_written_total: AtomicU64,
+    pub snapshot_failures_total: AtomicU64,
+    pub last_snapshot_sequence: AtomicU64,
+    /// Journal records replayed by the recovery before start, and how many there were.
+    pub replay_records_done: AtomicU64,
+    pub replay_records_total: AtomicU64,
+    /// Events the sequencer could not hand to a gateway that stopped draining during shutdown.
+    pub outbound_dropped_at_shutdown: AtomicU64,
+    /// Set once the journal thread failed: no command will become durable any more.
+    pub journal_failed: AtomicBool,
+}
+
+impl RuntimeStats {
+    pub fn new() -> RuntimeStats {
+        for (i, reason) in RejectReason::ALL.iter().enumerate() {
+            debug_assert_eq!(*reason as usize, i, "RejectReason::ALL is in declaration order");
+        }
+        RuntimeStats {
+            commands_total: AtomicU64::new(0),
+            rejects_total: AtomicU64::new(0),
+            rejects_by_reason: std::array::from_fn(|_| AtomicU64::new(0)),
+            executions_total: AtomicU64::new(0),
+            cancels_total: AtomicU64::new(0),
+            ring_full_total: std::array::from_fn(|_| AtomicU64::new(0)),
+            inbound_depth: AtomicU64::new(0),
+            outbound_depth: AtomicU64::new(0),
+            journal_ring_depth: AtomicU64::new(0),
+            journal_bytes_total: AtomicU64::new(0),
+            journal_batches_total: AtomicU64::new(0),
+            journal_batch_records: AtomicU64::new(0),
+            journal_commit_ns: Mutex::new(new_histogram()),
+            matcher_service_ns: Mutex::new(new_histogram()),
+            last_sequence: AtomicU64::new(0),
+            durable_sequence: AtomicU64::new(0),
+            snapshots_written_total: AtomicU64::new(0),
+            snapshot_failures_total: AtomicU64::new(0),
+            last_snapshot_sequence: AtomicU64::new(0),
+            replay_records_done: AtomicU64::new(0),
+            replay_records_total: AtomicU64::new(0),
+            outbound_dropped_at_shutdown: AtomicU64::new(0),
+            journal_failed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn ring_full(&self, ring: Ring) -> u64 {
+        self.ring_full_total[ring as usize].load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_ring_full(&self, ring: Ring) {
+        self.ring_full_total[ring as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejects(&self, reason: RejectReason) -> u64 {
+        self.rejects_by_reason[reason as usize].load(Ordering::Relaxed)
+    }
+}
+
+impl Default for RuntimeStats {
+    fn default() -> RuntimeStats {
+        RuntimeStats::new()
+    }
+}
+
+/// The pipeline threads the runtime owns, for `ProgressSnapshot`.
+pub const THREADS: [&str; 3] = ["sequencer", "journal", "housekeeping"];
+
+/// One thread's liveness, written by that thread on every loop.
+#[derive(Debug, Default)]
+pub(crate) struct Beat {
+    heartbeat: CachePadded<AtomicU64>,
+    idle: AtomicBool,
+}
+
+impl Beat {
+    /// One loop done; `idle`: the loop found nothing to do and nothing is queued for it.
+    #[inline]
+    pub(crate) fn beat(&self, idle: bool) {
+        self.heartbeat.fetch_add(1, Ordering::Relaxed);
+        // Only on change: this line is read by the watchdog, keep it quiet.
+        if self.idle.load(Ordering::Relaxed) != idle {
+            self.idle.store(idle, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn read(&self) -> ThreadProgress {
+        ThreadProgress {
+            heartbeat: self.heartbeat.load(Ordering::Relaxed),
+            idle: self.idle.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadProgress {
+    /// Loops done; moves while the thread is alive (also while it sleeps between polls).
+    pub heartbeat: u64,
+    /// The last loop found no work and nothing queued for the thread.
+    pub idle: bool,
+}
+
+/// The liveness of every pipeline thread at one moment, for the watchdog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgressSnapshot {
+    /// Indexed like [`THREADS`].
+    pub threads: [ThreadProgress; THREADS.len()],
+    /// Why the pipeline stopped (a journal failure), if it did: restart and recover.
+    pub failure: Option<String>,
+}
+
+impl ProgressSnapshot {
+    /// The first thread that made no loop since `earlier` and was not idle: stuck in a system
+    /// call or a loop (the watchdog should stop the engine). `None`: all made progress.
+    pub fn stalled_since(&self, earlier: &ProgressSnapshot) -> Option<&'static str> {
+        THREADS
+            .iter()
+            .zip(self.threads.iter().zip(earlier.threads.iter()))
+            .find_map(|(name, (now, then))| (now.heartbeat == then.heartbeat && !now.idle).then_some(*name))
+    }
+}
