@@ -202,7 +202,14 @@ fn config(dir: &std::path::Path, idle: IdleStrategy) -> Config {
                 idle: IdleStrategy::Park { min_us: 1_000, max_us: 100_000 },
             },
         },
-        gateway: GatewayConfig { listen: "127.0.0.1:0".parse().unwrap(), users_file: dir.join("users.toml") },
+        gateway: GatewayConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            users_file: dir.join("users.toml"),
+            backend: Default::default(),
+            max_sessions: 16,
+            session_name: "PETREL".into(),
+            allow_readable_users_file: false,
+        },
         admin: AdminConfig { listen: "127.0.0.1:0".parse().unwrap() },
         log: LogConfig { filter: "warn".into() },
     }

@@ -1,23 +1,28 @@
 //! `petrel-engine run`: the daemon's life from configuration to exit.
 //!
-//! Order of start-up (each step's failure ends the process with a message naming what and
-//! where): configuration, users file, journal recovery (snapshot + tail), the sequenced core,
-//! the gateway's listener. Only then is the engine ready. SIGTERM and SIGINT drain: the
-//! listener stops, queued commands are sequenced and made durable, sessions get End of Session.
-//! SIGHUP reloads risk limits (as sequenced commands, so a replay applies them at the same
-//! point) and the users file; an invalid new file leaves the running configuration in place.
+//! Start-up, each failure ending the process with a message naming what and where:
+//! configuration, logging, users file, journal recovery (snapshot + tail, progress in
+//! `STATUS=`), the pinned pipeline, the gateway's listener, the admin endpoint. Only then
+//! `READY=1`. The main thread is the control plane: it pings the watchdog only while every
+//! data-plane thread makes progress (or idles with nothing queued), keeps `STATUS=` current,
+//! reloads on SIGHUP and drains on SIGTERM/SIGINT: intake closes, queued commands are sequenced
+//! and made durable, a snapshot is written, sessions get End of Session, exit 0.
 
+use crate::admin::{self, AdminHandler, AdminServer};
 use crate::config::{Config, GatewayBackend};
-use crate::gateway::{epoll::EpollTransport, uring::UringTransport, Gateway, GatewaySettings, Transport};
-use crate::port::{GatewayPort, InboundCommand, SingleThreadRuntime};
-use crate::sequencer::{Sequencer, SystemClock};
+use crate::gateway::{
+    epoll::EpollTransport, uring::UringTransport, Gateway, GatewaySettings, GatewayStats, Transport,
+};
+use crate::metrics::{self as m, Exposition, LatencySummary};
+use crate::notify::{Notifier, ThreadProgress, Watchdog};
+use crate::runtime::{GatewayPort, Ring, Runtime, RuntimeStats};
 use crate::users::Users;
-use petrel_core::{AccountId, Command};
+use petrel_core::{AccountId, Command, RejectReason};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static RELOAD: AtomicBool = AtomicBool::new(false);
@@ -44,7 +49,7 @@ fn install_signal_handlers() -> Result<(), String> {
     Ok(())
 }
 
-/// Why `run` ended without serving.
+/// Why `run` ended without serving, or failed while serving.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("{0}")]
@@ -64,20 +69,198 @@ impl DaemonError {
     }
 }
 
+/// What the admin endpoint and STATUS= read: counters owned by other threads, and a few of the
+/// control plane's own.
+struct Observed {
+    config: Config,
+    runtime: Arc<RuntimeStats>,
+    gateway: Arc<GatewayStats>,
+    port: GatewayPort,
+    ready: AtomicBool,
+    start_unix_s: f64,
+    watchdog_pings: AtomicU64,
+    watchdog_withheld: [AtomicU64; 4],
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+    last_reload_ok: AtomicBool,
+    latency: Mutex<Summaries>,
+}
+
+struct Summaries {
+    wire_to_wire: LatencySummary,
+    matcher: LatencySummary,
+    fsync: LatencySummary,
+}
+
+/// The threads the watchdog watches, in `ThreadProgress` order.
+const WATCHED: [&str; 4] = ["gateway", "sequencer", "journal", "housekeeping"];
+
+impl Observed {
+    /// Moves the data plane's histogram samples into the summaries (never blocking them for
+    /// long: they only `try_lock`).
+    fn absorb(&self) {
+        let mut s = self.latency.lock().expect("summaries lock");
+        if let Ok(mut h) = self.gateway.wire_to_wire_ns.lock() {
+            s.wire_to_wire.absorb(&h);
+            h.reset();
+        }
+        if let Ok(mut h) = self.runtime.matcher_service_ns.lock() {
+            s.matcher.absorb(&h);
+            h.reset();
+        }
+        if let Ok(mut h) = self.runtime.journal_commit_ns.lock() {
+            s.fsync.absorb(&h);
+            h.reset();
+        }
+    }
+
+    fn status_line(&self, orders_per_s: f64) -> String {
+        let last = self.runtime.last_sequence.load(Ordering::Relaxed);
+        let durable = self.runtime.durable_sequence.load(Ordering::Relaxed);
+        format!(
+            "serving: {} sessions, {:.0} commands/s, last sequence {last}, journal lag {}",
+            self.gateway.sessions_logged_in.load(Ordering::Relaxed),
+            orders_per_s,
+            last.saturating_sub(durable)
+        )
+    }
+}
+
+impl AdminHandler for Observed {
+    fn metrics(&self, out: &mut String) {
+        self.absorb();
+        let r = &self.runtime;
+        let g = &self.gateway;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut e = Exposition::new(out);
+        e.gauges(&m::BUILD_INFO, [(env!("CARGO_PKG_VERSION"), 1.0)]);
+        e.gauge(&m::START_TIME_SECONDS, self.start_unix_s);
+        e.gauge(&m::READY, if self.ready.load(Ordering::Relaxed) { 1.0 } else { 0.0 });
+        e.counter(&m::COMMANDS_TOTAL, load(&r.commands_total));
+        e.counters(
+            &m::REJECTS_TOTAL,
+            RejectReason::ALL.iter().map(|reason| (reason.as_str(), r.rejects(*reason))),
+        );
+        e.counter(&m::EXECUTIONS_TOTAL, load(&r.executions_total));
+        e.counter(&m::CANCELS_TOTAL, load(&r.cancels_total));
+        let names: Vec<&str> = self.config.accounts.iter().map(|a| a.name.as_str()).collect();
+        e.counters(
+            &m::POSITION_LIMIT_REJECTS_TOTAL,
+            names.iter().copied().zip(g.position_rejects_total.iter().map(load)),
+        );
+        e.gauges(
+            &m::KILL_SWITCH_ENGAGED,
+            names.iter().copied().zip(g.kill_switch_engaged.iter().map(|f| {
+                if f.load(Ordering::Relaxed) {
+                    1.0
+                } else {
+                    0.0
+                }
+            })),
+        );
+        e.gauge(&m::SESSIONS, load(&g.sessions_logged_in) as f64);
+        e.counters(
+            &m::SESSION_DISCONNECTS_TOTAL,
+            [
+                ("logout", load(&g.disconnects_logout_total)),
+                ("peer_closed", load(&g.disconnects_peer_total)),
+                ("heartbeat_timeout", load(&g.disconnects_timeout_total)),
+                (
+                    "protocol_error",
+                    load(&g.disconnects_protocol_total)
+                        + load(&g.violations_total)
+                        + load(&g.malformed_total),
+                ),
+                ("slow_consumer", load(&g.disconnects_slow_consumer_total)),
+            ],
+        );
+        let depth = |ring: Ring| -> f64 {
+            match ring {
+                Ring::Inbound => self.port.inbound.len() as f64,
+                Ring::Outbound => self.port.outbound.len() as f64,
+                Ring::Journal => load(&r.journal_ring_depth) as f64,
+                Ring::Admin => 0.0,
+            }
+        };
+        e.gauges(&m::RING_DEPTH, Ring::ALL.iter().map(|ring| (ring.as_str(), depth(*ring))));
+        e.gauges(
+            &m::RING_CAPACITY,
+            [
+                ("inbound", self.port.inbound.capacity() as f64),
+                ("outbound", self.port.outbound.capacity() as f64),
+            ],
+        );
+        e.counters(&m::RING_FULL_TOTAL, Ring::ALL.iter().map(|ring| (ring.as_str(), r.ring_full(*ring))));
+        e.gauge(&m::LAST_SEQUENCE, load(&r.last_sequence) as f64);
+        e.gauge(&m::DURABLE_SEQUENCE, load(&r.durable_sequence) as f64);
+        e.counter(&m::JOURNAL_BYTES_TOTAL, load(&r.journal_bytes_total));
+        e.counter(&m::JOURNAL_BATCHES_TOTAL, load(&r.journal_batches_total));
+        e.gauge(&m::JOURNAL_BATCH_RECORDS, load(&r.journal_batch_records) as f64);
+        if let Ok(fs) = nix::sys::statvfs::statvfs(&self.config.journal.dir) {
+            e.gauge(&m::JOURNAL_DISK_FREE_BYTES, fs.blocks_available() as f64 * fs.fragment_size() as f64);
+            e.gauge(&m::JOURNAL_DISK_SIZE_BYTES, fs.blocks() as f64 * fs.fragment_size() as f64);
+        }
+        {
+            let s = self.latency.lock().expect("summaries lock");
+            e.summary_ns(&m::JOURNAL_FSYNC_LATENCY_SECONDS, &s.fsync);
+            e.summary_ns(&m::WIRE_TO_WIRE_LATENCY_SECONDS, &s.wire_to_wire);
+            e.summary_ns(&m::MATCHER_SERVICE_TIME_SECONDS, &s.matcher);
+        }
+        e.counter(&m::WATCHDOG_PINGS_TOTAL, load(&self.watchdog_pings));
+        e.counters(
+            &m::WATCHDOG_WITHHELD_TOTAL,
+            WATCHED.iter().copied().zip(self.watchdog_withheld.iter().map(load)),
+        );
+        // Hot threads do not log at all today, so nothing can be dropped.
+        e.counter(&m::LOG_DROPPED_TOTAL, 0);
+        e.counters(
+            &m::CONFIG_RELOADS_TOTAL,
+            [("ok", load(&self.reloads_ok)), ("failed", load(&self.reloads_failed))],
+        );
+        e.gauge(
+            &m::CONFIG_LAST_RELOAD_OK,
+            if self.last_reload_ok.load(Ordering::Relaxed) { 1.0 } else { 0.0 },
+        );
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    fn status_json(&self) -> String {
+        let r = &self.runtime;
+        serde_json::json!({
+            "ready": self.ready(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "sessions": self.gateway.sessions_logged_in.load(Ordering::Relaxed),
+            "commands_total": r.commands_total.load(Ordering::Relaxed),
+            "executions_total": r.executions_total.load(Ordering::Relaxed),
+            "last_sequence": r.last_sequence.load(Ordering::Relaxed),
+            "durable_sequence": r.durable_sequence.load(Ordering::Relaxed),
+            "journal_dir": self.config.journal.dir.display().to_string(),
+        })
+        .to_string()
+    }
+}
+
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let config = Config::load(config_path).map_err(|e| DaemonError::Config(e.to_string()))?;
+    let log = crate::logging::init(&config.log).map_err(|e| DaemonError::Config(e.to_string()))?;
+    let notifier = Notifier::from_env().map_err(|e| DaemonError::Start(e.to_string()))?;
     let users =
         Users::load(&config.gateway.users_file, &config).map_err(|e| DaemonError::Config(e.to_string()))?;
     if users.is_empty() {
         tracing::warn!(file = %config.gateway.users_file.display(), "the users file defines no users: nobody can log in");
     }
     install_signal_handlers().map_err(DaemonError::Start)?;
-    tracing::info!(config = %config_path.display(), "{}", config.summary());
+    tracing::info!(config = %config_path.display(), log = ?log.target, "{}", config.summary());
+    let _ = notifier.status("recovering the journal");
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let recovered = crate::recovery::recover(&config, &mut |done, total| {
-        if last_progress.elapsed() > Duration::from_secs(1) || done == total {
+        if last_progress.elapsed() > Duration::from_millis(500) || done == total {
             last_progress = Instant::now();
+            let _ = notifier.status(&format!("replaying journal: {done} of {total}"));
             tracing::info!("replaying journal: {done} of {total}");
         }
     })
@@ -91,68 +274,186 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         state_hash = %recovered.engine.state_hash(),
         "journal recovered"
     );
-    let durable = recovered.writer.durable_sequence();
-    let port = GatewayPort::new(1 << 16, 1 << 18, durable);
-    let sequencer = Sequencer::new(recovered.engine, recovered.writer, SystemClock)
-        .with_snapshots(config.snapshots.clone(), config.journal.clone());
-    let runtime = SingleThreadRuntime::start(sequencer, port.clone());
+    let (runtime, port) =
+        Runtime::start(&config, recovered).map_err(|e| DaemonError::Start(e.to_string()))?;
     let users = Arc::new(RwLock::new(Arc::new(users)));
-    let (addr_tx, addr_rx) = crossbeam::channel::bounded::<Result<(SocketAddr, &'static str), String>>(1);
+    type Bound = (SocketAddr, &'static str, Arc<GatewayStats>, Arc<AtomicU64>, Arc<AtomicBool>);
+    let (bound_tx, bound_rx) = crossbeam::channel::bounded::<Result<Bound, String>>(1);
     let gateway_config = config.clone();
     let gateway_users = users.clone();
     let gateway_port = port.clone();
     let gateway = std::thread::Builder::new()
         .name("petrel-gateway".into())
         .spawn(move || -> Result<(), String> {
-            let settings = GatewaySettings::from_config(&gateway_config);
-            let serve = |mut gateway: Gateway<Box<dyn Transport>>| -> Result<(), String> {
-                let _ = addr_tx.send(Ok((gateway.local_addr(), gateway.transport_name())));
-                gateway.run(&STOP).map_err(|e| e.to_string())
+            let fail = |e: String| {
+                let _ = bound_tx.send(Err(e.clone()));
+                Err(e)
             };
+            if let Err(e) = crate::runtime::os::prepare_current_thread(
+                "gateway",
+                &gateway_config.runtime.gateway,
+                gateway_config.runtime.realtime_priority,
+            ) {
+                return fail(e.to_string());
+            }
             let transport = match bind(&gateway_config) {
                 Ok(t) => t,
-                Err(e) => {
-                    let _ = addr_tx.send(Err(e.clone()));
-                    return Err(e);
-                }
+                Err(e) => return fail(e),
             };
-            match Gateway::new(transport, gateway_port, &gateway_config, gateway_users, settings) {
-                Ok(gateway) => serve(gateway),
-                Err(e) => {
-                    let _ = addr_tx.send(Err(e.to_string()));
-                    Err(e.to_string())
-                }
-            }
+            let settings = GatewaySettings::from_config(&gateway_config);
+            let mut gateway =
+                match Gateway::new(transport, gateway_port, &gateway_config, gateway_users, settings) {
+                    Ok(g) => g,
+                    Err(e) => return fail(e.to_string()),
+                };
+            let _ = bound_tx.send(Ok((
+                gateway.local_addr(),
+                gateway.transport_name(),
+                gateway.stats(),
+                gateway.heartbeat(),
+                gateway.intake(),
+            )));
+            gateway.run(&STOP).map_err(|e| e.to_string())
         })
         .map_err(|e| DaemonError::Start(format!("cannot start the gateway thread: {e}")))?;
-    let (addr, backend) = match addr_rx.recv() {
+    let (addr, backend, gateway_stats, gateway_heartbeat, intake) = match bound_rx.recv() {
         Ok(Ok(bound)) => bound,
-        Ok(Err(e)) => return Err(DaemonError::Start(e)),
+        Ok(Err(e)) => {
+            let _ = runtime.shutdown(false);
+            return Err(DaemonError::Start(e));
+        }
         Err(_) => return Err(DaemonError::Start("the gateway thread ended during start-up".into())),
     };
-    tracing::info!(%addr, backend, "ready: gateway listening");
-    // The control loop: signals now; status and watchdog come with systemd integration.
+    let observed = Arc::new(Observed {
+        config: config.clone(),
+        runtime: runtime.stats(),
+        gateway: gateway_stats,
+        port: port.clone(),
+        ready: AtomicBool::new(false),
+        start_unix_s: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+        watchdog_pings: AtomicU64::new(0),
+        watchdog_withheld: Default::default(),
+        reloads_ok: AtomicU64::new(0),
+        reloads_failed: AtomicU64::new(0),
+        last_reload_ok: AtomicBool::new(true),
+        latency: Mutex::new(Summaries {
+            wire_to_wire: LatencySummary::new(),
+            matcher: LatencySummary::new(),
+            fsync: LatencySummary::new(),
+        }),
+    });
+    let admin: AdminServer = admin::serve(config.admin.listen, observed.clone()).map_err(|e| {
+        STOP.store(true, Ordering::SeqCst);
+        DaemonError::Start(format!("admin endpoint: {e}"))
+    })?;
+    observed.ready.store(true, Ordering::Relaxed);
+    tracing::info!(%addr, backend, admin = %admin.local_addr(), "ready: gateway listening");
+    let _ = notifier.ready(&observed.status_line(0.0));
+
+    // The control loop.
     let mut current = config;
+    let mut watchdog = Watchdog::new(WATCHED.len());
+    let ping_every = notifier.watchdog_interval();
+    let mut last_ping = Instant::now();
+    let mut last_status = Instant::now();
+    let mut last_rotate = Instant::now();
+    let mut last_commands = observed.runtime.commands_total.load(Ordering::Relaxed);
+    let mut failure = None;
     while !STOP.load(Ordering::SeqCst) {
         if RELOAD.swap(false, Ordering::SeqCst) {
-            match reload(config_path, &current, &users, &port) {
-                Ok(next) => current = next,
-                Err(e) => tracing::error!("reload failed, the running configuration stays in force: {e}"),
+            let _ = notifier.reloading("reloading configuration and users");
+            match reload(config_path, &current, &users, &runtime) {
+                Ok(next) => {
+                    current = next;
+                    observed.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                    observed.last_reload_ok.store(true, Ordering::Relaxed);
+                    let _ = notifier.ready(&observed.status_line(0.0));
+                }
+                Err(e) => {
+                    tracing::error!("reload refused, the running configuration stays in force: {e}");
+                    observed.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                    observed.last_reload_ok.store(false, Ordering::Relaxed);
+                    let _ = notifier.ready(&format!("reload refused (running configuration kept): {e}"));
+                }
             }
         }
-        if gateway.is_finished() {
+        let progress = runtime.progress();
+        if let Some(why) = progress.failure.clone() {
+            tracing::error!("the pipeline stopped: {why}; stopping so that a restart recovers");
+            failure = Some(why);
             break;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        if gateway.is_finished() {
+            failure = Some("the gateway thread ended".into());
+            break;
+        }
+        if let Some(every) = ping_every {
+            if last_ping.elapsed() >= every {
+                last_ping = Instant::now();
+                let mut threads = [ThreadProgress { heartbeats: 0, idle_empty: false }; 4];
+                // The gateway loops continuously (its poll waits at most 1 ms), so it is never
+                // idle-with-nothing-queued: only its heartbeat counts.
+                threads[0] = ThreadProgress {
+                    heartbeats: gateway_heartbeat.load(Ordering::Relaxed),
+                    idle_empty: false,
+                };
+                for (i, t) in progress.threads.iter().enumerate() {
+                    threads[i + 1] = ThreadProgress { heartbeats: t.heartbeat, idle_empty: t.idle };
+                }
+                if watchdog.tick(&threads) {
+                    let _ = notifier.watchdog();
+                    observed.watchdog_pings.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    let stalled: Vec<&str> = watchdog.stalled().iter().map(|&i| WATCHED[i]).collect();
+                    for &i in watchdog.stalled() {
+                        observed.watchdog_withheld[i].fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::error!(threads = ?stalled, "watchdog ping withheld: no progress");
+                }
+            }
+        }
+        if last_status.elapsed() >= Duration::from_secs(2) {
+            let commands = observed.runtime.commands_total.load(Ordering::Relaxed);
+            let rate = (commands - last_commands) as f64 / last_status.elapsed().as_secs_f64();
+            last_commands = commands;
+            last_status = Instant::now();
+            let _ = notifier.status(&observed.status_line(rate));
+        }
+        if last_rotate.elapsed() >= Duration::from_secs(30) {
+            last_rotate = Instant::now();
+            observed.absorb();
+            let mut s = observed.latency.lock().expect("summaries lock");
+            s.wire_to_wire.rotate();
+            s.matcher.rotate();
+            s.fsync.rotate();
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
-    tracing::info!("stopping: draining sessions and the journal");
+    // Drain: no new commands; what is queued is sequenced, made durable and delivered.
+    tracing::info!("stopping: closing intake, draining the pipeline");
+    let _ = notifier.stopping("stopping: draining the pipeline and sessions");
+    observed.ready.store(false, Ordering::Relaxed);
+    intake.store(false, Ordering::SeqCst);
+    // Let the gateway observe the closed intake before the runtime stops taking commands.
+    std::thread::sleep(Duration::from_millis(50));
+    let report = runtime.shutdown(true).map_err(|e| DaemonError::Runtime(e.to_string()));
     STOP.store(true, Ordering::SeqCst);
     let gateway_result =
         gateway.join().map_err(|_| DaemonError::Runtime("the gateway thread panicked".into()))?;
-    runtime.shutdown().map_err(DaemonError::Runtime)?;
+    admin.shutdown();
+    let report = report?;
+    tracing::info!(
+        last_sequence = report.last_sequence,
+        durable_sequence = report.durable_sequence,
+        state_hash = %report.state_hash,
+        snapshot = ?report.snapshot,
+        "stopped"
+    );
     gateway_result.map_err(DaemonError::Runtime)?;
-    tracing::info!("stopped");
-    Ok(())
+    match failure {
+        Some(why) => Err(DaemonError::Runtime(why)),
+        None => Ok(()),
+    }
 }
 
 fn bind(config: &Config) -> Result<Box<dyn Transport>, String> {
@@ -189,7 +490,7 @@ fn reload(
     path: &Path,
     current: &Config,
     users: &Arc<RwLock<Arc<Users>>>,
-    port: &GatewayPort,
+    runtime: &Runtime,
 ) -> Result<Config, String> {
     let next = Config::load(path).map_err(|e| e.to_string())?;
     if next.engine.instruments != current.engine.instruments || next.accounts.len() != current.accounts.len()
@@ -200,13 +501,14 @@ fn reload(
     let mut changed = 0;
     for (i, (old, new)) in current.engine.accounts.iter().zip(&next.engine.accounts).enumerate() {
         if old.limits != new.limits {
-            let mut command = InboundCommand {
-                conn: u32::MAX,
-                command: Command::SetRiskLimits { account: AccountId(i as u32), limits: new.limits },
-            };
-            while let Err(back) = port.inbound.push(command) {
-                command = back;
-                std::thread::sleep(Duration::from_micros(100));
+            let command = Command::SetRiskLimits { account: AccountId(i as u32), limits: new.limits };
+            let mut tries = 0;
+            while runtime.submit_admin(command).is_err() {
+                tries += 1;
+                if tries > 1000 {
+                    return Err("the admin ring stayed full for a second".into());
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
             changed += 1;
         }

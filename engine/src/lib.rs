@@ -26,7 +26,6 @@ pub mod lobster;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
-pub mod port;
 pub mod recovery;
 pub mod runtime;
 pub mod sequencer;

@@ -66,13 +66,14 @@ enum Commands {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Operator commands log warnings only, unless RUST_LOG asks for more; the daemon logs at
-    // info (RUST_LOG overrides).
-    let default_filter = if matches!(cli.command, Commands::Run { .. }) { "info" } else { "warn" };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
-        .init();
+    // The daemon sets up its own logging from the configuration (journald under systemd);
+    // operator commands log warnings to stderr unless RUST_LOG asks for more.
+    if !matches!(cli.command, Commands::Run { .. }) {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+            .init();
+    }
     match cli.command {
         Commands::Run { config } => match petrel_engine::daemon::run(&config) {
             Ok(()) => ExitCode::SUCCESS,

@@ -17,7 +17,7 @@ pub mod transport;
 pub mod uring;
 
 use crate::config::Config;
-use crate::port::{GatewayPort, InboundCommand, OutboundEvent};
+use crate::runtime::{GatewayPort, InboundCommand, OutboundEvent, ADMIN_CONN};
 use crate::users::Users;
 use petrel_core::{self as core, AccountId, ClientRef, Command, CommandKind, Event, InstrumentId};
 use petrel_journal::{Durability, Journal, JournalConfig, JournalWriter};
@@ -67,7 +67,7 @@ impl GatewaySettings {
 }
 
 /// Counters an operator and the metrics endpoint read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GatewayStats {
     pub connections_total: AtomicU64,
     pub connections_refused_total: AtomicU64,
@@ -85,6 +85,40 @@ pub struct GatewayStats {
     pub disconnects_protocol_total: AtomicU64,
     pub inbound_full_total: AtomicU64,
     pub replayed_messages_total: AtomicU64,
+    /// Per account (index): orders rejected for the position limit, and whether the kill
+    /// switch is engaged.
+    pub position_rejects_total: Vec<AtomicU64>,
+    pub kill_switch_engaged: Vec<std::sync::atomic::AtomicBool>,
+    /// Inside the engine, wire to wire: from the moment a client's packet was read to the
+    /// moment its first answer was queued to the socket, ns. Merged from the gateway thread's
+    /// own histogram (never blocking it) and reset by whoever reads it.
+    pub wire_to_wire_ns: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+impl GatewayStats {
+    pub fn new(accounts: usize) -> GatewayStats {
+        GatewayStats {
+            connections_total: AtomicU64::new(0),
+            connections_refused_total: AtomicU64::new(0),
+            sessions_logged_in: AtomicU64::new(0),
+            logins_accepted_total: AtomicU64::new(0),
+            logins_rejected_total: AtomicU64::new(0),
+            messages_in_total: AtomicU64::new(0),
+            messages_out_total: AtomicU64::new(0),
+            malformed_total: AtomicU64::new(0),
+            violations_total: AtomicU64::new(0),
+            disconnects_logout_total: AtomicU64::new(0),
+            disconnects_peer_total: AtomicU64::new(0),
+            disconnects_timeout_total: AtomicU64::new(0),
+            disconnects_slow_consumer_total: AtomicU64::new(0),
+            disconnects_protocol_total: AtomicU64::new(0),
+            inbound_full_total: AtomicU64::new(0),
+            replayed_messages_total: AtomicU64::new(0),
+            position_rejects_total: (0..accounts).map(|_| AtomicU64::new(0)).collect(),
+            kill_switch_engaged: (0..accounts).map(|_| std::sync::atomic::AtomicBool::new(false)).collect(),
+            wire_to_wire_ns: std::sync::Mutex::new(crate::metrics::new_latency_histogram()),
+        }
+    }
 }
 
 fn bump(counter: &AtomicU64) {
@@ -108,6 +142,8 @@ pub enum GatewayError {
 #[derive(Clone, Copy, Debug)]
 struct Echo {
     user_ref: u32,
+    /// When the packet carrying it was read (gateway clock, ns): wire-to-wire starts here.
+    rx_ns: u64,
     cl_ord_id: ouch::ClOrdId,
     display: ouch::Display,
     capacity: ouch::Capacity,
@@ -181,6 +217,11 @@ pub struct Gateway<T: Transport> {
     started: Instant,
     scratch: Box<[u8]>,
     dirty_conns: Vec<ConnId>,
+    latency: hdrhistogram::Histogram<u64>,
+    latency_recorded: u32,
+    /// Cleared by the daemon at shutdown: no new command may enter the runtime.
+    intake: Arc<AtomicBool>,
+    intake_closed: bool,
 }
 
 fn midnight_ns(timestamp_ns: u64) -> u64 {
@@ -273,11 +314,15 @@ impl<T: Transport> Gateway<T> {
             streams,
             auth_tx,
             auth_rx,
-            stats: Arc::new(GatewayStats::default()),
+            stats: Arc::new(GatewayStats::new(config.accounts.len())),
             heartbeat: Arc::new(AtomicU64::new(0)),
             started: Instant::now(),
             scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
             dirty_conns: Vec::with_capacity(settings.max_sessions as usize),
+            latency: crate::metrics::new_latency_histogram(),
+            latency_recorded: 0,
+            intake: Arc::new(AtomicBool::new(true)),
+            intake_closed: false,
             settings,
         };
         // A stream begins with Start of Day, as an OUCH session does.
@@ -307,6 +352,12 @@ impl<T: Transport> Gateway<T> {
         self.heartbeat.clone()
     }
 
+    /// The daemon clears this to stop new commands entering the runtime (shutdown); the
+    /// gateway goes on delivering events and serving replays until `stop`.
+    pub fn intake(&self) -> Arc<AtomicBool> {
+        self.intake.clone()
+    }
+
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.transport.local_addr()
     }
@@ -324,6 +375,10 @@ impl<T: Transport> Gateway<T> {
         let mut quiet_loops = 0u32;
         while !stop.load(Ordering::Acquire) {
             self.heartbeat.fetch_add(1, Ordering::Relaxed);
+            if !self.intake_closed && !self.intake.load(Ordering::Acquire) {
+                self.intake_closed = true;
+                tracing::info!("gateway intake closed: new orders are no longer accepted");
+            }
             // Spin while busy; once quiet, sleep in the poll itself, up to a millisecond.
             let timeout = if quiet_loops < 64 { Duration::ZERO } else { Duration::from_millis(1) };
             if quiet_loops > 0 && quiet_loops < 64 {
@@ -334,6 +389,9 @@ impl<T: Transport> Gateway<T> {
             work |= self.drain_outbound();
             work |= self.flush();
             self.timers();
+            if !work && self.latency_recorded > 0 {
+                self.publish_latency();
+            }
             quiet_loops = if work { 0 } else { quiet_loops.saturating_add(1) };
         }
         self.close_all();
@@ -563,6 +621,7 @@ impl<T: Transport> Gateway<T> {
             ouch::Inbound::EnterOrder(o) => {
                 let echo = Echo {
                     user_ref: o.user_ref_num,
+                    rx_ns: self.now_ns(),
                     cl_ord_id: o.cl_ord_id,
                     display: o.display,
                     capacity: o.capacity,
@@ -606,6 +665,7 @@ impl<T: Transport> Gateway<T> {
                     account,
                     Echo {
                         user_ref: r.user_ref_num,
+                        rx_ns: self.now_ns(),
                         cl_ord_id: r.cl_ord_id,
                         display: r.display,
                         capacity: ouch::Capacity::Agency,
@@ -750,9 +810,13 @@ impl<T: Transport> Gateway<T> {
     /// Hands a command to the sequencer; when the ring is full the gateway waits (and stops
     /// reading meanwhile): backpressure, never a dropped order.
     fn submit(&mut self, mut command: InboundCommand) {
+        if self.intake_closed {
+            tracing::debug!(conn = command.conn, "shutting down: command not accepted");
+            return;
+        }
         let mut counted = false;
         loop {
-            match self.port.inbound.push(command) {
+            match self.port.try_submit(command) {
                 Ok(()) => return,
                 Err(back) => {
                     command = back;
@@ -795,6 +859,7 @@ impl<T: Transport> Gateway<T> {
         match e.event {
             Event::Accepted(a) => {
                 let echo = self.echo(a.account, a.client_ref.0);
+                self.record_latency(echo);
                 let symbol = self.symbol(a.instrument);
                 self.emit(
                     a.account,
@@ -819,7 +884,8 @@ impl<T: Transport> Gateway<T> {
                 );
             }
             Event::Rejected(r) => {
-                if r.command == CommandKind::Disconnect
+                if e.conn == ADMIN_CONN
+                    || r.command == CommandKind::Disconnect
                     || r.command == CommandKind::SetRiskLimits
                     || r.command == CommandKind::KillSwitch
                 {
@@ -890,6 +956,7 @@ impl<T: Transport> Gateway<T> {
             }
             Event::Replaced(r) => {
                 let echo = self.echo(r.account, r.new_client_ref.0);
+                self.record_latency(echo);
                 let symbol = self.symbol(r.instrument);
                 self.emit(
                     r.account,
@@ -932,7 +999,31 @@ impl<T: Transport> Gateway<T> {
                     }),
                 );
             }
+            Event::KillSwitch { account, engaged } => {
+                if let Some(flag) = self.stats.kill_switch_engaged.get(account.0 as usize) {
+                    flag.store(engaged, Ordering::Relaxed);
+                }
+                tracing::warn!(account = account.0, engaged, "kill switch");
+            }
             _ => {}
+        }
+    }
+
+    fn record_latency(&mut self, echo: Option<Echo>) {
+        let Some(echo) = echo else { return };
+        let _ = self.latency.record(self.now_ns().saturating_sub(echo.rx_ns).max(1));
+        self.latency_recorded += 1;
+        if self.latency_recorded >= 1024 {
+            self.publish_latency();
+        }
+    }
+
+    /// Hands the gateway's latency samples to readers without ever waiting for them.
+    fn publish_latency(&mut self) {
+        if let Ok(mut shared) = self.stats.wire_to_wire_ns.try_lock() {
+            let _ = shared.add(&self.latency);
+            self.latency.reset();
+            self.latency_recorded = 0;
         }
     }
 
@@ -1165,7 +1256,7 @@ impl<T: Transport> Gateway<T> {
                     account = account.0,
                     "session ended: cancelling the account's orders (cancel on disconnect)"
                 );
-                self.submit(InboundCommand { conn: u32::MAX, command: Command::Disconnect { account } });
+                self.submit(InboundCommand { conn: ADMIN_CONN, command: Command::Disconnect { account } });
             }
         }
     }

@@ -23,6 +23,7 @@ pub fn write_config(dir: &Path, backend: &str) -> PathBuf {
         .replace("dir = \"../var/journal\"", &format!("dir = \"{}\"", dir.join("journal").display()))
         .replace("dir = \"../var/snapshots\"", &format!("dir = \"{}\"", dir.join("snapshots").display()))
         .replace("listen = \"127.0.0.1:15000\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:9180\"", "listen = \"127.0.0.1:0\"")
         .replace("users_file = \"dev-users.toml\"", &format!("users_file = \"{}\"", users.display()))
         .replace("backend = \"auto\"", &format!("backend = \"{backend}\""));
     let path = dir.join("engine.toml");
@@ -33,6 +34,7 @@ pub fn write_config(dir: &Path, backend: &str) -> PathBuf {
 pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
     pub log: mpsc::Receiver<String>,
     /// What it logged up to "ready".
     pub startup: Vec<String>,
@@ -40,9 +42,14 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path) -> Daemon {
+        Daemon::start_with_env(config, &[])
+    }
+
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_petrel-engine"))
             .args(["run", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -70,11 +77,19 @@ impl Daemon {
             if let Some(at) = line.find("ready: gateway listening addr=") {
                 let rest = &line[at + "ready: gateway listening addr=".len()..];
                 let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                let admin = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("admin="))
+                    .and_then(|a| a.trim_matches('"').parse().ok());
                 startup.push(line);
-                return Daemon { child, addr, log: rx, startup };
+                return Daemon { child, addr, admin, log: rx, startup };
             }
             startup.push(line);
         }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
     }
 
     /// Sends SIGTERM and waits for the exit status.
