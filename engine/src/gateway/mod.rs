@@ -17,6 +17,7 @@ pub mod transport;
 pub mod uring;
 
 use crate::config::Config;
+use crate::logging::{HotLevel, HotLog, HotRecord};
 use crate::runtime::{GatewayPort, InboundCommand, OutboundEvent, ADMIN_CONN};
 use crate::users::Users;
 use petrel_core::{self as core, AccountId, ClientRef, Command, CommandKind, Event, InstrumentId};
@@ -156,7 +157,6 @@ const ECHO_SLOTS: usize = 4096;
 
 /// One account's sequenced message stream.
 struct Stream {
-    account_name: String,
     next_sequence: u64,
     writer: JournalWriter,
     location: petrel_journal::JournalLocation,
@@ -222,6 +222,9 @@ pub struct Gateway<T: Transport> {
     /// Cleared by the daemon at shutdown: no new command may enter the runtime.
     intake: Arc<AtomicBool>,
     intake_closed: bool,
+    /// The gateway never writes logs itself: records go to this ring, which the control plane
+    /// drains into tracing (journald), so a slow log sink cannot stall order flow.
+    hot_log: Arc<HotLog>,
 }
 
 fn midnight_ns(timestamp_ns: u64) -> u64 {
@@ -255,7 +258,6 @@ impl<T: Transport> Gateway<T> {
                 tracing::warn!(account = %account.name, "session output journal had a torn tail, cut: {torn:?}");
             }
             streams.push(Some(Stream {
-                account_name: account.name.clone(),
                 next_sequence: writer.next_sequence(),
                 writer,
                 location: petrel_journal::JournalLocation::new(
@@ -323,6 +325,7 @@ impl<T: Transport> Gateway<T> {
             latency_recorded: 0,
             intake: Arc::new(AtomicBool::new(true)),
             intake_closed: false,
+            hot_log: Arc::new(HotLog::new(4096)),
             settings,
         };
         // A stream begins with Start of Day, as an OUCH session does.
@@ -352,6 +355,15 @@ impl<T: Transport> Gateway<T> {
         self.heartbeat.clone()
     }
 
+    /// The gateway's log records, for the control plane to drain.
+    pub fn hot_log(&self) -> Arc<HotLog> {
+        self.hot_log.clone()
+    }
+
+    fn hot(&self, record: HotRecord) {
+        hot(&self.hot_log, record);
+    }
+
     /// The daemon clears this to stop new commands entering the runtime (shutdown); the
     /// gateway goes on delivering events and serving replays until `stop`.
     pub fn intake(&self) -> Arc<AtomicBool> {
@@ -377,7 +389,10 @@ impl<T: Transport> Gateway<T> {
             self.heartbeat.fetch_add(1, Ordering::Relaxed);
             if !self.intake_closed && !self.intake.load(Ordering::Acquire) {
                 self.intake_closed = true;
-                tracing::info!("gateway intake closed: new orders are no longer accepted");
+                self.hot(HotRecord::new(
+                    HotLevel::Info,
+                    "gateway intake closed: new orders are no longer accepted",
+                ));
             }
             // Spin while busy; once quiet, sleep in the poll itself, up to a millisecond.
             let timeout = if quiet_loops < 64 { Duration::ZERO } else { Duration::from_millis(1) };
@@ -405,9 +420,9 @@ impl<T: Transport> Gateway<T> {
         while let Some(event) = self.transport.next_event() {
             work = true;
             match event {
-                NetEvent::Accepted { conn, peer } => {
+                NetEvent::Accepted { conn, peer: _ } => {
                     bump(&self.stats.connections_total);
-                    tracing::debug!(conn, %peer, "connection accepted");
+                    hot(&self.hot_log, HotRecord::new(HotLevel::Debug, "connection accepted").session(conn));
                     let c = &mut self.conns[conn as usize];
                     c.phase = Phase::Open;
                     c.generation = c.generation.wrapping_add(1);
@@ -418,9 +433,15 @@ impl<T: Transport> Gateway<T> {
                     c.tx_sent = 0;
                     c.replay = None;
                 }
-                NetEvent::Refused { peer } => {
+                NetEvent::Refused { peer: _ } => {
                     bump(&self.stats.connections_refused_total);
-                    tracing::warn!(%peer, "connection refused: all {} sessions in use", self.settings.max_sessions);
+                    hot(
+                        &self.hot_log,
+                        HotRecord::new(
+                            HotLevel::Warn,
+                            "connection refused: every session slot (gateway.max_sessions) is in use",
+                        ),
+                    );
                 }
                 NetEvent::Data { conn, bytes } => {
                     bump(&self.stats.messages_in_total);
@@ -435,8 +456,11 @@ impl<T: Transport> Gateway<T> {
                         self.dirty_conns.push(conn);
                     }
                 }
-                NetEvent::Closed { conn, error } => {
-                    tracing::debug!(conn, ?error, "connection closed by peer");
+                NetEvent::Closed { conn, error: _ } => {
+                    hot(
+                        &self.hot_log,
+                        HotRecord::new(HotLevel::Debug, "connection closed by peer").session(conn),
+                    );
                     bump(&self.stats.disconnects_peer_total);
                     self.dirty_conns.push(conn | 0x4000_0000);
                 }
@@ -449,7 +473,9 @@ impl<T: Transport> Gateway<T> {
                 self.release_conn(conn, false);
             } else if entry & 0x8000_0000 != 0 {
                 bump(&self.stats.disconnects_protocol_total);
-                tracing::warn!(conn, "receive buffer overflow: disconnecting");
+                self.hot(
+                    HotRecord::new(HotLevel::Warn, "receive buffer overflow: disconnecting").session(conn),
+                );
                 self.disconnect(conn);
             } else if self.conns[conn as usize].phase != Phase::Free {
                 self.process_rx(conn, now);
@@ -474,9 +500,12 @@ impl<T: Transport> Gateway<T> {
                     packet
                 }
                 Ok(None) => break,
-                Err(e) => {
+                Err(_) => {
                     bump(&self.stats.malformed_total);
-                    tracing::warn!(conn, error = %e, "malformed SoupBinTCP packet: disconnecting");
+                    self.hot(
+                        HotRecord::new(HotLevel::Warn, "malformed SoupBinTCP packet: disconnecting")
+                            .session(conn),
+                    );
                     self.disconnect(conn);
                     return;
                 }
@@ -536,7 +565,7 @@ impl<T: Transport> Gateway<T> {
                 Ok(SessionEvent::Heartbeat | SessionEvent::Debug(_)) => {}
                 Err(violation) => {
                     bump(&self.stats.violations_total);
-                    tracing::warn!(conn, %violation, "SoupBinTCP violation: disconnecting");
+                    self.hot(HotRecord::new(HotLevel::Warn, violation_message(violation)).session(conn));
                     self.disconnect(conn);
                     return;
                 }
@@ -565,13 +594,24 @@ impl<T: Transport> Gateway<T> {
                 continue;
             }
             let Some(account) = result.account else {
-                tracing::warn!(conn = result.conn, "login rejected: unknown user or wrong password");
+                self.hot(
+                    HotRecord::new(HotLevel::Warn, "login rejected: unknown user or wrong password")
+                        .session(result.conn),
+                );
                 self.reject_login(result.conn, LoginRejectReason::NotAuthorized);
                 continue;
             };
             let Some(stream) = self.streams[account.0 as usize].as_mut() else { continue };
             if stream.conn.is_some() {
-                tracing::warn!(conn = result.conn, account = %stream.account_name, "login rejected: the account's session is already logged in");
+                hot(
+                    &self.hot_log,
+                    HotRecord::new(
+                        HotLevel::Warn,
+                        "login rejected: the account's session is already logged in",
+                    )
+                    .session(result.conn)
+                    .account(account.0),
+                );
                 self.reject_login(result.conn, LoginRejectReason::NotAuthorized);
                 continue;
             }
@@ -587,7 +627,13 @@ impl<T: Transport> Gateway<T> {
             c.phase = if start < next { Phase::Replaying } else { Phase::Live };
             bump(&self.stats.logins_accepted_total);
             self.stats.sessions_logged_in.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(conn = result.conn, account = %self.streams[account.0 as usize].as_ref().map_or("", |s| &s.account_name), start, next, "session logged in");
+            hot(
+                &self.hot_log,
+                HotRecord::new(HotLevel::Info, "session logged in")
+                    .session(result.conn)
+                    .account(account.0)
+                    .sequence(start),
+            );
             self.send_packet(
                 result.conn,
                 &ServerPacket::LoginAccepted(LoginAccepted {
@@ -610,9 +656,11 @@ impl<T: Transport> Gateway<T> {
         let Some(account) = self.conns[conn as usize].account else { return };
         let message = match ouch::Inbound::decode(bytes) {
             Ok(m) => m,
-            Err(e) => {
+            Err(_) => {
                 bump(&self.stats.malformed_total);
-                tracing::warn!(conn, error = %e, "malformed OUCH message: disconnecting");
+                self.hot(
+                    HotRecord::new(HotLevel::Warn, "malformed OUCH message: disconnecting").session(conn),
+                );
                 self.disconnect(conn);
                 return;
             }
@@ -687,10 +735,13 @@ impl<T: Transport> Gateway<T> {
             }),
             ouch::Inbound::ModifyOrder(m) => {
                 // Petrel has no short-sale marking to modify; say so clearly.
-                tracing::info!(
-                    conn,
-                    user_ref = m.user_ref_num,
-                    "Modify Order is not supported: answered with Cancel Reject"
+                self.hot(
+                    HotRecord::new(
+                        HotLevel::Info,
+                        "Modify Order is not supported: answered with Cancel Reject",
+                    )
+                    .session(conn)
+                    .order_ref(m.user_ref_num as u64),
                 );
                 let ts = self.wall_ns();
                 self.emit(
@@ -811,7 +862,9 @@ impl<T: Transport> Gateway<T> {
     /// reading meanwhile): backpressure, never a dropped order.
     fn submit(&mut self, mut command: InboundCommand) {
         if self.intake_closed {
-            tracing::debug!(conn = command.conn, "shutting down: command not accepted");
+            self.hot(
+                HotRecord::new(HotLevel::Debug, "shutting down: command not accepted").session(command.conn),
+            );
             return;
         }
         let mut counted = false;
@@ -889,17 +942,21 @@ impl<T: Transport> Gateway<T> {
                     || r.command == CommandKind::SetRiskLimits
                     || r.command == CommandKind::KillSwitch
                 {
-                    tracing::warn!(account = r.account.0, reason = r.reason.as_str(), command = ?r.command, "control command rejected");
+                    self.hot(
+                        HotRecord::new(HotLevel::Warn, "control command rejected")
+                            .account(r.account.0)
+                            .sequence(e.sequence),
+                    );
                     return;
                 }
                 if (r.account.0 as usize) >= self.streams.len() {
                     return;
                 }
-                tracing::debug!(
-                    account = r.account.0,
-                    client_ref = r.client_ref.0,
-                    reason = r.reason.as_str(),
-                    "rejected"
+                self.hot(
+                    HotRecord::new(HotLevel::Debug, r.reason.as_str())
+                        .account(r.account.0)
+                        .order_ref(r.client_ref.0 as u64)
+                        .sequence(e.sequence),
                 );
                 let message = if ouch_map::is_cancel_kind(r.command) {
                     Outbound::CancelReject { timestamp_ns: ts, user_ref_num: r.client_ref.0 }
@@ -1003,7 +1060,13 @@ impl<T: Transport> Gateway<T> {
                 if let Some(flag) = self.stats.kill_switch_engaged.get(account.0 as usize) {
                     flag.store(engaged, Ordering::Relaxed);
                 }
-                tracing::warn!(account = account.0, engaged, "kill switch");
+                self.hot(
+                    HotRecord::new(
+                        HotLevel::Warn,
+                        if engaged { "kill switch engaged" } else { "kill switch released" },
+                    )
+                    .account(account.0),
+                );
             }
             _ => {}
         }
@@ -1041,8 +1104,11 @@ impl<T: Transport> Gateway<T> {
             message.encode(b)
         }) {
             Ok(len) => len,
-            Err(e) => {
-                tracing::error!(account = %stream.account_name, error = %e, "cannot encode an outbound message");
+            Err(_) => {
+                hot(
+                    &self.hot_log,
+                    HotRecord::new(HotLevel::Error, "cannot encode an outbound message").account(account.0),
+                );
                 return;
             }
         };
@@ -1050,11 +1116,22 @@ impl<T: Transport> Gateway<T> {
         if let Err(petrel_journal::AppendError::BufferFull { .. }) =
             stream.writer.append(sequence, timestamp_ns, &packet[..len])
         {
-            if let Err(e) = stream.writer.commit() {
-                tracing::error!(account = %stream.account_name, error = %e, "session output journal failed");
+            if let Err(_) = stream.writer.commit() {
+                hot(
+                    &self.hot_log,
+                    HotRecord::new(
+                        HotLevel::Error,
+                        "session output journal commit failed (disk full or I/O error)",
+                    )
+                    .account(account.0),
+                );
             }
-            if let Err(e) = stream.writer.append(sequence, timestamp_ns, &packet[..len]) {
-                tracing::error!(account = %stream.account_name, error = %e, "session output journal append failed");
+            if let Err(_) = stream.writer.append(sequence, timestamp_ns, &packet[..len]) {
+                hot(
+                    &self.hot_log,
+                    HotRecord::new(HotLevel::Error, "session output journal append failed")
+                        .account(account.0),
+                );
                 return;
             }
         }
@@ -1075,8 +1152,14 @@ impl<T: Transport> Gateway<T> {
         for stream in self.streams.iter_mut().flatten() {
             if stream.dirty {
                 stream.dirty = false;
-                if let Err(e) = stream.writer.commit() {
-                    tracing::error!(account = %stream.account_name, error = %e, "session output journal commit failed");
+                if let Err(_) = stream.writer.commit() {
+                    hot(
+                        &self.hot_log,
+                        HotRecord::new(
+                            HotLevel::Error,
+                            "session output journal commit failed (disk full or I/O error)",
+                        ),
+                    );
                 }
             }
         }
@@ -1124,8 +1207,8 @@ impl<T: Transport> Gateway<T> {
                     c.tx_sent = 0;
                 }
             }
-            Err(e) => {
-                tracing::debug!(conn, error = %e, "send failed");
+            Err(_) => {
+                self.hot(HotRecord::new(HotLevel::Debug, "send failed: connection closed").session(conn));
                 bump(&self.stats.disconnects_peer_total);
                 self.release_conn(conn, false);
                 return true;
@@ -1134,10 +1217,13 @@ impl<T: Transport> Gateway<T> {
         let c = &self.conns[conn as usize];
         if c.tx.len() - c.tx_sent > self.settings.tx_backlog_bytes_max {
             bump(&self.stats.disconnects_slow_consumer_total);
-            tracing::warn!(
-                conn,
-                backlog_bytes = c.tx.len() - c.tx_sent,
-                "client is not reading: disconnecting"
+            hot(
+                &self.hot_log,
+                HotRecord::new(
+                    HotLevel::Warn,
+                    "client is not reading (send backlog over its limit): disconnecting",
+                )
+                .session(conn),
             );
             self.release_conn(conn, false);
         }
@@ -1161,8 +1247,15 @@ impl<T: Transport> Gateway<T> {
         if c.replay.is_none() {
             match open_reader(&stream.location, c.replay_next) {
                 Ok(reader) => c.replay = Some(reader),
-                Err(e) => {
-                    tracing::error!(conn, error = %e, "cannot replay the session's messages: disconnecting");
+                Err(_) => {
+                    hot(
+                        &self.hot_log,
+                        HotRecord::new(
+                            HotLevel::Error,
+                            "cannot read the session output journal for a replay: disconnecting",
+                        )
+                        .session(conn),
+                    );
                     self.disconnect(conn);
                     return true;
                 }
@@ -1185,8 +1278,15 @@ impl<T: Transport> Gateway<T> {
                     c.replay = None;
                     break;
                 }
-                Err(e) => {
-                    tracing::error!(conn, error = %e, "session replay failed: disconnecting");
+                Err(_) => {
+                    hot(
+                        &self.hot_log,
+                        HotRecord::new(
+                            HotLevel::Error,
+                            "session replay failed reading the output journal: disconnecting",
+                        )
+                        .session(conn),
+                    );
                     self.disconnect(conn);
                     return true;
                 }
@@ -1212,7 +1312,18 @@ impl<T: Transport> Gateway<T> {
                         }
                         _ => bump(&self.stats.disconnects_protocol_total),
                     }
-                    tracing::info!(conn, ?reason, "session timed out");
+                    hot(
+                        &self.hot_log,
+                        HotRecord::new(
+                            HotLevel::Info,
+                            if matches!(reason, CloseReason::LoginTimeout) {
+                                "session timed out before logging in"
+                            } else {
+                                "session timed out: no heartbeat"
+                            },
+                        )
+                        .session(conn),
+                    );
                     self.disconnect(conn);
                 }
             }
@@ -1251,10 +1362,13 @@ impl<T: Transport> Gateway<T> {
                 .by_account(account)
                 .is_some_and(|u| u.cancel_on_disconnect);
             if cancel {
-                tracing::info!(
-                    conn,
-                    account = account.0,
-                    "session ended: cancelling the account's orders (cancel on disconnect)"
+                self.hot(
+                    HotRecord::new(
+                        HotLevel::Info,
+                        "session ended: cancelling the account's orders (cancel on disconnect)",
+                    )
+                    .session(conn)
+                    .account(account.0),
                 );
                 self.submit(InboundCommand { conn: ADMIN_CONN, command: Command::Disconnect { account } });
             }
@@ -1278,6 +1392,22 @@ impl<T: Transport> Gateway<T> {
             self.transport.close(conn);
         }
         self.commit_streams();
+    }
+}
+
+fn hot(log: &HotLog, record: HotRecord) {
+    log.try_log(record);
+}
+
+fn violation_message(violation: petrel_proto::session::Violation) -> &'static str {
+    use petrel_proto::session::Violation;
+    match violation {
+        Violation::DataBeforeLogin => "SoupBinTCP violation: data before login: disconnecting",
+        Violation::SecondLogin => "SoupBinTCP violation: second login on a logged-in session: disconnecting",
+        Violation::PacketDuringLogin => {
+            "SoupBinTCP violation: packet while the login is being checked: disconnecting"
+        }
+        Violation::AfterClose => "SoupBinTCP violation: packet after the session closed: disconnecting",
     }
 }
 
