@@ -2,8 +2,9 @@
 //!
 //! `cargo xtask ci` is the whole test suite, exactly as CI runs it on a fresh Debian 12 machine:
 //! it installs what the tests need (Debian packages, cargo tools), then runs formatting, lints,
-//! every test (including the slow system tests), and bounded fuzzing. It stops at the first
-//! failure with the step's name.
+//! every test (including the slow system tests), bounded fuzzing, and the packages in a booted
+//! systemd (`systest`, which runs `dist` first). It stops at the first failure with the step's
+//! name.
 
 mod ci;
 mod dist;
@@ -17,7 +18,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci          install test dependencies, then fmt, clippy, all tests, VM and fuzz tests
+  ci          install test dependencies, then fmt, clippy, all tests, VM and fuzz tests,
+              then dist and systest --require-engine (root)
   deps        only install the Debian packages and cargo tools the tests need (root)
   quick       fmt, clippy and the fast tests (no VM, no fuzzing)
   fuzz SECS   run every fuzz target for SECS seconds each (default 30)

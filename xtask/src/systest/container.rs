@@ -193,6 +193,19 @@ impl Container {
         output("nsenter", &args)
     }
 
+    /// Starts a program inside with its stdin and stdout piped to this process; its stderr is
+    /// this process's, so that what it says on failure lands in the test log.
+    pub fn spawn(&self, argv: &[&str]) -> Result<Child> {
+        Command::new("nsenter")
+            .args(["-t", &self.pid1.to_string(), "-a", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+            .arg("LANG=C.UTF-8")
+            .args(argv)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start `{}` in container {}: {e}", argv.join(" "), self.name))
+    }
+
     /// Runs a shell script inside; it must exit 0. Returns stdout and stderr together.
     pub fn sh(&self, script: &str) -> Result<String> {
         let out = self.exec(&["sh", "-ec", script])?;

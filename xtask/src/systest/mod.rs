@@ -7,6 +7,7 @@
 //! never skipped silently, and `--require-engine` turns them into failures.
 
 mod container;
+mod ouch;
 mod scenarios;
 
 use crate::dist::{self, build_deb, PACKAGES};
@@ -160,18 +161,35 @@ fn deb_session(c: &Container, p: &Packages, engine_runs: bool, tally: &mut Tally
         scenarios::units_verify_and_security(c)
     })?;
     if engine_runs {
+        let client = ouch::install(c).inspect_err(|e| {
+            tally.failed.push(("copy the OUCH client into the container".into(), e.clone()));
+        })?;
         tally.run("engine reaches active (running) through READY=1 with its STATUS line", || {
             scenarios::engine_ready_and_status(c)
         })?;
         tally.run("journalctl -u petrel-engine shows structured fields", || {
             scenarios::engine_journal_fields(c)
         })?;
+        tally.run("a client logs in and trades through the gateway", || {
+            scenarios::client_trades(c, &client)
+        })?;
         tally.run("systemctl reload applies a changed risk limit in the same process", || {
             scenarios::engine_reload(c)
         })?;
+        tally.run("systemctl reload keeps the client's session and applies the new limit to it", || {
+            scenarios::reload_keeps_session(c, &client)
+        })?;
+        let mut acked = Vec::new();
         tally.run(
             "kill -STOP: the watchdog fires, systemd restarts the engine, the journal is recovered",
-            || scenarios::engine_watchdog_restart(c),
+            || {
+                acked = scenarios::engine_watchdog_restart(c, &client)?;
+                Ok(())
+            },
+        )?;
+        tally.run(
+            "after the watchdog restart every order acknowledged before kill -STOP is still there",
+            || scenarios::orders_survive_watchdog(c, &client, &acked),
         )?;
         tally.run("systemctl stop exits cleanly; start recovers the same journal", || {
             scenarios::engine_stop_start(c)
@@ -179,9 +197,6 @@ fn deb_session(c: &Container, p: &Packages, engine_runs: bool, tally: &mut Tally
     } else {
         tally.pending.extend(scenarios::ENGINE_SCENARIOS.iter().map(|s| s.to_string()));
     }
-    tally.pending.extend(
-        scenarios::CLIENT_SCENARIOS.iter().map(|s| format!("{s} (needs an OUCH client in the container)")),
-    );
     tally.run("upgrade to a newer build keeps edited conffiles and the journal, no restart", || {
         scenarios::engine_upgrade(c, p, engine_runs)
     })?;

@@ -3,6 +3,7 @@
 //! one left (the tuner installed, then the engine, then upgraded, then purged).
 
 use super::container::Container;
+use super::ouch::{Client, Message, Order, Side, Tif, REJECT_INVALID_QUANTITY};
 use super::Packages;
 use crate::util::{output, Result};
 use std::thread::sleep;
@@ -12,19 +13,36 @@ use std::time::Duration;
 pub const ENGINE_SCENARIOS: &[&str] = &[
     "engine reaches active (running) through READY=1 with its STATUS line",
     "journalctl -u petrel-engine shows structured fields",
+    "a client logs in and trades through the gateway",
     "systemctl reload applies a changed risk limit in the same process",
+    "systemctl reload keeps the client's session and applies the new limit to it",
     "kill -STOP: the watchdog fires, systemd restarts the engine, the journal is recovered",
+    "after the watchdog restart every order acknowledged before kill -STOP is still there",
     "systemctl stop exits cleanly; start recovers the same journal",
     "upgrade does not restart the running engine and says a restart is pending",
 ];
 
-/// Scenarios that also need an OUCH client inside the container and the gateway's users-file
-/// format; not written yet, reported as PENDING on every run so that they are not forgotten.
-pub const CLIENT_SCENARIOS: &[&str] = &[
-    "a client logs in and trades through the gateway",
-    "systemctl reload keeps the client's session",
-    "after the watchdog restart every order acknowledged before kill -STOP is still there",
-];
+/// An OUCH user of the test users file.
+struct User {
+    name: &'static str,
+    password: &'static str,
+    account: &'static str,
+    /// The account's id: its position among the packaged engine.toml's [[accounts]].
+    account_id: u64,
+}
+
+/// One user per account of the packaged configuration, on different firms (so that they trade
+/// with each other without self-trade prevention). ALICE's account uses the `agency` risk
+/// profile, whose max_order_qty the reload scenarios change.
+const ALICE: User = User { name: "ALICE", password: "alice", account: "acme-agency", account_id: 0 };
+const BOB: User = User { name: "BOB", password: "bob", account: "mmco-mm1", account_id: 1 };
+
+/// $585.33 in OUCH price units (1/10 000), AAPL's reference price in the packaged configuration.
+const AAPL_585_33: u64 = 5_853_300;
+/// One cent in OUCH price units: AAPL's tick.
+const CENT: u64 = 100;
+/// The agency profile's max_order_qty after the client reload scenario; the packaged one is 100 000.
+const RELOADED_MAX_ORDER_QTY: u32 = 1_000;
 
 /// Sysctls a container with a private network may change (see system-tests.md).
 const NET_PROFILE: &str = r#"name = "systest-net"
@@ -172,10 +190,32 @@ pub fn engine_deb_install(c: &Container, p: &Packages, engine_runs: bool) -> Res
     c.sh("test -e /usr/share/man/man1/petrel-engine.1.gz && test -e /usr/share/man/man1/petrel-engine-check-config.1.gz")?;
     c.sh("test -e /usr/share/doc/petrel-engine/examples/production.toml")?;
     if engine_runs {
-        // The users file is the operator's; a test one lets the engine start.
-        c.sh("install -m 0640 -o root -g petrel /dev/null /etc/petrel/users.toml && systemctl start petrel-engine.service")?;
+        write_users(c)?;
+        c.sh("systemctl start petrel-engine.service")?;
     }
     Ok(())
+}
+
+/// Writes /etc/petrel/users.toml as an operator does (root:petrel 0640, hashes made by the
+/// installed `petrel-engine hash-password`). cancel_on_disconnect = false: resting orders
+/// outlive a dropped session, which the watchdog scenario relies on.
+fn write_users(c: &Container) -> Result {
+    let mut script = String::from("umask 077\n");
+    for (i, user) in [&ALICE, &BOB].iter().enumerate() {
+        script.push_str(&format!("hash{i}=$(echo '{}' | petrel-engine hash-password)\n", user.password));
+    }
+    script.push_str("cat > /etc/petrel/users.toml.new <<EOF\n");
+    for (i, user) in [&ALICE, &BOB].iter().enumerate() {
+        script.push_str(&format!(
+            "[[users]]\nname = \"{}\"\npassword_hash = \"$hash{i}\"\naccount = \"{}\"\ncancel_on_disconnect = false\n\n",
+            user.name, user.account
+        ));
+    }
+    script.push_str(
+        "EOF\nchown root:petrel /etc/petrel/users.toml.new && chmod 0640 /etc/petrel/users.toml.new\n\
+         mv /etc/petrel/users.toml.new /etc/petrel/users.toml\n",
+    );
+    c.sh(&script).map(|_| ())
 }
 
 pub fn units_verify_and_security(c: &Container) -> Result {
@@ -248,7 +288,130 @@ pub fn engine_reload(c: &Container) -> Result {
     expect_contains("reload logged by the running process", &log, "reload")
 }
 
-pub fn engine_watchdog_restart(c: &Container) -> Result {
+/// The two users trade: ALICE rests a bid, BOB sells into it with an IOC; both hear of the one
+/// execution, under one match number. Nothing is left resting.
+pub fn client_trades(c: &Container, script: &str) -> Result {
+    let mut alice = Client::connect(c, script, ALICE.name)?;
+    // Sequence 0 asks for new messages only: the account's stream already holds Start of Day.
+    let next = alice.login_accepted(ALICE.name, ALICE.password, 0)?;
+    expect_eq("ALICE's next sequence number after Start of Day", &next.to_string(), "2")?;
+    let mut bob = Client::connect(c, script, BOB.name)?;
+    expect_eq("BOB's replay start", &bob.login_accepted(BOB.name, BOB.password, 1)?.to_string(), "1")?;
+    expect_message("BOB's first message", bob.next()?, Message::SystemEvent { seq: 1, code: 'S' })?;
+    let bid =
+        Order { user_ref: 1, side: Side::Buy, qty: 100, symbol: "AAPL", price: AAPL_585_33, tif: Tif::Day };
+    alice.enter_accepted(&bid)?;
+    let ask = Order {
+        user_ref: 1,
+        side: Side::Sell,
+        qty: 100,
+        symbol: "AAPL",
+        price: AAPL_585_33 - CENT,
+        tif: Tif::Ioc,
+    };
+    bob.enter_accepted(&ask)?;
+    let taker = bob.next()?;
+    let Message::Executed { user_ref: 1, qty: 100, price: AAPL_585_33, liquidity: 'R', match_number, .. } =
+        taker
+    else {
+        return Err(format!("BOB's IOC: got {taker:?}, want an execution of 100 at the resting bid's price, removing liquidity"));
+    };
+    let maker = alice.next()?;
+    let Message::Executed {
+        user_ref: 1,
+        qty: 100,
+        price: AAPL_585_33,
+        liquidity: 'A',
+        match_number: maker_match,
+        ..
+    } = maker
+    else {
+        return Err(format!("ALICE's bid: got {maker:?}, want an execution of 100, adding liquidity"));
+    };
+    expect_eq("one match number for both sides", &maker_match.to_string(), &match_number.to_string())?;
+    alice.logout()?;
+    bob.logout()
+}
+/// The client scenario's counterpart of [`engine_reload`]: a session stays logged in across
+/// `systemctl reload`, and its next orders meet the new max_order_qty (before the reload an
+/// order over the new limit is accepted, so the rejection is the reload's doing).
+pub fn reload_keeps_session(c: &Container, script: &str) -> Result {
+    let over = RELOADED_MAX_ORDER_QTY * 2;
+    let mut alice = Client::connect(c, script, ALICE.name)?;
+    alice.login_accepted(ALICE.name, ALICE.password, 0)?;
+    // IOC buys with no seller: accepted, then cancelled; nothing rests for later scenarios.
+    let ioc = |user_ref, qty| Order {
+        user_ref,
+        side: Side::Buy,
+        qty,
+        symbol: "AAPL",
+        price: AAPL_585_33 - 500 * CENT,
+        tif: Tif::Ioc,
+    };
+    alice.enter_accepted(&ioc(10, over))?;
+    expect_canceled(&mut alice, 10, over)?;
+
+    let pid = main_pid(c)?;
+    let reloads_before = reloads_logged(c, pid)?;
+    c.sh(&format!(
+        "sed -i '/^\\[risk_profiles.agency\\]$/,/^\\[/ s/^max_order_qty = .*$/max_order_qty = {RELOADED_MAX_ORDER_QTY}/' /etc/petrel/engine.toml"
+    ))?;
+    c.sh(&format!("grep -q '^max_order_qty = {RELOADED_MAX_ORDER_QTY}$' /etc/petrel/engine.toml"))
+        .map_err(|_| "the agency profile's max_order_qty was not edited".to_string())?;
+    c.sh("systemctl reload petrel-engine.service")?;
+    // ExecReload is `kill -HUP`, which returns before the engine has read the file: wait for the
+    // new limit in the journal. Once journaled it is sequenced, so every order sent after this
+    // meets it.
+    wait_for("the new agency limit in the journal", || {
+        Ok(journal_records(c)?.iter().any(|r| {
+            r["payload"]["command"] == "set_risk_limits"
+                && r["payload"]["account"] == ALICE.account_id
+                && r["payload"]["max_order_qty"] == RELOADED_MAX_ORDER_QTY
+        }))
+    })?;
+    if reloads_logged(c, pid)? <= reloads_before {
+        return Err(format!("process {pid} did not log the reload"));
+    }
+    expect_eq("same process after reload", &main_pid(c)?.to_string(), &pid.to_string())?;
+
+    alice.enter(&ioc(11, over))?;
+    let answer = alice.next()?;
+    if !matches!(answer, Message::Rejected { user_ref: 11, reason: REJECT_INVALID_QUANTITY, .. }) {
+        return Err(format!(
+            "order of {over} after the reload to max_order_qty {RELOADED_MAX_ORDER_QTY}: got {answer:?}, want Order Rejected with reason INVALID_QUANTITY (0x13)"
+        ));
+    }
+    let under = RELOADED_MAX_ORDER_QTY / 2;
+    alice.enter_accepted(&ioc(12, under))?;
+    expect_canceled(&mut alice, 12, under)?;
+    alice.logout()
+}
+
+/// Orders ALICE rests (day bids on AAPL, below anything else in the book) before the watchdog
+/// stops the engine: (user_ref, qty, price).
+const RESTING: [(u32, u32, u64); 3] = [
+    (20, 10, AAPL_585_33 - 1_000 * CENT),
+    (21, 20, AAPL_585_33 - 1_100 * CENT),
+    (22, 30, AAPL_585_33 - 1_200 * CENT),
+];
+
+/// ALICE rests [`RESTING`] and stays connected; the main process is stopped with SIGSTOP; the
+/// watchdog must fire and systemd restart the engine on the same journal. Returns the
+/// acceptances ALICE received, for [`orders_survive_watchdog`].
+pub fn engine_watchdog_restart(c: &Container, script: &str) -> Result<Vec<Message>> {
+    let mut alice = Client::connect(c, script, ALICE.name)?;
+    alice.login_accepted(ALICE.name, ALICE.password, 0)?;
+    let mut acked = Vec::with_capacity(RESTING.len());
+    for (user_ref, qty, price) in RESTING {
+        acked.push(alice.enter_accepted(&Order {
+            user_ref,
+            side: Side::Buy,
+            qty,
+            symbol: "AAPL",
+            price,
+            tif: Tif::Day,
+        })?);
+    }
     let before = journal_last_sequence(c)?;
     let pid = main_pid(c)?;
     let restarts: u32 =
@@ -264,7 +427,122 @@ pub fn engine_watchdog_restart(c: &Container) -> Result {
     if main_pid(c)? == pid {
         return Err("MainPID unchanged after the watchdog restart".into());
     }
-    expect_eq("journal recovered", &journal_last_sequence(c)?, &before)
+    // The session ALICE had open died with the process.
+    let after = alice.next()?;
+    if after != Message::Closed {
+        return Err(format!("ALICE's session across the restart: got {after:?}, want it closed"));
+    }
+    expect_eq("journal recovered", &journal_last_sequence(c)?, &before)?;
+    Ok(acked)
+}
+
+/// After the watchdog restart: a new login from sequence 1 replays every acceptance exactly as
+/// first sent, the journal holds every acknowledged order, and the orders rest in the recovered
+/// book (BOB's sell sweeps all three).
+pub fn orders_survive_watchdog(c: &Container, script: &str, acked: &[Message]) -> Result {
+    let last_seq = acked
+        .iter()
+        .map(|m| match m {
+            Message::Accepted { seq, .. } => Ok(*seq),
+            other => Err(format!("not an acceptance: {other:?}")),
+        })
+        .collect::<Result<Vec<u64>>>()?
+        .into_iter()
+        .max()
+        .ok_or("no orders were acknowledged before the stop")?;
+    let mut alice = Client::connect(c, script, ALICE.name)?;
+    expect_eq("replay start", &alice.login_accepted(ALICE.name, ALICE.password, 1)?.to_string(), "1")?;
+    // Bounded by the sequence number of the last acceptance.
+    let mut replayed = Vec::new();
+    for _ in 0..last_seq {
+        replayed.push(alice.next()?);
+    }
+    expect_message(
+        "message 1 of the replay",
+        replayed[0].clone(),
+        Message::SystemEvent { seq: 1, code: 'S' },
+    )?;
+    for m in acked {
+        if !replayed.contains(m) {
+            return Err(format!(
+                "acknowledged before the stop, missing from the replay: {m:?}\nreplayed: {replayed:#?}"
+            ));
+        }
+    }
+
+    let records = journal_records(c)?;
+    for (user_ref, qty, price) in RESTING {
+        let price = format!("{}.{:04}", price / 10_000, price % 10_000);
+        let found = records.iter().any(|r| {
+            let p = &r["payload"];
+            p["command"] == "new_order"
+                && p["account"] == ALICE.account_id
+                && p["client_ref"] == user_ref
+                && p["qty"] == qty
+                && p["side"] == "buy"
+                && p["price"] == price.as_str()
+        });
+        if !found {
+            return Err(format!("journal dump: no new_order for ALICE ref={user_ref} buy {qty} @ {price}"));
+        }
+    }
+
+    let total: u32 = RESTING.iter().map(|(_, qty, _)| qty).sum();
+    let lowest = RESTING.iter().map(|(_, _, price)| *price).min().unwrap_or_default();
+    let mut bob = Client::connect(c, script, BOB.name)?;
+    bob.login_accepted(BOB.name, BOB.password, 0)?;
+    bob.enter_accepted(&Order {
+        user_ref: 30,
+        side: Side::Sell,
+        qty: total,
+        symbol: "AAPL",
+        price: lowest,
+        tif: Tif::Ioc,
+    })?;
+    // Best price first: one execution per resting bid, at the bid's price.
+    for (_, qty, price) in RESTING {
+        let got = bob.next()?;
+        if !matches!(got, Message::Executed { user_ref: 30, qty: q, price: p, .. } if q == qty && p == price)
+        {
+            return Err(format!(
+                "BOB's sweep of the recovered book: got {got:?}, want an execution of {qty} at {price}"
+            ));
+        }
+    }
+    alice.logout()?;
+    bob.logout()
+}
+
+fn expect_message(what: &str, got: Message, want: Message) -> Result {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {got:?}, want {want:?}"))
+    }
+}
+
+fn expect_canceled(client: &mut Client, user_ref: u32, qty: u32) -> Result {
+    match client.next()? {
+        Message::Canceled { user_ref: r, qty: q, .. } if r == user_ref && q == qty => Ok(()),
+        other => Err(format!("IOC {user_ref} with nothing to match: got {other:?}, want it canceled")),
+    }
+}
+
+fn reloads_logged(c: &Container, pid: u32) -> Result<usize> {
+    let log = c.sh(&format!("journalctl _PID={pid} --no-pager -o cat"))?;
+    Ok(log.matches("reloaded configuration and users").count())
+}
+
+/// Every record of the engine's journal, read as the unit's user with the operator's tool (safe
+/// on a running engine's journal).
+fn journal_records(c: &Container) -> Result<Vec<serde_json::Value>> {
+    let dump = c.sh(
+        "runuser -u petrel -- petrel-engine journal dump --config /etc/petrel/engine.toml --format json",
+    )?;
+    dump.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("journal dump line {l:?}: {e}")))
+        .collect()
 }
 
 pub fn engine_stop_start(c: &Container) -> Result {
@@ -397,7 +675,8 @@ pub fn rpm_install(c: &Container, p: &Packages, engine_runs: bool) -> Result {
     expect_eq("tuner unit started", &show(c, "petrel-tuner.service", "ActiveState")?, "active")?;
     if engine_runs {
         expect_contains("rpm %post", &log, "users.toml does not exist yet")?;
-        c.sh("install -m 0640 -o root -g petrel /dev/null /etc/petrel/users.toml && systemctl start petrel-engine.service")?;
+        write_users(c)?;
+        c.sh("systemctl start petrel-engine.service")?;
         expect_eq("engine started", &show(c, "petrel-engine.service", "SubState")?, "running")?;
     }
     let log = c.sh("rpm -e petrel-engine petrel-tuner")?;
