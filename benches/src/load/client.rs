@@ -117,6 +117,8 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// How long a receiver blocks in read before it looks at the stop flag.
 const RX_POLL: Duration = Duration::from_millis(100);
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first order is intended this long after t0, leaving the receivers a moment to start.
+const START_LEAD_NS: u64 = 50_000_000;
 
 pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_NS_MAX, 3).expect("valid histogram bounds")
@@ -211,9 +213,8 @@ pub fn run_load(options: &LoadOptions) -> Result<LoadResult, LoadError> {
                 })
             })
             .collect(),
-        // Leave the receivers a moment to start before the first intended send.
-        t0: Instant::now() + Duration::from_millis(50),
-        warmup_ns: options.warmup.as_nanos() as u64,
+        t0: Instant::now(),
+        warmup_ns: START_LEAD_NS + options.warmup.as_nanos() as u64,
         stop: AtomicBool::new(false),
         failed: AtomicBool::new(false),
     });
@@ -376,7 +377,7 @@ fn send(
         Err(e)
     };
     for i in 0..total {
-        let intended_ns = (i as u128 * 1_000_000_000 / options.rate_per_s as u128) as u64;
+        let intended_ns = START_LEAD_NS + (i as u128 * 1_000_000_000 / options.rate_per_s as u128) as u64;
         wait_until(shared, intended_ns, options.spin, &mut last_heartbeat, streams)?;
         if shared.failed.load(Ordering::Relaxed) {
             break;
