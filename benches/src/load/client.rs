@@ -660,11 +660,10 @@ fn on_message(
         _ => None,
     };
     match answered {
-        Some(Some(p)) => {
-            if p.intended_ns >= shared.warmup_ns {
-                histogram.saturating_record(now_ns.saturating_sub(p.intended_ns));
-            }
+        Some(Some(p)) if p.intended_ns >= shared.warmup_ns => {
+            histogram.saturating_record(now_ns.saturating_sub(p.intended_ns));
         }
+        Some(Some(_)) => {}
         Some(None) => state.counts.unmatched += 1,
         None => {}
     }
