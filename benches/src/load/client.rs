@@ -3,6 +3,8 @@
 use super::flow::{Book, Flow, Order, Resting};
 use super::{LoadError, Mix};
 use hdrhistogram::Histogram;
+use nix::poll::PollTimeout;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use petrel_proto::ouch::{self, Inbound, Outbound};
 use petrel_proto::soupbin::{
     self, next_server_packet, packet_type, FrameLimits, LoginRequest, ServerPacket, SessionName,
@@ -114,9 +116,11 @@ const PACKET_BYTES_MAX: usize = soupbin::PACKET_BYTES_MAX_WIRE;
 /// Idle sessions are kept alive with a client heartbeat this often (the server drops a
 /// session silent for its idle timeout, 15 s by default).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
-/// How long a receiver blocks in read before it looks at the stop flag.
-const RX_POLL: Duration = Duration::from_millis(100);
+/// How long the receiver waits for data before it looks at the stop flag.
+const RX_POLL_MS: u16 = 100;
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most orders one wake-up of the sender sends (when it is that far behind).
+const SEND_BATCH_MAX: usize = 256;
 /// The first order is intended this long after t0, leaving the receivers a moment to start.
 const START_LEAD_NS: u64 = 50_000_000;
 
@@ -218,18 +222,27 @@ pub fn run_load(options: &LoadOptions) -> Result<LoadResult, LoadError> {
         stop: AtomicBool::new(false),
         failed: AtomicBool::new(false),
     });
-    let mut receivers = Vec::with_capacity(sessions);
+    let mut rxs = Vec::with_capacity(sessions);
     for (i, (stream, rest)) in streams.iter().zip(leftovers).enumerate() {
         let reader = stream.try_clone().map_err(|source| io_error(&options.logins[i], source))?;
-        let shared = shared.clone();
-        let user = options.logins[i].user.clone();
-        receivers.push(
-            std::thread::Builder::new()
-                .name(format!("load-rx-{i}"))
-                .spawn(move || receive(reader, rest, i, &user, &shared))
-                .map_err(|e| LoadError::Usage(format!("cannot start a receiver thread: {e}")))?,
-        );
+        let mut buf = vec![0u8; RX_BUFFER_BYTES].into_boxed_slice();
+        assert!(rest.len() <= buf.len(), "login leftovers are bounded by the login buffer");
+        buf[..rest.len()].copy_from_slice(&rest);
+        rxs.push(Rx {
+            stream: reader,
+            user: options.logins[i].user.clone(),
+            buf,
+            len: rest.len(),
+            done: false,
+        });
     }
+    let receiver = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("load-rx".into())
+            .spawn(move || receive(rxs, &shared))
+            .map_err(|e| LoadError::Usage(format!("cannot start the receiver thread: {e}")))?
+    };
     let sent = send(options, &shared, flow, &streams);
     // Wait for the last answers (or give up after the timeout), then log out.
     let drain_deadline = Instant::now() + options.response_timeout;
@@ -248,28 +261,18 @@ pub fn run_load(options: &LoadOptions) -> Result<LoadResult, LoadError> {
         // The session may already be gone after a failure; its receiver reports why.
         let _ = (&*stream).write_all(&logout[..n]);
     }
-    let mut latency_ns = new_histogram();
-    let mut first_error = None;
-    for (i, receiver) in receivers.into_iter().enumerate() {
-        match receiver.join() {
-            Ok(Ok(histogram)) => latency_ns.add(&histogram).expect("histograms of equal bounds"),
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert(LoadError::Protocol {
-                    user: options.logins[i].user.clone(),
-                    message: "the receiver thread panicked".into(),
-                });
-            }
-        }
-    }
+    let received = receiver.join().unwrap_or_else(|_| {
+        Err(LoadError::Protocol {
+            user: options.logins[0].user.clone(),
+            message: "the receiver thread panicked".into(),
+        })
+    });
     for stream in &streams {
         let _ = stream.shutdown(Shutdown::Both);
     }
-    let (sent, send_lag_ns) = match (sent, first_error) {
-        (Err(e), _) | (Ok(_), Some(e)) => return Err(e),
-        (Ok(v), None) => v,
+    let ((sent, send_lag_ns), latency_ns) = match (sent, received) {
+        (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
+        (Ok(s), Ok(h)) => (s, h),
     };
     let mut counts = ResponseCounts::default();
     let mut lost = 0;
@@ -324,7 +327,7 @@ fn connect_and_login(addr: SocketAddr, login: &Login) -> Result<(TcpStream, Vec<
             Ok(Some((packet, used))) => match packet {
                 ServerPacket::LoginAccepted(_) => {
                     let rest = rx[used..].to_vec();
-                    stream.set_read_timeout(Some(RX_POLL)).map_err(|e| io_error(login, e))?;
+                    stream.set_read_timeout(None).map_err(|e| io_error(login, e))?;
                     return Ok((stream, rest));
                 }
                 ServerPacket::LoginRejected(reason) => {
@@ -368,7 +371,14 @@ fn send(
     // the finest the kernel gives (per thread, so only the sender is affected).
     let _ = nix::sys::prctl::set_timerslack(1);
     let total = (options.rate_per_s as u128 * options.duration.as_nanos() / 1_000_000_000) as u64;
+    let intended = |i: u64| START_LEAD_NS + (i as u128 * 1_000_000_000 / options.rate_per_s as u128) as u64;
     let mut send_lag_ns = new_histogram();
+    // Orders due at once (the sender woke late) leave together, one write per session: a
+    // burst, as a busy client's would be, instead of one system call per order falling
+    // further behind.
+    let mut out: Vec<Vec<u8>> =
+        (0..streams.len()).map(|_| Vec::with_capacity(SEND_BATCH_MAX * 128)).collect();
+    let mut batch_intended_ns = Vec::with_capacity(SEND_BATCH_MAX);
     let mut buf = [0u8; 128];
     let mut last_heartbeat = Instant::now();
     let mut sent = 0u64;
@@ -376,14 +386,15 @@ fn send(
         shared.failed.store(true, Ordering::SeqCst);
         Err(e)
     };
-    for i in 0..total {
-        let intended_ns = START_LEAD_NS + (i as u128 * 1_000_000_000 / options.rate_per_s as u128) as u64;
-        wait_until(shared, intended_ns, options.spin, &mut last_heartbeat, streams)?;
-        if shared.failed.load(Ordering::Relaxed) {
-            break;
-        }
-        let session = flow.session_of(i);
-        let order = {
+    let mut i = 0;
+    while i < total && !shared.failed.load(Ordering::Relaxed) {
+        wait_until(shared, intended(i), options.spin, &mut last_heartbeat, streams)?;
+        let now_ns = shared.now_ns();
+        batch_intended_ns.clear();
+        while i < total && intended(i) <= now_ns && batch_intended_ns.len() < SEND_BATCH_MAX {
+            let intended_ns = intended(i);
+            let session = flow.session_of(i);
+            i += 1;
             let mut state = shared.sessions[session].lock().expect("session lock");
             let Some(order) = flow.next_order(session, &mut state.book) else { continue };
             let (key, kind) = match order {
@@ -401,17 +412,27 @@ fn send(
             // Registered before the bytes leave, so the answer always finds it.
             state.pending.entry(key).or_default().push_back(Pending { kind, intended_ns });
             state.pending_len += 1;
-            order
-        };
-        let n = encode_order(&mut buf, &order, options.mix.symbol());
-        let now_ns = shared.now_ns();
-        if let Err(e) = (&streams[session]).write_all(&buf[..n]) {
-            return fail(io_error(&options.logins[session], e));
+            drop(state);
+            let n = encode_order(&mut buf, &order, options.mix.symbol());
+            out[session].extend_from_slice(&buf[..n]);
+            batch_intended_ns.push(intended_ns);
         }
-        if intended_ns >= shared.warmup_ns {
-            send_lag_ns.saturating_record(now_ns.saturating_sub(intended_ns));
+        for (session, bytes) in out.iter_mut().enumerate() {
+            if bytes.is_empty() {
+                continue;
+            }
+            if let Err(e) = (&streams[session]).write_all(bytes) {
+                return fail(io_error(&options.logins[session], e));
+            }
+            bytes.clear();
         }
-        sent += 1;
+        let written_ns = shared.now_ns();
+        for &intended_ns in &batch_intended_ns {
+            if intended_ns >= shared.warmup_ns {
+                send_lag_ns.saturating_record(written_ns.saturating_sub(intended_ns));
+            }
+        }
+        sent += batch_intended_ns.len() as u64;
     }
     Ok((sent, send_lag_ns))
 }
@@ -496,89 +517,121 @@ fn cl_ord_id(user_ref: u32) -> ouch::ClOrdId {
     ouch::ClOrdId::from_wire(raw).expect("ASCII digits are printable")
 }
 
-/// One session's receiver: timestamps each read and matches the answers in it.
-fn receive(
-    mut stream: TcpStream,
-    leftover: Vec<u8>,
-    session: usize,
-    user: &str,
-    shared: &Shared,
-) -> Result<Histogram<u64>, LoadError> {
+/// One session's receive side: its socket and the bytes not yet cut into packets.
+struct Rx {
+    stream: TcpStream,
+    user: String,
+    buf: Box<[u8]>,
+    len: usize,
+    done: bool,
+}
+
+/// The receiver: one thread for all sessions, woken by epoll, reading each ready socket once
+/// and timestamping what the read returned. One thread rather than one per session: on a
+/// small host a wake-up per message per session measures the scheduler, not the target.
+fn receive(mut rxs: Vec<Rx>, shared: &Shared) -> Result<Histogram<u64>, LoadError> {
+    let result = receive_loop(&mut rxs, shared);
+    if result.is_err() {
+        break_with(shared);
+    }
+    result
+}
+
+fn receive_loop(rxs: &mut [Rx], shared: &Shared) -> Result<Histogram<u64>, LoadError> {
     let mut histogram = new_histogram();
-    let mut buf = vec![0u8; RX_BUFFER_BYTES].into_boxed_slice();
-    let mut len = leftover.len();
-    assert!(len <= buf.len(), "login leftovers are bounded by the login buffer");
-    buf[..len].copy_from_slice(&leftover);
-    let result = loop {
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+        .map_err(|e| LoadError::Io { user: rxs[0].user.clone(), source: e.into() })?;
+    for (i, rx) in rxs.iter().enumerate() {
+        epoll
+            .add(&rx.stream, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+            .map_err(|e| LoadError::Io { user: rx.user.clone(), source: e.into() })?;
+    }
+    // Bytes that came with the Login Accepted.
+    for session in 0..rxs.len() {
         let now_ns = shared.now_ns();
-        let mut used = 0;
-        let mut ended = false;
-        loop {
-            match next_server_packet(&buf[used..len], FrameLimits::new(PACKET_BYTES_MAX)) {
-                Ok(Some((packet, n))) => {
-                    match packet {
-                        ServerPacket::SequencedData(data) => match Outbound::decode(data) {
-                            Ok(message) => on_message(&message, session, now_ns, shared, &mut histogram),
-                            Err(e) => {
-                                break_with(shared);
-                                return Err(LoadError::Protocol {
-                                    user: user.into(),
-                                    message: format!("undecodable OUCH message: {e}"),
-                                });
-                            }
-                        },
-                        ServerPacket::EndOfSession => ended = true,
-                        _ => {}
+        process(&mut rxs[session], session, now_ns, shared, &mut histogram)?;
+    }
+    let mut events = vec![EpollEvent::empty(); rxs.len()];
+    while rxs.iter().any(|rx| !rx.done) {
+        let n = match epoll.wait(&mut events, PollTimeout::from(RX_POLL_MS)) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(LoadError::Io { user: rxs[0].user.clone(), source: e.into() }),
+        };
+        if n == 0 && shared.stop.load(Ordering::SeqCst) {
+            // Logged out and nothing more within the poll interval: done.
+            break;
+        }
+        for event in &events[..n] {
+            let session = event.data() as usize;
+            let rx = &mut rxs[session];
+            if rx.done {
+                continue;
+            }
+            let read = rx.stream.read(&mut rx.buf[rx.len..]);
+            let now_ns = shared.now_ns();
+            match read {
+                Ok(0) => {
+                    if !shared.stop.load(Ordering::SeqCst) {
+                        return Err(LoadError::Closed { user: rx.user.clone() });
                     }
-                    used += n;
+                    rx.done = true;
+                    let _ = epoll.delete(&rx.stream);
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    break_with(shared);
-                    return Err(LoadError::Protocol {
-                        user: user.into(),
-                        message: format!("malformed packet: {e}"),
-                    });
+                Ok(n) => {
+                    rx.len += n;
+                    process(rx, session, now_ns, shared, &mut histogram)?;
+                    if rx.done {
+                        let _ = epoll.delete(&rx.stream);
+                    }
                 }
-            }
-        }
-        buf.copy_within(used..len, 0);
-        len -= used;
-        if ended {
-            break if shared.stop.load(Ordering::SeqCst) {
-                Ok(())
-            } else {
-                Err(LoadError::Closed { user: user.into() })
-            };
-        }
-        match stream.read(&mut buf[len..]) {
-            Ok(0) => {
-                break if shared.stop.load(Ordering::SeqCst) {
-                    Ok(())
-                } else {
-                    Err(LoadError::Closed { user: user.into() })
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                Err(e) if shared.stop.load(Ordering::SeqCst) && e.kind() == ErrorKind::ConnectionReset => {
+                    rx.done = true;
+                    let _ = epoll.delete(&rx.stream);
                 }
+                Err(source) => return Err(LoadError::Io { user: rx.user.clone(), source }),
             }
-            Ok(n) => len += n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if shared.stop.load(Ordering::SeqCst) {
-                    // Logged out and nothing more within the poll interval: done.
-                    break Ok(());
-                }
-            }
-            Err(e) if shared.stop.load(Ordering::SeqCst) && e.kind() == ErrorKind::ConnectionReset => {
-                break Ok(())
-            }
-            Err(source) => break Err(LoadError::Io { user: user.into(), source }),
-        }
-    };
-    match result {
-        Ok(()) => Ok(histogram),
-        Err(e) => {
-            break_with(shared);
-            Err(e)
         }
     }
+    Ok(histogram)
+}
+
+/// Cuts the buffered bytes into packets and matches the answers, all received at `now_ns`.
+fn process(
+    rx: &mut Rx,
+    session: usize,
+    now_ns: u64,
+    shared: &Shared,
+    histogram: &mut Histogram<u64>,
+) -> Result<(), LoadError> {
+    let protocol = |user: &str, message: String| LoadError::Protocol { user: user.into(), message };
+    let mut used = 0;
+    loop {
+        match next_server_packet(&rx.buf[used..rx.len], FrameLimits::new(PACKET_BYTES_MAX)) {
+            Ok(Some((packet, n))) => {
+                match packet {
+                    ServerPacket::SequencedData(data) => match Outbound::decode(data) {
+                        Ok(message) => on_message(&message, session, now_ns, shared, histogram),
+                        Err(e) => return Err(protocol(&rx.user, format!("undecodable OUCH message: {e}"))),
+                    },
+                    ServerPacket::EndOfSession => {
+                        if !shared.stop.load(Ordering::SeqCst) {
+                            return Err(LoadError::Closed { user: rx.user.clone() });
+                        }
+                        rx.done = true;
+                    }
+                    _ => {}
+                }
+                used += n;
+            }
+            Ok(None) => break,
+            Err(e) => return Err(protocol(&rx.user, format!("malformed packet: {e}"))),
+        }
+    }
+    rx.buf.copy_within(used..rx.len, 0);
+    rx.len -= used;
+    Ok(())
 }
 
 fn break_with(shared: &Shared) {

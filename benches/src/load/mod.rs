@@ -2,7 +2,7 @@
 //! latency benchmark.
 //!
 //! One sender thread sends each order at its intended time `t0 + i / rate` and never waits for
-//! answers; one receiver thread per session matches every first answer (Order Accepted,
+//! answers; one receiver thread (epoll over all sessions) matches every first answer (Order Accepted,
 //! Replaced, Canceled, Rejected, Cancel Reject) to the order's *intended* send time by its
 //! UserRefNum and records the difference into an HdrHistogram. Measuring from the intended
 //! time, not the actual one, corrects for coordinated omission: a stall in the target (or in
