@@ -547,9 +547,9 @@ fn receive_loop(rxs: &mut [Rx], shared: &Shared) -> Result<Histogram<u64>, LoadE
             .map_err(|e| LoadError::Io { user: rx.user.clone(), source: e.into() })?;
     }
     // Bytes that came with the Login Accepted.
-    for session in 0..rxs.len() {
+    for (session, rx) in rxs.iter_mut().enumerate() {
         let now_ns = shared.now_ns();
-        process(&mut rxs[session], session, now_ns, shared, &mut histogram)?;
+        process(rx, session, now_ns, shared, &mut histogram)?;
     }
     let mut events = vec![EpollEvent::empty(); rxs.len()];
     while rxs.iter().any(|rx| !rx.done) {
