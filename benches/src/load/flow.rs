@@ -187,8 +187,8 @@ impl Flow {
     /// The next order for `session`, whose book the caller holds locked. `None` when the
     /// LOBSTER command has nothing to send (a reduction of an order this run never added).
     pub fn next_order(&mut self, session: usize, book: &mut Book) -> Option<Order> {
-        match self.mix.clone() {
-            Mix::ExchangeCore { mid_price, tick, resting_target, .. } => {
+        match &self.mix {
+            &Mix::ExchangeCore { mid_price, tick, resting_target, .. } => {
                 Some(self.exchange_core(book, mid_price, tick, resting_target.div_ceil(self.sessions)))
             }
             Mix::Lobster { commands, .. } => {
