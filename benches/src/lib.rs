@@ -5,6 +5,8 @@
 
 use petrel_core::*;
 
+pub mod load;
+
 /// xorshift64*: small, fast and reproducible; the core itself never draws random numbers.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

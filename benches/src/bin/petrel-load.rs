@@ -1,0 +1,365 @@
+//! petrel-load: open-loop OUCH load generator and wire-to-wire latency benchmark.
+//! The logic lives in `petrel_benches::load`; this parses arguments and prints.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use petrel_benches::load::report::{self, human_ns};
+use petrel_benches::load::{run_load, EchoServer, LoadError, LoadOptions, LoadResult, Login, Mix};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+const LOBSTER_SAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../engine/tests/data/lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv"
+);
+
+#[derive(Parser)]
+#[command(
+    name = "petrel-load",
+    about = "Open-loop OUCH 5.0 load generator: round trip of every order to its acknowledgement, corrected for coordinated omission",
+    long_about = "Sends orders at a fixed offered rate over N SoupBinTCP sessions without waiting for answers, and records each order's round trip from its intended send time to its first answer (Accepted, Replaced, Canceled, Rejected, Cancel Reject) in an HdrHistogram.\n\nExit status: 0 when every order was answered and the p99 gate (if any) held; 1 when the gate failed or answers were lost, unmatched or new orders rejected; 2 on errors (connection, login, files, options)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure one target: the engine at --target, or the built-in echo server with --echo.
+    Run {
+        /// Address of the engine's OUCH gateway.
+        #[arg(long, required_unless_present = "echo", conflicts_with = "echo")]
+        target: Option<SocketAddr>,
+        /// Measure a bare TCP echo server started in this process instead.
+        #[arg(long)]
+        echo: bool,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Write the histogram here (HdrHistogram percentile distribution, values in µs).
+        #[arg(long)]
+        histogram: Option<PathBuf>,
+    },
+    /// Measure the echo baseline and then the engine in one run, and print the engine's
+    /// figures as ratios to the echo's.
+    Bench {
+        /// Address of the engine's OUCH gateway.
+        #[arg(long)]
+        target: SocketAddr,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Write the engine's histogram here (HdrHistogram percentile distribution, µs).
+        #[arg(long)]
+        histogram: Option<PathBuf>,
+        /// Write the echo baseline's histogram here.
+        #[arg(long)]
+        echo_histogram: Option<PathBuf>,
+    },
+    /// Serve the echo baseline on its own, for a client on another host.
+    EchoServer {
+        #[arg(long, default_value = "127.0.0.1:15900")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MixArg {
+    /// exchange-core's mix: 9% new, 3% IOC, 6% cancel, 82% replace, generated live per session.
+    ExchangeCore,
+    /// The LOBSTER sample (AAPL, 2012-06-21) replayed in order, looped.
+    Lobster,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Sessions, logged in as LOAD01, LOAD02, ... with passwords load01, load02, ... (the
+    /// users of config/bench-users.toml).
+    #[arg(long, default_value_t = 4)]
+    sessions: usize,
+    /// Log in as USER:PASSWORD instead; repeat once per session.
+    #[arg(long = "login", value_name = "USER:PASSWORD")]
+    logins: Vec<String>,
+    /// Orders per second offered, over all sessions.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+    #[arg(long, default_value_t = 10)]
+    duration_s: u64,
+    /// Orders intended in the first seconds are sent but not recorded.
+    #[arg(long, default_value_t = 1)]
+    warmup_s: u64,
+    #[arg(long, value_enum, default_value = "exchange-core")]
+    mix: MixArg,
+    /// Symbol traded by the exchange-core mix (the LOBSTER mix trades AAPL).
+    #[arg(long, default_value = "BENCH")]
+    symbol: String,
+    /// Mid price of the exchange-core mix, in currency units.
+    #[arg(long, default_value = "100.00")]
+    mid_price: String,
+    /// LOBSTER message file to replay.
+    #[arg(long, default_value = LOBSTER_SAMPLE)]
+    lobster_file: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Wait this long for the last answers; with the rate, also bounds the orders in flight.
+    #[arg(long, default_value_t = 2_000)]
+    response_timeout_ms: u64,
+    /// Spin (rather than sleep) for the last microseconds before each send: steadier send
+    /// times, one core busy.
+    #[arg(long, default_value_t = 0)]
+    spin_us: u64,
+    /// First UserRefNum of each session; must be above any the account used before in the
+    /// engine's journal.
+    #[arg(long, default_value_t = 1)]
+    first_user_ref: u32,
+    /// Write a percentile plot (SVG) of the run here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Exit with status 1 when the (engine's) p99 exceeds this many µs.
+    #[arg(long)]
+    max_p99_us: Option<u64>,
+}
+
+impl LoadArgs {
+    fn options(&self, target: SocketAddr) -> Result<LoadOptions, LoadError> {
+        let logins = if self.logins.is_empty() {
+            if self.sessions == 0 || self.sessions > 99 {
+                return Err(LoadError::Usage(format!("--sessions {} must be 1 to 99", self.sessions)));
+            }
+            (1..=self.sessions)
+                .map(|i| Login { user: format!("LOAD{i:02}"), password: format!("load{i:02}") })
+                .collect()
+        } else {
+            self.logins
+                .iter()
+                .map(|l| {
+                    l.split_once(':')
+                        .map(|(user, password)| Login { user: user.into(), password: password.into() })
+                        .ok_or_else(|| LoadError::Usage(format!("--login {l:?}: expected USER:PASSWORD")))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let mix = match self.mix {
+            MixArg::ExchangeCore => {
+                petrel_proto::ouch::Symbol::new("symbol", &self.symbol)
+                    .map_err(|e| LoadError::Usage(format!("--symbol {:?}: {e}", self.symbol)))?;
+                Mix::ExchangeCore {
+                    symbol: self.symbol.clone(),
+                    mid_price: parse_price(&self.mid_price)?,
+                    tick: 100,
+                    resting_target: 1_000,
+                }
+            }
+            MixArg::Lobster => {
+                Mix::Lobster { symbol: "AAPL".into(), commands: Arc::new(lobster(&self.lobster_file)?) }
+            }
+        };
+        if self.rate == 0 || self.duration_s == 0 {
+            return Err(LoadError::Usage("--rate and --duration-s must be at least 1".into()));
+        }
+        Ok(LoadOptions {
+            target,
+            logins,
+            rate_per_s: self.rate,
+            duration: Duration::from_secs(self.duration_s),
+            warmup: Duration::from_secs(self.warmup_s.min(self.duration_s - 1)),
+            mix,
+            seed: self.seed,
+            response_timeout: Duration::from_millis(self.response_timeout_ms.max(1)),
+            spin: Duration::from_micros(self.spin_us),
+            first_user_ref: self.first_user_ref,
+        })
+    }
+}
+
+/// "100.00" -> 1_000_000 (OUCH prices carry 4 decimals).
+fn parse_price(text: &str) -> Result<u64, LoadError> {
+    let bad = || {
+        LoadError::Usage(format!("--mid-price {text:?}: expected a decimal like 100.00 (at most 4 decimals)"))
+    };
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || frac.len() > 4 || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let frac: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<4}").parse().map_err(|_| bad())? };
+    let price = whole.checked_mul(10_000).and_then(|w| w.checked_add(frac)).ok_or_else(bad)?;
+    // The mix spreads orders 750 ticks of 0.01 either side of the mid.
+    if price <= 750 * 100 || price % 100 != 0 {
+        return Err(LoadError::Usage(format!(
+            "--mid-price {text}: must be above 7.50 and a multiple of 0.01"
+        )));
+    }
+    Ok(price)
+}
+
+/// Reads the LOBSTER message file, checking each line's shape first (the converter trusts it).
+fn lobster(path: &Path) -> Result<Vec<petrel_core::Command>, LoadError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
+    for (i, line) in text.lines().enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let ok = f.len() == 6
+            && f[1].parse::<u8>().is_ok()
+            && f[3].parse::<u32>().is_ok()
+            && f[4].parse::<i64>().is_ok()
+            && (f[5] == "1" || f[5] == "-1");
+        if !ok {
+            return Err(LoadError::BadFile {
+                path: path.into(),
+                message: format!("line {}: expected time,type,order id,size,price,direction", i + 1),
+            });
+        }
+    }
+    let (_, commands) = petrel_benches::lobster_commands(&text)
+        .map_err(|message| LoadError::BadFile { path: path.into(), message })?;
+    if commands.is_empty() {
+        return Err(LoadError::BadFile { path: path.into(), message: "no orders to replay".into() });
+    }
+    Ok(commands)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli.command) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("petrel-load: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the command; `Ok(false)` when the run completed but failed its checks.
+fn execute(command: Command) -> Result<bool, LoadError> {
+    match command {
+        Command::EchoServer { listen } => {
+            let server = EchoServer::start(listen)
+                .map_err(|e| LoadError::Usage(format!("cannot listen on {listen}: {e}")))?;
+            eprintln!("petrel-load: echo server listening on {}", server.local_addr());
+            server.wait();
+            Ok(true)
+        }
+        Command::Run { target, echo, load, histogram } => {
+            let (name, server, target) = if echo {
+                let server = start_echo()?;
+                let addr = server.local_addr();
+                ("echo", Some(server), addr)
+            } else {
+                ("target", None, target.expect("clap requires --target without --echo"))
+            };
+            let options = load.options(target)?;
+            let result = run_load(&options)?;
+            drop(server);
+            print_run(name, &result);
+            print!("{}", report::table(&[(name, &result.latency_ns)], None));
+            write_outputs(&load, histogram.as_deref(), &[(name, &result)])?;
+            Ok(checks(name, &result, load.max_p99_us))
+        }
+        Command::Bench { target, load, histogram, echo_histogram } => {
+            let server = start_echo()?;
+            let echo_options = load.options(server.local_addr())?;
+            let echo = run_load(&echo_options)?;
+            drop(server);
+            let engine = run_load(&load.options(target)?)?;
+            print_run("echo", &echo);
+            print_run("engine", &engine);
+            print!(
+                "{}",
+                report::table(&[("engine", &engine.latency_ns), ("echo", &echo.latency_ns)], Some(1))
+            );
+            if let Some(path) = &echo_histogram {
+                report::write_file(path, &report::percentile_distribution(&echo.latency_ns))?;
+            }
+            write_outputs(&load, histogram.as_deref(), &[("engine", &engine), ("echo", &echo)])?;
+            let echo_ok = checks("echo", &echo, None);
+            Ok(checks("engine", &engine, load.max_p99_us) && echo_ok)
+        }
+    }
+}
+
+fn start_echo() -> Result<EchoServer, LoadError> {
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
+    EchoServer::start(addr).map_err(|e| LoadError::Usage(format!("cannot start the echo server: {e}")))
+}
+
+fn print_run(name: &str, r: &LoadResult) {
+    let c = &r.counts;
+    println!(
+        "{name}: {} orders/s offered for {} s over {} sessions, mix {}: sent {}, answered {} (accepted {}, replaced {}, canceled {}, rejected {} new + {} replaces, cancel rejects {}), executions {}, lost {}, unmatched {}",
+        r.rate_per_s,
+        r.duration.as_secs(),
+        r.sessions,
+        r.mix,
+        r.sent,
+        c.acknowledged(),
+        c.accepted,
+        c.replaced,
+        c.canceled,
+        c.rejected_new,
+        c.rejected_replace,
+        c.cancel_rejected,
+        c.executions,
+        r.lost,
+        c.unmatched,
+    );
+    println!(
+        "{name}: sender lateness p50 {}, p99 {}, max {} (included in the round trips)",
+        human_ns(r.send_lag_ns.value_at_quantile(0.5)),
+        human_ns(r.send_lag_ns.value_at_quantile(0.99)),
+        human_ns(r.send_lag_ns.max())
+    );
+}
+
+fn write_outputs(
+    load: &LoadArgs,
+    histogram: Option<&Path>,
+    runs: &[(&str, &LoadResult)],
+) -> Result<(), LoadError> {
+    if let Some(path) = histogram {
+        report::write_file(path, &report::percentile_distribution(&runs[0].1.latency_ns))?;
+    }
+    if let Some(path) = &load.plot {
+        let r = runs[0].1;
+        let title = format!(
+            "petrel-load: {} orders/s, {} sessions, {} mix, round trip from intended send time",
+            r.rate_per_s, r.sessions, r.mix
+        );
+        let series: Vec<(&str, &hdrhistogram::Histogram<u64>)> =
+            runs.iter().map(|(name, r)| (*name, &r.latency_ns)).collect();
+        report::write_file(path, &report::svg_plot(&title, &series))?;
+    }
+    Ok(())
+}
+
+/// Prints why a completed run fails its checks; true when it passes.
+fn checks(name: &str, r: &LoadResult, max_p99_us: Option<u64>) -> bool {
+    let mut ok = true;
+    if r.lost > 0 {
+        eprintln!("petrel-load: {name}: {} orders got no answer within the response timeout", r.lost);
+        ok = false;
+    }
+    if r.counts.unmatched > 0 {
+        eprintln!("petrel-load: {name}: {} answers named no order in flight", r.counts.unmatched);
+        ok = false;
+    }
+    if r.counts.rejected_new > 0 {
+        eprintln!(
+            "petrel-load: {name}: {} new orders were rejected (wrong symbol or price for the target's configuration, or UserRefNums not above the account's last: see --first-user-ref)",
+            r.counts.rejected_new
+        );
+        ok = false;
+    }
+    if let Some(bound_us) = max_p99_us {
+        let p99_ns = r.latency_ns.value_at_quantile(0.99);
+        if p99_ns > bound_us * 1_000 {
+            eprintln!("petrel-load: {name}: p99 {} exceeds the bound of {bound_us} µs", human_ns(p99_ns));
+            ok = false;
+        } else {
+            println!("{name}: p99 {} within the bound of {bound_us} µs", human_ns(p99_ns));
+        }
+    }
+    ok
+}

@@ -1,0 +1,101 @@
+//! petrel-load against the real daemon on config/bench.toml (private journal, fsync on):
+//! every order acknowledged, no rejects but the races a live book makes, and the `bench`
+//! command's echo-versus-engine report and its exit status.
+
+mod load_support;
+
+use load_support::{bench_config, Daemon};
+use petrel_benches::load::{run_load, LoadOptions, Login, Mix};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn options(daemon: &Daemon, sessions: usize, mix: Mix) -> LoadOptions {
+    LoadOptions {
+        target: daemon.addr,
+        logins: (1..=sessions)
+            .map(|i| Login { user: format!("LOAD{i:02}"), password: format!("load{i:02}") })
+            .collect(),
+        rate_per_s: 2_000,
+        duration: Duration::from_secs(2),
+        warmup: Duration::ZERO,
+        mix,
+        seed: 11,
+        response_timeout: Duration::from_secs(20),
+        spin: Duration::ZERO,
+        first_user_ref: 1,
+    }
+}
+
+#[test]
+fn every_order_of_the_exchange_core_mix_is_acknowledged_by_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(&bench_config(dir.path()));
+    let mix =
+        Mix::ExchangeCore { symbol: "BENCH".into(), mid_price: 1_000_000, tick: 100, resting_target: 1_000 };
+    let r = run_load(&options(&daemon, 4, mix)).unwrap();
+    let c = &r.counts;
+    assert_eq!(r.sent, 4_000);
+    assert_eq!(c.acknowledged(), r.sent, "{c:?}");
+    assert_eq!(r.latency_ns.len(), r.sent);
+    assert_eq!((r.lost, c.unmatched, c.rejected_new), (0, 0, 0), "{c:?}");
+    // The mix trades, and a cancel or replace can only fail when a fill got there first.
+    assert!(c.executions > 0, "{c:?}");
+    assert!(c.rejected_replace + c.cancel_rejected <= c.executions, "{c:?}");
+    assert!(c.replaced > c.accepted && c.canceled > 0, "{c:?}");
+}
+
+#[test]
+fn the_lobster_replay_is_acknowledged_by_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(&bench_config(dir.path()));
+    let text = std::fs::read_to_string(format!(
+        "{}/engine/tests/data/lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv",
+        load_support::REPO
+    ))
+    .unwrap();
+    let (_, commands) = petrel_benches::lobster_commands(&text).unwrap();
+    let r =
+        run_load(&options(&daemon, 2, Mix::Lobster { symbol: "AAPL".into(), commands: Arc::new(commands) }))
+            .unwrap();
+    let c = &r.counts;
+    assert_eq!(c.acknowledged(), r.sent, "{c:?}");
+    assert_eq!((r.lost, c.unmatched, c.rejected_new, c.rejected_replace), (0, 0, 0, 0), "{c:?}");
+    assert!(c.executions > 0 && c.canceled > 0, "{c:?}");
+}
+
+#[test]
+fn bench_reports_engine_over_echo_and_flags_reused_user_refs() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(&bench_config(dir.path()));
+    let addr = daemon.addr.to_string();
+    let histogram = dir.path().join("engine.hgrm");
+    let bench = |extra: &[&str]| {
+        let mut args =
+            vec!["bench", "--target", &addr, "--rate", "1000", "--duration-s", "1", "--warmup-s", "0"];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_petrel-load")).args(&args).output().unwrap()
+    };
+    let out =
+        bench(&["--sessions", "2", "--histogram", histogram.to_str().unwrap(), "--max-p99-us", "600000000"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("engine/echo"), "ratio row: {stdout}");
+    assert!(stdout.contains("echo: 1000 orders/s") && stdout.contains("engine: 1000 orders/s"), "{stdout}");
+    assert!(std::fs::read_to_string(&histogram).unwrap().contains("#[Max"));
+
+    // The journal remembers the accounts' last UserRefNums: a second run starting at 1 is
+    // refused by the engine, and petrel-load says so and exits 1 ...
+    let out = bench(&["--sessions", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("new orders were rejected") && stderr.contains("--first-user-ref"), "{stderr}");
+    // ... and one that starts above them runs clean.
+    let out = bench(&["--sessions", "2", "--first-user-ref", "1000000"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A wrong password is a login error, status 2.
+    let out = bench(&["--login", "LOAD01:wrong"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("login rejected"));
+}
