@@ -42,7 +42,7 @@ pub struct GatewaySettings {
     pub max_sessions: u32,
     /// Largest SoupBinTCP packet a client may send, in bytes.
     pub packet_bytes_max: usize,
-    /// Unprocessed bytes a session may have buffered (a few packets).
+    /// Unprocessed bytes a session may hold: one transport read plus one partial packet.
     pub rx_buffer_bytes: usize,
     /// Bytes waiting to be sent to one client before it is disconnected as too slow.
     pub tx_backlog_bytes_max: usize,
@@ -58,7 +58,8 @@ impl GatewaySettings {
         GatewaySettings {
             max_sessions: 256,
             packet_bytes_max: 1024,
-            rx_buffer_bytes: 16 * 1024,
+            // One read of the transport (64 KiB) plus one partial packet.
+            rx_buffer_bytes: 64 * 1024 + 1024,
             tx_backlog_bytes_max: 8 * 1024 * 1024,
             timers: SessionTimers::default(),
             session_name: "PETREL".into(),
@@ -446,14 +447,16 @@ impl<T: Transport> Gateway<T> {
                 NetEvent::Data { conn, bytes } => {
                     bump(&self.stats.messages_in_total);
                     let c = &mut self.conns[conn as usize];
+                    // What is left unprocessed is at most one partial packet, because each read
+                    // is processed before the next: only a broken client can overflow this.
                     if c.rx.len() + bytes.len() > self.settings.rx_buffer_bytes {
-                        // More unprocessed bytes than a few maximal packets: not a client
-                        // that follows the protocol.
                         c.rx.clear();
                         self.dirty_conns.push(conn | 0x8000_0000);
                     } else {
                         c.rx.extend_from_slice(bytes);
-                        self.dirty_conns.push(conn);
+                        if c.phase != Phase::Free {
+                            self.process_rx(conn, now);
+                        }
                     }
                 }
                 NetEvent::Closed { conn, error: _ } => {
