@@ -39,6 +39,12 @@ enum Commands {
     /// Hash a password for the users file: reads one line from standard input and prints an
     /// argon2id PHC string for `password_hash`.
     HashPassword,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout; the
+    /// packages install them for bash, zsh and fish.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Inspect, check and replay an input journal (read-only: safe on a running engine's journal
     /// and on backups; nothing is locked, repaired or deleted).
     #[command(subcommand)]
@@ -75,6 +81,11 @@ fn main() -> ExitCode {
             .init();
     }
     match cli.command {
+        Commands::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "petrel-engine", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Commands::Run { config } => match petrel_engine::daemon::run(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

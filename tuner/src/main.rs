@@ -81,6 +81,12 @@ enum Command {
     },
     /// Restore the values recorded by apply and remove the state file.
     Rollback,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout; the
+    /// packages install them for bash, zsh and fish.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -103,6 +109,11 @@ fn run(cli: &Cli) -> Result<i32> {
     };
     let json = cli.format == Format::Json;
     match &cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "petrel-tuner", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
         Command::Facts => {
             let mut facts = facts::gather(&host)?;
             // Facts stand on their own; the knob values need a profile, if there is one.

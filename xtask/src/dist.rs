@@ -1,4 +1,4 @@
-//! `cargo xtask dist`: release binaries, man pages, and the petrel-engine and petrel-tuner
+//! `cargo xtask dist`: release binaries, man pages, shell completions, and the petrel-engine and petrel-tuner
 //! packages as .deb (cargo-deb) and .rpm (cargo-generate-rpm) in target/dist/, each checked
 //! with lintian or rpmlint (errors fail the build; the accepted warnings are listed with their
 //! reasons in packaging/README.md).
@@ -46,6 +46,7 @@ pub fn dist() -> Result<Artifacts> {
     fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     for package in PACKAGES {
         man_pages(package.name)?;
+        completions(package.name)?;
     }
     strip_for_rpm()?;
     for package in PACKAGES {
@@ -96,6 +97,31 @@ fn binary_path(name: &str) -> PathBuf {
 
 fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
+}
+
+/// Writes the bash, zsh and fish completion scripts the binary prints for `completions SHELL`
+/// into target/dist/generated/NAME/completions/.
+fn completions(name: &str) -> Result {
+    let binary =
+        fs::canonicalize(binary_path(name)).map_err(|e| format!("{name}: no release binary: {e}"))?;
+    let dir = Path::new(GENERATED_DIR).join(name).join("completions");
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (shell, file) in
+        [("bash", format!("{name}.bash")), ("zsh", format!("_{name}")), ("fish", format!("{name}.fish"))]
+    {
+        let out = std::process::Command::new(&binary)
+            .args(["completions", shell])
+            .output()
+            .map_err(|e| format!("{name} completions {shell}: {e}"))?;
+        if !out.status.success() || out.stdout.is_empty() {
+            return Err(format!(
+                "{name} completions {shell} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        fs::write(dir.join(&file), &out.stdout).map_err(|e| format!("cannot write {file}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Writes one gzipped man page per command path (`petrel-engine`, `petrel-engine-journal`,

@@ -1119,7 +1119,7 @@ impl<T: Transport> Gateway<T> {
         if let Err(petrel_journal::AppendError::BufferFull { .. }) =
             stream.writer.append(sequence, timestamp_ns, &packet[..len])
         {
-            if let Err(_) = stream.writer.commit() {
+            if stream.writer.commit().is_err() {
                 hot(
                     &self.hot_log,
                     HotRecord::new(
@@ -1129,7 +1129,7 @@ impl<T: Transport> Gateway<T> {
                     .account(account.0),
                 );
             }
-            if let Err(_) = stream.writer.append(sequence, timestamp_ns, &packet[..len]) {
+            if stream.writer.append(sequence, timestamp_ns, &packet[..len]).is_err() {
                 hot(
                     &self.hot_log,
                     HotRecord::new(HotLevel::Error, "session output journal append failed")
@@ -1155,7 +1155,7 @@ impl<T: Transport> Gateway<T> {
         for stream in self.streams.iter_mut().flatten() {
             if stream.dirty {
                 stream.dirty = false;
-                if let Err(_) = stream.writer.commit() {
+                if stream.writer.commit().is_err() {
                     hot(
                         &self.hot_log,
                         HotRecord::new(
