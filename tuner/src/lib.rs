@@ -23,6 +23,7 @@
 
 pub mod apply;
 pub mod cpuset;
+pub mod engine_pinning;
 pub mod error;
 pub mod facts;
 pub mod host;

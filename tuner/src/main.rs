@@ -78,6 +78,10 @@ enum Command {
         /// /var/lib/prometheus/node-exporter/petrel-tuner.prom), replaced atomically.
         #[arg(long, value_name = "PATH")]
         textfile: Option<PathBuf>,
+        /// Also check the engine's thread pinning (`[runtime.*] cores` in its configuration,
+        /// e.g. /etc/petrel/engine.toml) against the profile's isolated and housekeeping CPUs.
+        #[arg(long, value_name = "PATH")]
+        engine_config: Option<PathBuf>,
     },
     /// Restore the values recorded by apply and remove the state file.
     Rollback,
@@ -158,9 +162,28 @@ fn run(cli: &Cli) -> Result<i32> {
             }
             Ok(if outcome.reboot_needed { exit::REBOOT_NEEDED } else { exit::OK })
         }
-        Command::Verify { textfile } => {
+        Command::Verify { textfile, engine_config } => {
             let plan = plan_for(cli, &host, &selection)?;
             print!("{}", if json { report::verify_json(&plan) } else { report::verify_text(&plan) });
+            let mut pinning_drift = false;
+            if let Some(path) = engine_config {
+                let profile = load_profile(cli, &host, true)?.expect("required");
+                match &profile.cores {
+                    None => {
+                        println!("engine pinning: profile {} names no cores: nothing to check", profile.name)
+                    }
+                    Some(cores) => {
+                        let findings = petrel_tuner::engine_pinning::check(path, cores)?;
+                        if findings.is_empty() {
+                            println!("engine pinning: {} fits the profile's cores", path.display());
+                        }
+                        for f in &findings {
+                            println!("engine pinning: {} thread {}", f.thread, f.problem);
+                        }
+                        pinning_drift = !findings.is_empty();
+                    }
+                }
+            }
             if let Some(path) = textfile {
                 let now_s = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -168,7 +191,7 @@ fn run(cli: &Cli) -> Result<i32> {
                     .unwrap_or(0);
                 report::write_textfile(path, &plan, now_s)?;
             }
-            Ok(if plan.drift().next().is_some() { exit::DRIFT } else { exit::OK })
+            Ok(if plan.drift().next().is_some() || pinning_drift { exit::DRIFT } else { exit::OK })
         }
         Command::Rollback => {
             require_root(&host, "rollback")?;
