@@ -6,10 +6,11 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 const LISTENER: u64 = u64::MAX;
+const WAKE: u64 = u64::MAX - 1;
 /// Most connections accepted in one poll, so a connection flood cannot starve established
 /// sessions of service.
 const ACCEPTS_PER_POLL: usize = 16;
@@ -23,6 +24,7 @@ pub struct EpollTransport {
     ready: Vec<EpollEvent>,
     pending: VecDeque<Pending>,
     buf: Box<[u8]>,
+    wake: Option<OwnedFd>,
 }
 
 enum Pending {
@@ -51,6 +53,7 @@ impl EpollTransport {
             ready: vec![EpollEvent::empty(); 256],
             pending: VecDeque::with_capacity(512),
             buf: vec![0u8; read_buffer_bytes].into_boxed_slice(),
+            wake: None,
         })
     }
 }
@@ -60,18 +63,31 @@ impl Transport for EpollTransport {
         "epoll"
     }
 
+    fn set_wake_fd(&mut self, fd: OwnedFd) -> io::Result<()> {
+        self.epoll.add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, WAKE))?;
+        self.wake = Some(fd);
+        Ok(())
+    }
+
     fn poll(&mut self, timeout: Duration) -> io::Result<()> {
         if !self.pending.is_empty() {
             return Ok(());
         }
-        let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
+        // Rounded up: a 50 µs park must not become a busy zero-timeout loop.
+        let ms = timeout.as_micros().div_ceil(1000).min(u16::MAX as u128) as u16;
         let n = match self.epoll.wait(&mut self.ready, EpollTimeout::from(ms)) {
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => 0,
             Err(e) => return Err(e.into()),
         };
         for event in &self.ready[..n] {
-            if event.data() == LISTENER {
+            if event.data() == WAKE {
+                if let Some(fd) = &self.wake {
+                    // Resets the eventfd's counter; EAGAIN means another poll already did.
+                    let mut counter = [0u8; 8];
+                    let _ = nix::unistd::read(fd.as_raw_fd(), &mut counter);
+                }
+            } else if event.data() == LISTENER {
                 for _ in 0..ACCEPTS_PER_POLL {
                     match self.listener.accept() {
                         Ok((stream, peer)) => match self.free.pop() {
@@ -152,6 +168,11 @@ impl Transport for EpollTransport {
             // Readiness already queued for this id belongs to the closed socket.
             self.pending.retain(|p| !matches!(p, Pending::Readable(c) if *c == conn));
         }
+    }
+
+    fn drain_sends(&mut self, _timeout: Duration) -> io::Result<bool> {
+        // `send` writes straight to the socket: there is never anything of ours left.
+        Ok(true)
     }
 
     fn local_addr(&self) -> SocketAddr {

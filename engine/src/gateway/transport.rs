@@ -8,6 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 /// Index of a connection in the gateway's fixed connection table.
@@ -38,15 +39,27 @@ pub enum NetEvent<'a> {
 pub trait Transport: Send {
     /// A short name for logs and metrics (`io_uring`, `epoll`).
     fn name(&self) -> &'static str;
-    /// Waits up to `timeout` (zero: do not wait) for network activity and queues what happened.
+    /// Makes [`Transport::poll`] return as soon as `fd`, an eventfd that other threads write to
+    /// wake the gateway (its doorbell), becomes readable; the transport reads it to re-arm it.
+    /// Called once, before the first poll.
+    fn set_wake_fd(&mut self, fd: OwnedFd) -> io::Result<()>;
+    /// Waits up to `timeout` (zero: do not wait) for network activity or the wake fd, and
+    /// queues what happened. Also hands the kernel what `send` has taken since the last poll.
     fn poll(&mut self, timeout: Duration) -> io::Result<()>;
     /// The next queued event, if any.
     fn next_event(&mut self) -> Option<NetEvent<'_>>;
-    /// Sends as much of `bytes` as the socket takes now; returns how much (0 when it would
-    /// block). Never blocks.
+    /// Takes as much of `bytes` as it can now without blocking and returns how much (0 when
+    /// nothing fits). Taken bytes are delivered in order: written to the socket at once
+    /// (epoll), or copied into the connection's send buffer and submitted at the next `poll`
+    /// (io_uring). Never blocks.
     fn send(&mut self, conn: ConnId, bytes: &[u8]) -> io::Result<usize>;
-    /// Closes a connection; no `Closed` event follows for it.
+    /// Closes a connection; no `Closed` event follows for it. Bytes `send` already took are
+    /// still delivered before the socket is shut down (unless the peer is gone).
     fn close(&mut self, conn: ConnId);
+    /// Waits up to `timeout` until every byte `send` took has reached the kernel (closed
+    /// connections included); `true` when nothing is left. The gateway calls it at shutdown so
+    /// that End of Session reaches every client.
+    fn drain_sends(&mut self, timeout: Duration) -> io::Result<bool>;
     /// The address the listener is bound to.
     fn local_addr(&self) -> SocketAddr;
 }
@@ -54,6 +67,9 @@ pub trait Transport: Send {
 impl<T: Transport + ?Sized> Transport for Box<T> {
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+    fn set_wake_fd(&mut self, fd: OwnedFd) -> io::Result<()> {
+        (**self).set_wake_fd(fd)
     }
     fn poll(&mut self, timeout: Duration) -> io::Result<()> {
         (**self).poll(timeout)
@@ -66,6 +82,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn close(&mut self, conn: ConnId) {
         (**self).close(conn)
+    }
+    fn drain_sends(&mut self, timeout: Duration) -> io::Result<bool> {
+        (**self).drain_sends(timeout)
     }
     fn local_addr(&self) -> SocketAddr {
         (**self).local_addr()

@@ -11,11 +11,12 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 const KIND_ACCEPT: u64 = 1;
 const KIND_RECV: u64 = 2;
+const KIND_WAKE: u64 = 3;
 
 fn user_data(kind: u64, generation: u32, conn: ConnId) -> u64 {
     (kind << 56) | ((generation as u64 & 0xff_ffff) << 32) | conn as u64
@@ -48,6 +49,8 @@ pub struct UringTransport {
     accept_armed: bool,
     pending: VecDeque<Pending>,
     read_buffer_bytes: usize,
+    wake: Option<OwnedFd>,
+    wake_armed: bool,
 }
 
 impl UringTransport {
@@ -79,6 +82,8 @@ impl UringTransport {
             accept_armed: false,
             pending: VecDeque::with_capacity(512),
             read_buffer_bytes,
+            wake: None,
+            wake_armed: false,
         })
     }
 
@@ -102,6 +107,14 @@ impl UringTransport {
                 .user_data(user_data(KIND_ACCEPT, 0, 0));
             self.push(entry)?;
             self.accept_armed = true;
+        }
+        if let Some(fd) = self.wake.as_ref().filter(|_| !self.wake_armed).map(AsRawFd::as_raw_fd) {
+            let entry = opcode::PollAdd::new(types::Fd(fd), nix::libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(user_data(KIND_WAKE, 0, 0));
+            self.push(entry)?;
+            self.wake_armed = true;
         }
         for conn in 0..self.conns.len() {
             let Some(c) = self.conns[conn].as_mut() else { continue };
@@ -176,6 +189,16 @@ impl UringTransport {
                         self.pending.push_back(Pending::Closed(conn, Some(kind)));
                     }
                 }
+                KIND_WAKE => {
+                    if !cqueue::more(flags) {
+                        self.wake_armed = false;
+                    }
+                    if let Some(fd) = &self.wake {
+                        // Resets the eventfd's counter (non-blocking; EAGAIN: already reset).
+                        let mut counter = [0u8; 8];
+                        let _ = nix::unistd::read(fd.as_raw_fd(), &mut counter);
+                    }
+                }
                 _ => {}
             }
         }
@@ -193,6 +216,12 @@ fn libc_eintr() -> i32 {
 impl Transport for UringTransport {
     fn name(&self) -> &'static str {
         "io_uring"
+    }
+
+    fn set_wake_fd(&mut self, fd: OwnedFd) -> io::Result<()> {
+        self.wake = Some(fd);
+        self.wake_armed = false;
+        Ok(())
     }
 
     fn poll(&mut self, timeout: Duration) -> io::Result<()> {
@@ -263,6 +292,11 @@ impl Transport for UringTransport {
             self.conns[conn as usize] = None;
             self.free.push(conn);
         }
+    }
+
+    fn drain_sends(&mut self, _timeout: Duration) -> io::Result<bool> {
+        // `send` writes straight to the socket: there is never anything of ours left.
+        Ok(true)
     }
 
     fn local_addr(&self) -> SocketAddr {
