@@ -449,6 +449,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     std::thread::sleep(Duration::from_millis(50));
     let report = runtime.shutdown(true).map_err(|e| DaemonError::Runtime(e.to_string()));
     STOP.store(true, Ordering::SeqCst);
+    // A parked gateway sleeps in its poll: wake it to see STOP now, not when its sleep ends.
+    port.gateway_bell.wake();
     let gateway_result =
         gateway.join().map_err(|_| DaemonError::Runtime("the gateway thread panicked".into()))?;
     admin.shutdown();

@@ -197,6 +197,40 @@ fn scenario_garbage_does_not_hurt_others(backend: &str) {
     assert!(daemon.stop().success());
 }
 
+/// Every data-plane thread parked for up to a second at a time (the longest `park` the
+/// configuration accepts) still answers each order as soon as it is processed: the gateway,
+/// sequencer and journal writer ring each other's doorbells instead of waiting out their
+/// sleeps. Without the doorbells each order would wait out about three sleeps (≥ 20 s for these
+/// 20 orders in all); with them the whole exchange takes milliseconds, so the 10 s bound below
+/// only fails when a wake-up is lost. Also: the configured SoupBinTCP session name is used.
+fn scenario_parked_engine_answers_at_once(backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), backend);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "idle = { park = { min_us = 50, max_us = 1_000 } }",
+            "idle = { park = { min_us = 1_000_000, max_us = 1_000_000 } }",
+        )
+        .replace("session_name = \"PETREL\"", "session_name = \"DESK7\"");
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(&config);
+    let mut alice = Client::connect(daemon.addr);
+    assert!(
+        matches!(alice.login("ALICE", "alice", 0), Got::LoginAccepted { session, .. } if session == "DESK7")
+    );
+    // Let every thread fall into its full one-second sleep first.
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let started = std::time::Instant::now();
+    for i in 1..=20u32 {
+        alice.enter(i, b'B', 1, "AAPL", AAPL_585 - 100 * u64::from(i), b'0');
+        assert!(matches!(alice.ouch(), OwnedOutbound::Accepted { user_ref, .. } if user_ref == i));
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed < std::time::Duration::from_secs(10), "20 orders took {elapsed:?}: a wake-up was lost");
+    assert!(daemon.stop().success());
+}
+
 macro_rules! both_backends {
     ($($name:ident),*) => {
         mod epoll { $( #[test] fn $name() { super::$name("epoll") } )* }
@@ -209,5 +243,6 @@ both_backends!(
     scenario_login_rules,
     scenario_heartbeats,
     scenario_replay_after_restart,
-    scenario_garbage_does_not_hurt_others
+    scenario_garbage_does_not_hurt_others,
+    scenario_parked_engine_answers_at_once
 );

@@ -19,8 +19,8 @@ use petrel_engine::core::{
 };
 use petrel_engine::recovery::recover;
 use petrel_engine::runtime::{
-    DurableOutbound, GatewayPort, InboundCommand, OutboundEvent, Ring, RingCapacities, Runtime, RuntimeError,
-    RuntimeStats, ADMIN_CONN,
+    Doorbell, DurableOutbound, GatewayPort, InboundCommand, OutboundEvent, Ring, RingCapacities, Runtime,
+    RuntimeError, RuntimeStats, ADMIN_CONN,
 };
 use pipeline_support::*;
 
@@ -62,6 +62,8 @@ fn durable_outbound_releases_nothing_before_its_command_is_durable() {
         outbound: Arc::new(ArrayQueue::new(8)),
         durable_sequence: Arc::new(0.into()),
         stats: Arc::new(RuntimeStats::new()),
+        sequencer_bell: Arc::new(Doorbell::for_thread()),
+        gateway_bell: Arc::new(Doorbell::eventfd().unwrap()),
     };
     let event = |sequence| OutboundEvent {
         sequence,

@@ -18,7 +18,7 @@ pub mod uring;
 
 use crate::config::Config;
 use crate::logging::{HotLevel, HotLog, HotRecord};
-use crate::runtime::{GatewayPort, InboundCommand, OutboundEvent, ADMIN_CONN};
+use crate::runtime::{GatewayPort, IdleStrategy, Idler, InboundCommand, OutboundEvent, ADMIN_CONN};
 use crate::users::Users;
 use petrel_core::{self as core, AccountId, ClientRef, Command, CommandKind, Event, InstrumentId};
 use petrel_journal::{Durability, Journal, JournalConfig, JournalWriter};
@@ -51,19 +51,23 @@ pub struct GatewaySettings {
     pub session_name: String,
     /// Where each account's sequenced output stream is recorded.
     pub sessions_dir: PathBuf,
+    /// What the gateway thread does when a loop finds nothing to do (`runtime.gateway.idle`).
+    /// `park` sleeps in the network poll, woken by the network or by its doorbell.
+    pub idle: IdleStrategy,
 }
 
 impl GatewaySettings {
     pub fn from_config(config: &Config) -> GatewaySettings {
         GatewaySettings {
-            max_sessions: 256,
+            max_sessions: config.gateway.max_sessions,
             packet_bytes_max: 1024,
             // One read of the transport (64 KiB) plus one partial packet.
             rx_buffer_bytes: 64 * 1024 + 1024,
             tx_backlog_bytes_max: 8 * 1024 * 1024,
             timers: SessionTimers::default(),
-            session_name: "PETREL".into(),
+            session_name: config.gateway.session_name.clone(),
             sessions_dir: config.journal.dir.join("sessions"),
+            idle: config.runtime.gateway.idle,
         }
     }
 }
@@ -234,7 +238,7 @@ fn midnight_ns(timestamp_ns: u64) -> u64 {
 
 impl<T: Transport> Gateway<T> {
     pub fn new(
-        transport: T,
+        mut transport: T,
         port: GatewayPort,
         config: &Config,
         users: Arc<RwLock<Arc<Users>>>,
@@ -271,9 +275,13 @@ impl<T: Transport> Gateway<T> {
                 dirty: false,
             }));
         }
+        if let Some(fd) = port.gateway_bell.wake_fd().map_err(GatewayError::Io)? {
+            transport.set_wake_fd(fd).map_err(GatewayError::Io)?;
+        }
         let (auth_tx, auth_requests) = crossbeam::channel::bounded::<AuthRequest>(64);
         let (auth_results, auth_rx) = crossbeam::channel::bounded::<AuthResult>(64);
         let auth_users = users.clone();
+        let auth_bell = Arc::clone(&port.gateway_bell);
         std::thread::Builder::new()
             .name("petrel-auth".into())
             .spawn(move || {
@@ -290,6 +298,7 @@ impl<T: Transport> Gateway<T> {
                     {
                         return;
                     }
+                    auth_bell.ring();
                 }
             })
             .map_err(GatewayError::Io)?;
@@ -384,8 +393,16 @@ impl<T: Transport> Gateway<T> {
     }
 
     /// Serves until `stop` is set, then ends every session with End of Session.
+    ///
+    /// Idle behaviour follows `runtime.gateway.idle`: `busy-spin` and `spin-yield` poll the
+    /// network without waiting; `park` sleeps in the network poll itself (back-off from `min_us`
+    /// to `max_us`), from which a client's bytes, the journal writer's doorbell (new durable
+    /// events) or the auth thread's wake it at once.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), GatewayError> {
-        let mut quiet_loops = 0u32;
+        let mut idler = Idler::new(self.settings.idle);
+        let bell = Arc::clone(&self.port.gateway_bell);
+        let mut park_us = 0u32;
+        let mut work = true;
         while !stop.load(Ordering::Acquire) {
             self.heartbeat.fetch_add(1, Ordering::Relaxed);
             if !self.intake_closed && !self.intake.load(Ordering::Acquire) {
@@ -395,12 +412,30 @@ impl<T: Transport> Gateway<T> {
                     "gateway intake closed: new orders are no longer accepted",
                 ));
             }
-            // Spin while busy; once quiet, sleep in the poll itself, up to a millisecond.
-            let timeout = if quiet_loops < 64 { Duration::ZERO } else { Duration::from_millis(1) };
-            if quiet_loops > 0 && quiet_loops < 64 {
-                std::thread::yield_now();
+            let mut timeout = Duration::ZERO;
+            let mut sleeping = false;
+            if !work {
+                match self.settings.idle {
+                    IdleStrategy::Park { min_us, max_us } => {
+                        park_us = if park_us == 0 { min_us.max(1) } else { (park_us * 2).min(max_us.max(1)) };
+                        bell.prepare_sleep();
+                        if self.has_queued_work() {
+                            bell.cancel_sleep();
+                        } else {
+                            sleeping = true;
+                            timeout = Duration::from_micros(u64::from(park_us));
+                        }
+                    }
+                    _ => idler.idle(false),
+                }
+            } else {
+                park_us = 0;
             }
-            let mut work = self.poll_network(timeout)?;
+            let polled = self.poll_network(timeout);
+            if sleeping {
+                bell.cancel_sleep();
+            }
+            work = polled?;
             work |= self.auth_results();
             work |= self.drain_outbound();
             work |= self.flush();
@@ -408,10 +443,18 @@ impl<T: Transport> Gateway<T> {
             if !work && self.latency_recorded > 0 {
                 self.publish_latency();
             }
-            quiet_loops = if work { 0 } else { quiet_loops.saturating_add(1) };
         }
         self.close_all();
         Ok(())
+    }
+
+    /// Work that needs no network event: checked after announcing a sleep, so that a doorbell
+    /// rung before the announcement is not missed.
+    fn has_queued_work(&self) -> bool {
+        let durable = self.port.durable_sequence.load(Ordering::Acquire);
+        !self.port.outbound.is_empty()
+            || self.held.front().is_some_and(|e| e.sequence <= durable)
+            || !self.auth_rx.is_empty()
     }
 
     fn poll_network(&mut self, timeout: Duration) -> Result<bool, GatewayError> {
@@ -873,7 +916,10 @@ impl<T: Transport> Gateway<T> {
         let mut counted = false;
         loop {
             match self.port.try_submit(command) {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.port.sequencer_bell.ring();
+                    return;
+                }
                 Err(back) => {
                     command = back;
                     if !counted {
@@ -1395,8 +1441,18 @@ impl<T: Transport> Gateway<T> {
             self.transport.close(conn);
         }
         self.commit_streams();
+        // End of Session is queued; give every client a moment to receive it.
+        if let Ok(false) = self.transport.drain_sends(SHUTDOWN_SEND_WAIT) {
+            self.hot(HotRecord::new(
+                HotLevel::Warn,
+                "shutdown: some clients did not take their End of Session in time",
+            ));
+        }
     }
 }
+
+/// How long shutdown waits for queued bytes (End of Session) to reach the kernel.
+const SHUTDOWN_SEND_WAIT: Duration = Duration::from_millis(500);
 
 fn hot(log: &HotLog, record: HotRecord) {
     log.try_log(record);

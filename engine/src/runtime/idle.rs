@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::Doorbell;
 pub use crate::config::IdleStrategy;
 
 /// The per-thread state of an idle strategy: how long it has been idle.
@@ -55,6 +56,26 @@ impl Idler {
                 self.park_us = self.park_us.saturating_mul(2).min(max_us.max(1));
             }
         }
+    }
+
+    /// As [`Idler::idle`], for a thread whose producers ring `bell` after publishing work:
+    /// `park` then sleeps until rung (or its current back-off passes, a safety net), after
+    /// checking `has_work` once more with the sleep announced, so no ring is missed.
+    #[inline]
+    pub fn idle_or_sleep(&mut self, did_work: bool, bell: &Doorbell, has_work: impl FnOnce() -> bool) {
+        let IdleStrategy::Park { max_us, .. } = self.strategy else {
+            return self.idle(did_work);
+        };
+        if did_work {
+            return self.idle(true);
+        }
+        bell.prepare_sleep();
+        if has_work() {
+            bell.cancel_sleep();
+            return;
+        }
+        bell.sleep(Duration::from_micros(u64::from(self.park_us)));
+        self.park_us = self.park_us.saturating_mul(2).min(max_us.max(1));
     }
 
     /// The sleep the next idle call of a `Park` strategy takes, µs (0 for the others).

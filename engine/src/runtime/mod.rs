@@ -23,6 +23,7 @@
 //!   commands and [`Runtime::progress`] reports the failure; only a restart recovers.
 //! - No allocation per command on the data plane (tests/pipeline_no_alloc.rs).
 
+mod doorbell;
 mod idle;
 pub mod os;
 mod pipeline;
@@ -40,6 +41,7 @@ use petrel_journal::{JournalError, JournalWriter, SnapshotError};
 use crate::config::Config;
 use crate::recovery::Recovered;
 
+pub use doorbell::Doorbell;
 pub use idle::{IdleStrategy, Idler};
 pub use stats::{ProgressSnapshot, Ring, RuntimeStats, ThreadProgress, THREADS};
 
@@ -77,6 +79,11 @@ pub struct GatewayPort {
     /// Every command up to this sequence is durable (Release-stored by the journal thread).
     pub durable_sequence: Arc<AtomicU64>,
     pub stats: Arc<RuntimeStats>,
+    /// Rung by the gateway after it submits commands (wakes a parked sequencer).
+    pub sequencer_bell: Arc<Doorbell>,
+    /// Rung by the journal writer after each commit moves `durable_sequence` (an eventfd the
+    /// gateway's transport watches while the gateway sleeps in its poll).
+    pub gateway_bell: Arc<Doorbell>,
 }
 
 impl GatewayPort {
@@ -184,6 +191,8 @@ pub enum RuntimeError {
     MlockAll { detail: String },
     #[error("{ring} ring capacity {capacity} is outside 1..={MAX_RING_CAPACITY}")]
     RingCapacity { ring: &'static str, capacity: usize },
+    #[error("cannot create the gateway's wake-up eventfd: {0}")]
+    Doorbell(#[source] std::io::Error),
     #[error("cannot start the {thread} thread: {source}")]
     Spawn {
         thread: &'static str,
@@ -234,6 +243,8 @@ struct Shared {
     journal_done: AtomicBool,
     failure: Mutex<Option<String>>,
     beats: [stats::Beat; THREADS.len()],
+    /// Rung by the sequencer after each batch it pushed to the journal ring.
+    journal_bell: Doorbell,
 }
 
 impl Shared {
@@ -295,12 +306,15 @@ impl Runtime {
             journal_done: AtomicBool::new(false),
             failure: Mutex::new(None),
             beats: Default::default(),
+            journal_bell: Doorbell::for_thread(),
         });
         let port = GatewayPort {
             inbound: Arc::new(ArrayQueue::new(rings.inbound)),
             outbound: Arc::new(ArrayQueue::new(rings.outbound)),
             durable_sequence: Arc::new(AtomicU64::new(writer.durable_sequence())),
             stats,
+            sequencer_bell: Arc::new(Doorbell::for_thread()),
+            gateway_bell: Arc::new(Doorbell::eventfd().map_err(RuntimeError::Doorbell)?),
         };
         let admin = Arc::new(ArrayQueue::new(rings.admin));
         let mut runtime = Runtime {
@@ -351,7 +365,9 @@ impl Runtime {
         self.admin.push(InboundCommand { conn: ADMIN_CONN, command }).map_err(|_| {
             self.port.stats.count_ring_full(Ring::Admin);
             Full { capacity: self.admin.capacity() }
-        })
+        })?;
+        self.port.sequencer_bell.ring();
+        Ok(())
     }
 
     /// Stops intake, lets the sequencer finish what is queued, makes everything durable (final
@@ -390,8 +406,10 @@ impl Runtime {
     /// Signals every stage in order and joins it. Idempotent (also run by `Drop`).
     fn stop_and_join(&mut self) -> (Result<Engine, RuntimeError>, Result<JournalWriter, RuntimeError>) {
         self.shared.stop.store(true, Ordering::Release);
+        self.port.sequencer_bell.wake();
         let engine = join(self.sequencer.take(), "sequencer");
         self.shared.sequencer_done.store(true, Ordering::Release);
+        self.shared.journal_bell.wake();
         let writer = match join(self.journal.take(), "journal") {
             Ok(Ok(writer)) => Ok(writer),
             Ok(Err(source)) => Err(RuntimeError::Journal {

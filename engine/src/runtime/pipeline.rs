@@ -15,7 +15,9 @@ use petrel_core::{Engine, Event, EventSink, RejectReason};
 use petrel_journal::{AppendError, JournalConfig, JournalError, JournalWriter};
 
 use super::stats::{new_histogram, Ring};
-use super::{os, GatewayPort, IdleStrategy, Idler, InboundCommand, OutboundEvent, RuntimeError, Shared};
+use super::{
+    os, Doorbell, GatewayPort, IdleStrategy, Idler, InboundCommand, OutboundEvent, RuntimeError, Shared,
+};
 use crate::config::{Config, SnapshotConfig, ThreadConfig};
 use crate::sequencer::{Clock, SystemClock};
 
@@ -192,10 +194,13 @@ fn push_waiting<T>(
     which: Ring,
     shared: &Shared,
     idle: IdleStrategy,
+    consumer: &Doorbell,
     mut abandon: impl FnMut() -> bool,
 ) -> Result<(), T> {
     let Err(mut value) = ring.push(value) else { return Ok(()) };
     shared.stats.count_ring_full(which);
+    // A full ring with its consumer asleep would otherwise wait out the consumer's back-off.
+    consumer.ring();
     let mut idler = Idler::new(idle);
     loop {
         if abandon() {
@@ -270,7 +275,10 @@ impl Sequencer {
                 break;
             }
             beat.beat(done == 0);
-            idler.idle(done > 0);
+            let (admin, inbound, shared) = (&self.admin, &self.port.inbound, &self.shared);
+            idler.idle_or_sleep(done > 0, &self.port.sequencer_bell, || {
+                !admin.is_empty() || !inbound.is_empty() || shared.stop.load(Ordering::Acquire)
+            });
         }
         self.publish();
         self.engine
@@ -288,14 +296,19 @@ impl Sequencer {
         slot.len = codec::encode(&inbound.command, &mut slot.bytes) as u8;
         // Journal first: the engine never holds a command the journal will not get.
         let shared = &*self.shared;
-        if push_waiting(&self.journal_ring, slot, Ring::Journal, shared, self.idle, || shared.failed())
+        let bell = &shared.journal_bell;
+        if push_waiting(&self.journal_ring, slot, Ring::Journal, shared, self.idle, bell, || shared.failed())
             .is_err()
         {
             return false;
         }
+        // Per command, not per batch: the journal starts its next commit as early as it can.
+        // While it is awake this is one fence and one load.
+        bell.ring();
         self.next_sequence += 1;
         let mut sink = OutboundSink {
             ring: &self.port.outbound,
+            consumer: &self.port.gateway_bell,
             shared,
             idle: self.idle,
             counters: &mut self.counters,
@@ -306,6 +319,13 @@ impl Sequencer {
         };
         self.engine.apply(&inbound.command, sequence, timestamp_ns, &mut sink);
         sink.finish();
+        // The journal may have committed this command before its events reached the ring, and
+        // its doorbell then found nothing to release: ring for it. (The fence orders the pushes
+        // above before the load, against the journal's store of the mark before its ring.)
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.port.durable_sequence.load(Ordering::Relaxed) >= sequence {
+            self.port.gateway_bell.ring();
+        }
         self.counters.commands += 1;
         self.commands_since_snapshot += 1;
         self.service_ns.saturating_record(started.elapsed().as_nanos() as u64);
@@ -355,6 +375,7 @@ impl Sequencer {
 /// back so the command's last event can be flagged `last_of_command`.
 struct OutboundSink<'a> {
     ring: &'a ArrayQueue<OutboundEvent>,
+    consumer: &'a Doorbell,
     shared: &'a Shared,
     idle: IdleStrategy,
     counters: &'a mut Counters,
@@ -378,7 +399,8 @@ impl OutboundSink<'_> {
             let deadline = *deadline.get_or_insert_with(|| Instant::now() + SHUTDOWN_OUTBOUND_WAIT);
             Instant::now() >= deadline
         };
-        if push_waiting(self.ring, event, Ring::Outbound, shared, self.idle, abandon).is_err() {
+        if push_waiting(self.ring, event, Ring::Outbound, shared, self.idle, self.consumer, abandon).is_err()
+        {
             shared.stats.outbound_dropped_at_shutdown.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -451,7 +473,10 @@ impl JournalThread {
                 break;
             }
             beat.beat(records == 0);
-            idler.idle(records > 0);
+            let (ring, shared) = (&self.ring, &self.shared);
+            idler.idle_or_sleep(records > 0, &shared.journal_bell, || {
+                !ring.is_empty() || shared.sequencer_done.load(Ordering::Acquire)
+            });
         }
         Ok(self.writer)
     }
@@ -481,6 +506,7 @@ impl JournalThread {
         let committed = self.writer.commit()?;
         self.commit_ns.saturating_record(started.elapsed().as_nanos() as u64);
         self.port.durable_sequence.store(committed.durable_sequence, Ordering::Release);
+        self.port.gateway_bell.ring();
         let stats = &self.shared.stats;
         stats.durable_sequence.store(committed.durable_sequence, Ordering::Relaxed);
         stats.journal_bytes_total.fetch_add(committed.bytes_written, Ordering::Relaxed);
