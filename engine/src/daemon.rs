@@ -469,7 +469,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     }
 }
 
-fn bind(config: &Config) -> Result<Box<dyn Transport>, String> {
+/// The configured network backend, bound to `gateway.listen` (`auto`: io_uring, else epoll, logged).
+pub fn bind(config: &Config) -> Result<Box<dyn Transport>, String> {
     let g = &config.gateway;
     let read_buffer_bytes = 64 * 1024;
     let epoll = || {

@@ -1,0 +1,124 @@
+//! Nothing allocates per message on the gateway thread: after a warm-up, two OUCH sessions
+//! trade over loopback (enter, execute, reduce, replace, cancel, reject) and the gateway thread
+//! makes no heap allocation while decoding, mapping, releasing, recording and sending. Runs on
+//! both network backends. A counting global allocator counts only the gateway thread's calls
+//! (a thread-local flag), so the test client may allocate freely.
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use petrel_engine::config::Config;
+use petrel_engine::gateway::{Gateway, GatewaySettings};
+use petrel_engine::runtime::Runtime;
+use petrel_engine::users::Users;
+use support::*;
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static GATEWAY_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count() {
+    if COUNTING.load(Ordering::Relaxed) && GATEWAY_THREAD.with(Cell::get) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: delegates every call to the system allocator unchanged; it only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const AAPL_585: u64 = 5_853_300;
+
+/// One round: Alice rests a bid, Bob sells part into it (both hear the execution), Alice
+/// reduces, replaces and cancels what is left, and sends one order that is rejected.
+fn round(alice: &mut Client, bob: &mut Client, i: u32) {
+    let (a1, a2, a3) = (3 * i + 1, 3 * i + 2, 3 * i + 3);
+    alice.enter(a1, b'B', 100, "AAPL", AAPL_585, b'0');
+    assert!(matches!(alice.ouch(), OwnedOutbound::Accepted { user_ref, .. } if user_ref == a1));
+    bob.enter(i + 1, b'S', 40, "AAPL", AAPL_585, b'3');
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { .. }));
+    assert!(matches!(bob.ouch(), OwnedOutbound::Executed { qty: 40, .. }));
+    assert!(matches!(alice.ouch(), OwnedOutbound::Executed { qty: 40, .. }));
+    alice.cancel(a1, 50);
+    assert!(matches!(alice.ouch(), OwnedOutbound::Canceled { qty: 10, .. }));
+    alice.replace(a1, a2, 30, AAPL_585 - 100);
+    assert!(matches!(alice.ouch(), OwnedOutbound::Replaced { user_ref, .. } if user_ref == a2));
+    alice.cancel(a2, 0);
+    assert!(matches!(alice.ouch(), OwnedOutbound::Canceled { qty: 30, .. }));
+    alice.enter(a3, b'B', 10, "AAPL", AAPL_585 + 1, b'0'); // off tick
+    assert!(matches!(alice.ouch(), OwnedOutbound::Rejected { user_ref, .. } if user_ref == a3));
+}
+
+fn no_allocation_per_message(backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::load(&write_config(dir.path(), backend)).unwrap();
+    let users = Users::load(&config.gateway.users_file, &config).unwrap();
+    let recovered = petrel_engine::recovery::recover(&config, &mut |_, _| {}).unwrap();
+    let (runtime, port) = Runtime::start(&config, recovered).unwrap();
+    let transport = petrel_engine::daemon::bind(&config).unwrap();
+    assert_eq!(transport.name(), backend);
+    let settings = GatewaySettings::from_config(&config);
+    let users = Arc::new(RwLock::new(Arc::new(users)));
+    let mut gateway = Gateway::new(transport, port, &config, users, settings).unwrap();
+    let addr = gateway.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let gateway_stop = Arc::clone(&stop);
+    let gateway_thread = std::thread::spawn(move || {
+        GATEWAY_THREAD.with(|g| g.set(true));
+        gateway.run(&gateway_stop).unwrap();
+    });
+
+    let mut alice = Client::connect(addr);
+    assert!(matches!(alice.login("ALICE", "alice", 0), Got::LoginAccepted { .. }));
+    let mut bob = Client::connect(addr);
+    assert!(matches!(bob.login("BOB", "bob", 0), Got::LoginAccepted { .. }));
+    // Warm-up: per-connection buffers reach their working size, journals their first segment.
+    for i in 0..300 {
+        round(&mut alice, &mut bob, i);
+    }
+    COUNTING.store(true, Ordering::SeqCst);
+    for i in 300..1_300 {
+        round(&mut alice, &mut bob, i);
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    let allocations = ALLOCATIONS.swap(0, Ordering::SeqCst);
+
+    stop.store(true, Ordering::SeqCst);
+    gateway_thread.join().unwrap();
+    runtime.shutdown(false).unwrap();
+    // 1,000 rounds: 6,000 messages in and 8,000 out.
+    assert_eq!(allocations, 0, "{backend}: the gateway thread allocated {allocations} times in 1,000 rounds");
+}
+
+/// One test for both backends, one after the other: the counters are process-wide.
+#[test]
+fn no_allocation_per_message_on_either_backend() {
+    no_allocation_per_message("epoll");
+    no_allocation_per_message("io_uring");
+}
