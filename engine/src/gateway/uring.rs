@@ -26,8 +26,10 @@
 //!   with the gateway, whose backlog limit catches a client that does not read). At the next
 //!   poll each connection with unsent bytes and no send in flight gets one `Send` for its
 //!   contiguous unsent bytes; a short send resubmits the rest; an error closes the connection.
-//!   Registered (fixed) buffers are not used: they save a page-pin per send, which matters for
-//!   large zero-copy transfers, not for sub-kilobyte OUCH messages copied into a socket.
+//!   Memory: `max_connections * send_buffer_bytes`, 16 MiB for 256 connections at the default.
+//!   Registered (fixed) buffers are not used: a plain `Send` copies from user memory into the
+//!   socket either way; fixed buffers pay off for zero-copy sends (SEND_ZC) of large payloads,
+//!   not for the sub-kilobyte OUCH messages this gateway sends.
 //! - **One enter per poll**: every SQE a poll queues (re-armed receives, sends, cancels) goes
 //!   to the kernel in one `io_uring_enter`, the one that also waits when the poll has a
 //!   timeout. A zero-timeout poll with nothing to submit makes no system call at all: the
@@ -323,7 +325,13 @@ impl UringTransport {
         }
         // Everything fallible that needs no cleanup first; the listener last (see above).
         let recv = BufRing::new(recv_buffer_count, read_buffer_bytes as u32)?;
-        let send_mem = KernelMem::zeroed(max_connections as usize * send_buffer_bytes)?;
+        let send_mem_bytes = (max_connections as usize).checked_mul(send_buffer_bytes).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{max_connections} connections of {send_buffer_bytes} send buffer bytes overflow"),
+            )
+        })?;
+        let send_mem = KernelMem::zeroed(send_mem_bytes)?;
         // SAFETY: the entries stay allocated, at this address, until the ring is unregistered
         // (Drop for UringTransport, or below when binding fails) or, failing that, forever.
         let registered = unsafe {
@@ -740,7 +748,10 @@ impl UringTransport {
         assert!(in_flight > 0, "send completion without a send in flight on slot {conn}");
         slot.send_in_flight_bytes = 0;
         let errno = -result;
-        if result > 0 {
+        if slot.shut {
+            // Shut down while this send was in flight: whatever it did, nothing more goes out.
+            debug_assert_eq!(slot.tx_len, 0);
+        } else if result > 0 {
             let sent = result as usize;
             assert!(sent <= in_flight, "sent {sent} of {in_flight} bytes");
             slot.tx_start = (slot.tx_start + sent) % cap;
