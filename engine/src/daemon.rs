@@ -473,6 +473,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
 pub fn bind(config: &Config) -> Result<Box<dyn Transport>, String> {
     let g = &config.gateway;
     let read_buffer_bytes = 64 * 1024;
+    let send_buffer_bytes = crate::gateway::uring::SEND_BUFFER_BYTES_DEFAULT;
+    let uring = || UringTransport::bind(g.listen, g.max_sessions, read_buffer_bytes, send_buffer_bytes);
     let epoll = || {
         EpollTransport::bind(g.listen, g.max_sessions, read_buffer_bytes)
             .map(|t| Box::new(t) as Box<dyn Transport>)
@@ -480,12 +482,10 @@ pub fn bind(config: &Config) -> Result<Box<dyn Transport>, String> {
     };
     match g.backend {
         GatewayBackend::Epoll => epoll(),
-        GatewayBackend::IoUring => UringTransport::bind(g.listen, g.max_sessions, read_buffer_bytes)
-            .map(|t| Box::new(t) as Box<dyn Transport>)
-            .map_err(|e| {
-                format!("cannot listen on {} with io_uring (gateway.backend = \"io_uring\"): {e}", g.listen)
-            }),
-        GatewayBackend::Auto => match UringTransport::bind(g.listen, g.max_sessions, read_buffer_bytes) {
+        GatewayBackend::IoUring => uring().map(|t| Box::new(t) as Box<dyn Transport>).map_err(|e| {
+            format!("cannot listen on {} with io_uring (gateway.backend = \"io_uring\"): {e}", g.listen)
+        }),
+        GatewayBackend::Auto => match uring() {
             Ok(t) => Ok(Box::new(t)),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 Err(format!("cannot listen on {}: {e}", g.listen))
