@@ -1259,7 +1259,7 @@ impl<T: Transport> Gateway<T> {
             Err(_) => {
                 self.hot(HotRecord::new(HotLevel::Debug, "send failed: connection closed").session(conn));
                 bump(&self.stats.disconnects_peer_total);
-                self.release_conn(conn, false);
+                self.release_conn(conn, true);
                 return true;
             }
         }
@@ -1274,7 +1274,7 @@ impl<T: Transport> Gateway<T> {
                 )
                 .session(conn),
             );
-            self.release_conn(conn, false);
+            self.release_conn(conn, true);
         }
         true
     }
