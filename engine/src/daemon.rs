@@ -1,8 +1,10 @@
 //! `petrel-engine run`: the daemon's life from configuration to exit.
 //!
 //! Start-up, each failure ending the process with a message naming what and where:
-//! configuration, logging, users file, journal recovery (snapshot + tail, progress in
-//! `STATUS=`), the pinned pipeline, the gateway's listener, the admin endpoint. Only then
+//! configuration, logging, users file, the output journals' tails and release mark (which
+//! commands' messages a crash may have kept from them), journal recovery (snapshot + tail,
+//! progress in `STATUS=`, collecting those commands' events for the gateway to regenerate),
+//! the pinned pipeline, the gateway's listener, the admin endpoint. Only then
 //! `READY=1`. The main thread is the control plane: it pings the watchdog only while every
 //! data-plane thread makes progress (or idles with nothing queued), keeps `STATUS=` current,
 //! reloads on SIGHUP and drains on SIGTERM/SIGINT: intake closes, queued commands are sequenced

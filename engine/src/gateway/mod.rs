@@ -1952,3 +1952,80 @@ fn open_reader(
     };
     recovery.replay_from(sequence)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_release_mark_round_trips_and_damage_is_detected() {
+        let bytes = encode_release_mark(123_456);
+        assert_eq!(decode_release_mark(&bytes), Ok(123_456));
+        for i in 0..RELEASE_MARK_BYTES {
+            let mut damaged = bytes;
+            damaged[i] ^= 0x10;
+            assert!(decode_release_mark(&damaged).is_err(), "a flipped bit at byte {i} is caught");
+        }
+        assert!(decode_release_mark(&bytes[..19]).unwrap_err().contains("19 bytes"));
+        assert!(decode_release_mark(&[]).is_err(), "an empty file (crash before the first write)");
+    }
+
+    fn tails(mark: ReleaseMark, streams: &[(u64, u64)]) -> OutputTails {
+        OutputTails {
+            mark,
+            streams: streams
+                .iter()
+                .map(|&(last_source, last_source_messages)| StreamTail {
+                    last_source,
+                    last_source_messages,
+                    next_sequence: 1,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn what_a_stream_holds_follows_the_mark_and_its_tail() {
+        // Account 0 is behind the mark, account 1 holds two messages of command 12 > mark.
+        let t = tails(ReleaseMark::At(10), &[(7, 1), (12, 2)]);
+        assert_eq!(t.held(0), Held { through: 10, partial_messages: 0 });
+        assert_eq!(t.held(1), Held { through: 11, partial_messages: 2 });
+        assert_eq!(t.regenerate_after(), Some(10));
+        // Every stream ahead of the mark: T is the least of their bounds.
+        let t = tails(ReleaseMark::At(10), &[(14, 1), (12, 3)]);
+        assert_eq!(t.regenerate_after(), Some(11));
+        // A damaged mark: the tails alone (an account with nothing from a command: everything).
+        let t = tails(ReleaseMark::Corrupt("bad magic".into()), &[(14, 1), (0, 0)]);
+        assert_eq!(t.held(1), Held { through: 0, partial_messages: 0 });
+        assert_eq!(t.regenerate_after(), Some(0));
+        // No mark: nothing to regenerate from.
+        assert_eq!(tails(ReleaseMark::Missing, &[(14, 1)]).regenerate_after(), None);
+    }
+
+    #[test]
+    fn a_stream_tail_is_its_newest_source_and_how_many_records_carry_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            OutputTails::read(&dir.path().join("sessions"), 2).unwrap(),
+            tails(ReleaseMark::Missing, &[(0, 0), (0, 0)]),
+            "no sessions directory: a fresh install"
+        );
+        let sessions = dir.path().join("sessions");
+        let (mut writer, _) = Journal::open(&stream_journal_config(&sessions, 0)).unwrap();
+        // A record from before source sequences (wall-clock ns), Start of Day, three commands
+        // with a gateway answer inside the last one.
+        let sources = [1_700_000_000_000_000_000u64, 0, 3, 3, 5, 0, 5];
+        for (i, source) in sources.iter().enumerate() {
+            writer.append(i as u64 + 1, *source, b"packet").unwrap();
+        }
+        writer.commit().unwrap();
+        drop(writer);
+        std::fs::write(sessions.join(RELEASE_MARK_FILE), encode_release_mark(4)).unwrap();
+        let read = OutputTails::read(&sessions, 2).unwrap();
+        assert_eq!(read.mark, ReleaseMark::At(4));
+        assert_eq!(read.streams[0], StreamTail { last_source: 5, last_source_messages: 2, next_sequence: 8 });
+        assert_eq!(read.streams[1], StreamTail { last_source: 0, last_source_messages: 0, next_sequence: 1 });
+        assert_eq!(read.held(0), Held { through: 4, partial_messages: 2 });
+        assert_eq!(read.regenerate_after(), Some(4));
+    }
+}
