@@ -1,8 +1,10 @@
 //! `petrel-engine run`: the daemon's life from configuration to exit.
 //!
 //! Start-up, each failure ending the process with a message naming what and where:
-//! configuration, logging, users file, journal recovery (snapshot + tail, progress in
-//! `STATUS=`), the pinned pipeline, the gateway's listener, the admin endpoint. Only then
+//! configuration, logging, users file, the output journals' tails and release mark (which
+//! commands' messages a crash may have kept from them), journal recovery (snapshot + tail,
+//! progress in `STATUS=`, collecting those commands' events for the gateway to regenerate),
+//! the pinned pipeline, the gateway's listener, the admin endpoint. Only then
 //! `READY=1`. The main thread is the control plane: it pings the watchdog only while every
 //! data-plane thread makes progress (or idles with nothing queued), keeps `STATUS=` current,
 //! reloads on SIGHUP and drains on SIGTERM/SIGINT: intake closes, queued commands are sequenced
@@ -11,7 +13,8 @@
 use crate::admin::{self, AdminHandler, AdminServer};
 use crate::config::{Config, GatewayBackend};
 use crate::gateway::{
-    epoll::EpollTransport, uring::UringTransport, Gateway, GatewaySettings, GatewayStats, Transport,
+    epoll::EpollTransport, uring::UringTransport, Gateway, GatewaySettings, GatewayStats, OutputTails,
+    Regeneration, Transport,
 };
 use crate::metrics::{self as m, Exposition, LatencySummary};
 use crate::notify::{Notifier, ThreadProgress, Watchdog};
@@ -256,24 +259,32 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     tracing::info!(config = %config_path.display(), log = ?log.target, "{}", config.summary());
     let _ = notifier.status("recovering the journal");
     let started = Instant::now();
+    // Before recovery: which commands may lack their messages in some output journal (a crash
+    // between the input journal and the gateway); recovery collects their events.
+    let sessions_dir = GatewaySettings::from_config(&config).sessions_dir;
+    let tails = OutputTails::read(&sessions_dir, config.accounts.len())
+        .map_err(|e| DaemonError::Start(format!("reading the session output journals: {e}")))?;
     let mut last_progress = Instant::now();
-    let recovered = crate::recovery::recover(&config, &mut |done, total| {
-        if last_progress.elapsed() > Duration::from_millis(500) || done == total {
-            last_progress = Instant::now();
-            let _ = notifier.status(&format!("replaying journal: {done} of {total}"));
-            tracing::info!("replaying journal: {done} of {total}");
-        }
-    })
-    .map_err(|e| DaemonError::Start(e.to_string()))?;
+    let (recovered, collection) =
+        crate::recovery::recover_collecting(&config, tails.regenerate_after(), &mut |done, total| {
+            if last_progress.elapsed() > Duration::from_millis(500) || done == total {
+                last_progress = Instant::now();
+                let _ = notifier.status(&format!("replaying journal: {done} of {total}"));
+                tracing::info!("replaying journal: {done} of {total}");
+            }
+        })
+        .map_err(|e| DaemonError::Start(e.to_string()))?;
     let report = &recovered.report;
     tracing::info!(
         replayed = report.replayed_records,
         last_sequence = report.last_sequence,
         snapshot = ?report.snapshot.as_ref().map(|s| s.0),
+        collected_events = report.collected_events,
         elapsed_ms = started.elapsed().as_millis() as u64,
         state_hash = %recovered.engine.state_hash(),
         "journal recovered"
     );
+    let regeneration = Regeneration { tails, collection, last_sequence: report.last_sequence };
     let (runtime, port) =
         Runtime::start(&config, recovered).map_err(|e| DaemonError::Start(e.to_string()))?;
     let users = Arc::new(RwLock::new(Arc::new(users)));
@@ -308,11 +319,17 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                 Err(e) => return fail(e),
             };
             let settings = GatewaySettings::from_config(&gateway_config);
-            let mut gateway =
-                match Gateway::new(transport, gateway_port, &gateway_config, gateway_users, settings) {
-                    Ok(g) => g,
-                    Err(e) => return fail(e.to_string()),
-                };
+            let mut gateway = match Gateway::new(
+                transport,
+                gateway_port,
+                &gateway_config,
+                gateway_users,
+                settings,
+                regeneration,
+            ) {
+                Ok(g) => g,
+                Err(e) => return fail(e.to_string()),
+            };
             let _ = bound_tx.send(Ok((
                 gateway.local_addr(),
                 gateway.transport_name(),

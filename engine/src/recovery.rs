@@ -10,20 +10,37 @@
 //!   `Journal::open`, logged as a warning here and returned in the report; never silent.
 //! - A snapshot is only written of state whose commands are all durable in the journal (see
 //!   [`write_snapshot`]), so a snapshot never runs ahead of the journal.
+//! - Asked to collect the events of the commands after a sequence T ([`recover_collecting`]),
+//!   recovery starts from the newest snapshot at or before T (or from an empty engine when the
+//!   journal still begins at sequence 1) instead of the newest one: the replay is longer, the
+//!   recovered state the same. The gateway turns those events into the OUCH messages a crash
+//!   kept it from recording (see `gateway` module docs, "Regenerating lost outputs").
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use petrel_core::codec::{self, CodecError};
-use petrel_core::{CountingSink, Engine, EngineConfig};
+use petrel_core::{CountingSink, Engine, EngineConfig, Event, EventSink};
 use petrel_journal::{
     Journal, JournalError, JournalLocation, JournalWriter, Recovery, SnapshotError, TornTail,
 };
 
 use crate::config::{Config, SnapshotConfig};
+use crate::runtime::OutboundEvent;
 
 /// How often, in records, the progress callback hears from a replay.
 pub const PROGRESS_EVERY_RECORDS: u64 = 1 << 16;
+
+/// Most events [`recover_collecting`] keeps. The commands whose outputs a crash can lose are
+/// those the gateway had not yet recorded: at most what its held queue and the outbound ring
+/// carry (2 x 65,536 events by default), so this bound is only reached when the release mark
+/// was lost and a long history would have to be regenerated; collection then stops (memory
+/// stays bounded) and the gateway regenerates nothing.
+pub const COLLECTED_EVENTS_MAX: usize = 1 << 20;
+
+/// The `conn` of a collected event: the journal does not record which connection sent a
+/// command. No gateway connection id reaches this value (they are below `max_sessions`).
+pub const REPLAYED_CONN: u32 = u32::MAX - 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecoveryError {
@@ -90,10 +107,30 @@ pub struct RecoveryReport {
     pub next_sequence: u64,
     /// The torn tail cut off (by `recover`) or found (by the read-only replay).
     pub torn_tail: Option<TornTail>,
-    /// Events the replay produced (they are not sent anywhere: clients saw them before).
+    /// Events the replay produced (counted; only those collected are kept, see below).
     pub events: u64,
     pub executions: u64,
+    /// Events of the commands after `collected_after` kept for regeneration (book changes,
+    /// which the gateway never sends, are not kept).
+    pub collected_events: u64,
+    /// Collection was asked for the commands after this sequence, and done.
+    pub collected_after: Option<u64>,
     pub timing: RecoveryTiming,
+}
+
+/// What [`recover_collecting`] gathered for the gateway to regenerate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// Not asked for.
+    NotAsked,
+    /// Every event (book changes left out) of the commands after `after`, in sequence order,
+    /// each command's last kept event flagged `last_of_command`.
+    Events { after: u64, events: Vec<OutboundEvent> },
+    /// The commands after `after` could not be replayed from a state at or before `after`:
+    /// `reason` says why (retention removed the journal's beginning and no snapshot is old
+    /// enough; an old snapshot is unreadable; too many events). The engine is recovered all the
+    /// same, from the newest snapshot.
+    Unavailable { after: u64, reason: String },
 }
 
 /// A recovered engine with the journal writer positioned after the last record.
@@ -109,6 +146,17 @@ pub struct Recovered {
 /// every [`PROGRESS_EVERY_RECORDS`] records and once at the end, for a status line such as
 /// "replaying journal: 3.2M of 10M".
 pub fn recover(config: &Config, progress: &mut dyn FnMut(u64, u64)) -> Result<Recovered, RecoveryError> {
+    recover_collecting(config, None, progress).map(|(recovered, _)| recovered)
+}
+
+/// [`recover`], also collecting the events of every command after `collect_after` (when
+/// given) for the gateway to regenerate the outputs a crash lost. The recovered engine is the
+/// same; only where the replay starts differs (see the module's invariants).
+pub fn recover_collecting(
+    config: &Config,
+    collect_after: Option<u64>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(Recovered, Collection), RecoveryError> {
     let started = Instant::now();
     let (writer, recovery) = Journal::open(&config.journal)?;
     let journal_scan = started.elapsed();
@@ -125,7 +173,8 @@ pub fn recover(config: &Config, progress: &mut dyn FnMut(u64, u64)) -> Result<Re
     for temp in &recovery.removed_temp_files {
         tracing::info!(file = %temp.display(), "removed a half-created journal segment");
     }
-    let (engine, mut report) = rebuild(&config.engine, &recovery, Some(&config.snapshots.dir), progress)?;
+    let (engine, mut report, collection) =
+        rebuild(&config.engine, &recovery, Some(&config.snapshots.dir), collect_after, progress)?;
     report.torn_tail = recovery.truncation.clone();
     report.timing.journal_scan = journal_scan;
     assert_eq!(
@@ -137,9 +186,11 @@ pub fn recover(config: &Config, progress: &mut dyn FnMut(u64, u64)) -> Result<Re
         snapshot = ?report.snapshot.as_ref().map(|s| s.0),
         replayed = report.replayed_records,
         last_sequence = report.last_sequence,
+        collected_after = ?report.collected_after,
+        collected_events = report.collected_events,
         "recovered engine state"
     );
-    Ok(Recovered { engine, writer, report })
+    Ok((Recovered { engine, writer, report }, collection))
 }
 
 /// Replays a journal into a fresh engine without changing any file (no lock, no cut tail): for
@@ -167,26 +218,134 @@ pub fn replay_read_only(
         removed_temp_files: Vec::new(),
         created: false,
     };
-    let (engine, mut report) = rebuild(engine_config, &recovery, snapshot_dir, progress)?;
+    let (engine, mut report, _) = rebuild(engine_config, &recovery, snapshot_dir, None, progress)?;
     report.torn_tail = verified.torn_tail;
     report.timing.journal_scan = journal_scan;
     Ok((engine, report))
+}
+
+/// Where a replay starts: a snapshot, or an empty engine.
+enum Base {
+    Empty,
+    Snapshot(petrel_journal::Snapshot),
+}
+
+/// The newest snapshot at or before `after` from which the journal can be replayed (its next
+/// sequence still retained), else an empty engine when the journal begins at sequence 1.
+fn base_at_or_before(recovery: &Recovery, snapshot_dir: Option<&Path>, after: u64) -> Result<Base, String> {
+    let journal_first = recovery.segments.first().map_or(1, |s| s.first_sequence);
+    let candidates = match snapshot_dir {
+        Some(dir) => snapshots_in(dir).map_err(|e| e.to_string())?,
+        None => Vec::new(),
+    };
+    let usable = candidates
+        .into_iter()
+        .rev()
+        .find(|(sequence, _)| *sequence <= after && sequence + 1 >= journal_first);
+    match usable {
+        Some((sequence, path)) => {
+            petrel_journal::read_snapshot(&path, sequence).map(Base::Snapshot).map_err(|e| e.to_string())
+        }
+        None if journal_first <= 1 => Ok(Base::Empty),
+        None => Err(format!(
+            "no snapshot at or before sequence {after} and the journal begins at sequence \
+             {journal_first} (retention deleted the records before it)"
+        )),
+    }
+}
+
+/// Snapshot files in `dir` by sequence, oldest first (temporary files skipped). The journal
+/// crate's own listing is private; this reads the same names (`snapshot-{sequence:020}.snap`).
+fn snapshots_in(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
+    let io = |source| SnapshotError::Io { action: "list directory", path: dir.to_owned(), source };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        let Some(digits) = name.to_str().and_then(|n| n.strip_prefix("snapshot-")?.strip_suffix(".snap"))
+        else {
+            continue;
+        };
+        if digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(sequence) = digits.parse::<u64>() {
+                found.push((sequence, entry.path()));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Counts every event like [`CountingSink`] and, while `collecting`, keeps the ones the
+/// gateway may turn into messages, bounded by [`COLLECTED_EVENTS_MAX`].
+struct CollectingSink {
+    counting: CountingSink,
+    events: Vec<OutboundEvent>,
+    collecting: bool,
+    overflowed: bool,
+    sequence: u64,
+    timestamp_ns: u64,
+}
+
+impl EventSink for CollectingSink {
+    fn emit(&mut self, event: Event) {
+        self.counting.emit(event);
+        if !self.collecting || matches!(event, Event::Book(_)) {
+            return;
+        }
+        if self.events.len() == COLLECTED_EVENTS_MAX {
+            self.overflowed = true;
+            self.collecting = false;
+            self.events = Vec::new();
+            return;
+        }
+        self.events.push(OutboundEvent {
+            sequence: self.sequence,
+            timestamp_ns: self.timestamp_ns,
+            conn: REPLAYED_CONN,
+            event,
+            last_of_command: false,
+        });
+    }
 }
 
 fn rebuild(
     engine_config: &EngineConfig,
     recovery: &Recovery,
     snapshot_dir: Option<&Path>,
+    collect_after: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(Engine, RecoveryReport), RecoveryError> {
+) -> Result<(Engine, RecoveryReport, Collection), RecoveryError> {
     let started = Instant::now();
-    let snapshot = match snapshot_dir {
-        Some(dir) => petrel_journal::latest_snapshot(dir)?,
+    let last = recovery.last_sequence.unwrap_or(0);
+    let asked = collect_after;
+    // Replaying from an older state only matters when some command is after `after`.
+    let collect_after = collect_after.filter(|after| *after < last);
+    let mut unavailable = None;
+    let base = match collect_after.map(|after| (after, base_at_or_before(recovery, snapshot_dir, after))) {
+        Some((_, Ok(base))) => Some(base),
+        Some((after, Err(reason))) => {
+            unavailable = Some(Collection::Unavailable { after, reason });
+            None
+        }
         None => None,
     };
-    let (mut engine, snapshot_info) = match snapshot {
-        None => (Engine::new(engine_config)?, None),
-        Some(snapshot) => {
+    let base = match base {
+        Some(base) => base,
+        None => match snapshot_dir {
+            Some(dir) => petrel_journal::latest_snapshot(dir)?.map_or(Base::Empty, Base::Snapshot),
+            None => Base::Empty,
+        },
+    };
+    let collect_after = if unavailable.is_some() { None } else { collect_after };
+    let (mut engine, snapshot_info) = match base {
+        Base::Empty => (Engine::new(engine_config)?, None),
+        Base::Snapshot(snapshot) => {
             let engine = Engine::restore(engine_config, &snapshot.bytes)
                 .map_err(|source| RecoveryError::Restore { path: snapshot.path.clone(), source })?;
             if engine.last_sequence() != snapshot.sequence {
@@ -203,10 +362,16 @@ fn rebuild(
 
     let started = Instant::now();
     let from = engine.last_sequence() + 1;
-    let last = recovery.last_sequence.unwrap_or(0);
     let total = last.saturating_sub(engine.last_sequence());
     let mut reader = recovery.replay_from(from)?;
-    let mut sink = CountingSink::default();
+    let mut sink = CollectingSink {
+        counting: CountingSink::default(),
+        events: Vec::new(),
+        collecting: false,
+        overflowed: false,
+        sequence: 0,
+        timestamp_ns: 0,
+    };
     let mut done = 0u64;
     while let Some(record) = reader.next_record()? {
         let command = codec::decode(record.payload).map_err(|source| RecoveryError::Decode {
@@ -216,7 +381,14 @@ fn rebuild(
             sequence: record.sequence,
             source,
         })?;
+        sink.collecting = !sink.overflowed && collect_after.is_some_and(|after| record.sequence > after);
+        sink.sequence = record.sequence;
+        sink.timestamp_ns = record.timestamp_ns;
+        let kept_before = sink.events.len();
         engine.apply(&command, record.sequence, record.timestamp_ns, &mut sink);
+        if sink.events.len() > kept_before {
+            sink.events.last_mut().expect("an event was kept").last_of_command = true;
+        }
         done += 1;
         if done % PROGRESS_EVERY_RECORDS == 0 {
             progress(done, total);
@@ -224,6 +396,22 @@ fn rebuild(
     }
     progress(done, total);
     assert_eq!(done, total, "the reader yields every recovered record after the snapshot");
+    let collection = match (collect_after, unavailable) {
+        (_, Some(unavailable)) => unavailable,
+        (Some(after), None) if sink.overflowed => Collection::Unavailable {
+            after,
+            reason: format!("the commands after it produced more than {COLLECTED_EVENTS_MAX} events"),
+        },
+        (Some(after), None) => Collection::Events { after, events: std::mem::take(&mut sink.events) },
+        (None, None) => match asked {
+            Some(after) => Collection::Events { after, events: Vec::new() },
+            None => Collection::NotAsked,
+        },
+    };
+    let (collected_after, collected_events) = match &collection {
+        Collection::Events { after, events } => (Some(*after), events.len() as u64),
+        _ => (None, 0),
+    };
     let report = RecoveryReport {
         snapshot: snapshot_info,
         journal_records: recovery.record_count,
@@ -231,11 +419,13 @@ fn rebuild(
         last_sequence: engine.last_sequence(),
         next_sequence: engine.last_sequence() + 1,
         torn_tail: None,
-        events: sink.events,
-        executions: sink.executions,
+        events: sink.counting.events,
+        executions: sink.counting.executions,
+        collected_events,
+        collected_after,
         timing: RecoveryTiming { journal_scan: Duration::ZERO, snapshot_load, replay: started.elapsed() },
     };
-    Ok((engine, report))
+    Ok((engine, report, collection))
 }
 
 fn segment_of(recovery: &Recovery, sequence: u64) -> PathBuf {

@@ -10,6 +10,36 @@
 //!
 //! Every per-session buffer is bounded: a client that stops reading is disconnected when its
 //! backlog passes the limit, and never stalls the matcher or other sessions.
+//!
+//! # Regenerating lost outputs
+//!
+//! A command can be durable in the input journal while the gateway never recorded its messages
+//! (the process died in between). Each output-journal record's second header field holds the
+//! input sequence of the command that produced the message (its *source*; 0 for a message no
+//! command produced: Start of Day, the gateway's own refusals and answers). Source sequences
+//! never decrease within a stream, because events are released in sequence order. The
+//! gateway also keeps a release mark W in `<sessions>/released` ([`RELEASE_MARK_FILE`]):
+//! every message of every command up to W is recorded in its stream. It moves only at command
+//! boundaries, and is written (one `pwrite`, no fsync: the durability of the output journals)
+//! only after every stream holding those messages was committed.
+//!
+//! At start, before recovery, [`OutputTails::read`] reads W and each stream's tail: L, its
+//! newest source sequence, and n, how many records carry L. For an account the stream then holds
+//! every message of the commands up to max(W, L - 1) and, when L > W, the first n messages of
+//! command L (a commit can be cut mid-command; later commands are absent). Recovery replays
+//! from a state at or before T, the least of those bounds over the accounts, and collects the
+//! events of the commands after T; [`Gateway::new`] feeds them through the same mapping as live
+//! events, dropping per account what its stream already holds, and commits the result before
+//! any client can log in. The echo fields only the gateway knew (ClOrdID, Display, Capacity,
+//! the Time in Force of an Accepted, a mass cancel's UserRefNum) are lost for regenerated
+//! messages: they carry the defaults used when no echo is known.
+//!
+//! Test-only failpoints, read once by [`Gateway::new`] from the environment (a number: an
+//! input sequence), cost one compare per released event when unset:
+//! - `PETREL_FAILPOINT_ABORT_BEFORE_RELEASE=N`: `abort()` when about to record the first event
+//!   of command N, as a crash there would;
+//! - `PETREL_FAILPOINT_ABORT_BEFORE_RELEASE_MARK=N`: `abort()` after the streams holding the
+//!   messages of command N were committed, before the release mark covering N is written.
 
 pub mod epoll;
 mod ouch_map;
@@ -18,6 +48,7 @@ pub mod uring;
 
 use crate::config::Config;
 use crate::logging::{HotLevel, HotLog, HotRecord};
+use crate::recovery::Collection;
 use crate::runtime::{GatewayPort, IdleStrategy, Idler, InboundCommand, OutboundEvent, ADMIN_CONN};
 use crate::users::Users;
 use petrel_core::{self as core, AccountId, ClientRef, Command, CommandKind, Event, InstrumentId};
@@ -30,7 +61,8 @@ use petrel_proto::soupbin::{
 };
 use std::collections::VecDeque;
 use std::io;
-use std::path::PathBuf;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -91,6 +123,8 @@ pub struct GatewayStats {
     pub disconnects_protocol_total: AtomicU64,
     pub inbound_full_total: AtomicU64,
     pub replayed_messages_total: AtomicU64,
+    /// Messages regenerated at start from the input journal (outputs a crash lost).
+    pub regenerated_messages_total: AtomicU64,
     /// Per account (index): orders rejected for the position limit, and whether the kill
     /// switch is engaged.
     pub position_rejects_total: Vec<AtomicU64>,
@@ -120,6 +154,7 @@ impl GatewayStats {
             disconnects_protocol_total: AtomicU64::new(0),
             inbound_full_total: AtomicU64::new(0),
             replayed_messages_total: AtomicU64::new(0),
+            regenerated_messages_total: AtomicU64::new(0),
             position_rejects_total: (0..accounts).map(|_| AtomicU64::new(0)).collect(),
             kill_switch_engaged: (0..accounts).map(|_| std::sync::atomic::AtomicBool::new(false)).collect(),
             wire_to_wire_ns: std::sync::Mutex::new(crate::metrics::new_latency_histogram()),
@@ -139,8 +174,264 @@ pub enum GatewayError {
     Journal { account: String, source: Box<petrel_journal::JournalError> },
     #[error("session name {0:?} must be 1 to 10 letters or digits")]
     SessionName(String),
+    #[error("release mark {}: cannot {action}: {source}", path.display())]
+    ReleaseMark {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{name}={value:?}: a failpoint takes an input sequence (a whole number)")]
+    Failpoint { name: &'static str, value: String },
     #[error("network: {0}")]
     Io(#[from] io::Error),
+}
+
+/// The source sequence of a message that no command produced (Start of Day, the gateway's own
+/// refusals and answers): input sequences start at 1.
+pub const NOT_FROM_A_COMMAND: u64 = 0;
+
+/// Source values at or above this are not input sequences (at ten million commands a second
+/// the journal would need two centuries to reach it): output journals written before source
+/// sequences existed hold wall-clock ns there (about 1.7e18), which tail reading ignores.
+const SOURCE_SEQUENCE_LIMIT: u64 = 1 << 56;
+
+/// The release mark's file in the sessions directory.
+pub const RELEASE_MARK_FILE: &str = "released";
+/// Magic and format version of the release mark: `PTRLREL1`, then the mark (u64 LE), then the
+/// CRC32C of those 16 bytes (u32 LE).
+const RELEASE_MARK_MAGIC: [u8; 8] = *b"PTRLREL1";
+const RELEASE_MARK_BYTES: usize = 20;
+
+fn encode_release_mark(sequence: u64) -> [u8; RELEASE_MARK_BYTES] {
+    let mut bytes = [0u8; RELEASE_MARK_BYTES];
+    bytes[..8].copy_from_slice(&RELEASE_MARK_MAGIC);
+    bytes[8..16].copy_from_slice(&sequence.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[..16]);
+    bytes[16..].copy_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+fn decode_release_mark(bytes: &[u8]) -> Result<u64, String> {
+    if bytes.len() != RELEASE_MARK_BYTES {
+        return Err(format!("{} bytes, expected {RELEASE_MARK_BYTES}", bytes.len()));
+    }
+    if bytes[..8] != RELEASE_MARK_MAGIC {
+        return Err("bad magic (expected PTRLREL1)".into());
+    }
+    let stored = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+    let computed = crc32c::crc32c(&bytes[..16]);
+    if stored != computed {
+        return Err(format!("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"));
+    }
+    Ok(u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")))
+}
+
+/// The release mark as found at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReleaseMark {
+    /// No file: a fresh install, or output journals written before the mark existed.
+    Missing,
+    /// Unreadable or damaged (the reason): the streams' tails are used alone.
+    Corrupt(String),
+    /// Every message of every command up to this sequence is recorded.
+    At(u64),
+}
+
+/// The end of one account's output journal, in source sequences.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamTail {
+    /// The newest source sequence in the stream (0: no message from a command).
+    pub last_source: u64,
+    /// Records carrying `last_source`.
+    pub last_source_messages: u64,
+    /// The stream sequence its next message gets.
+    pub next_sequence: u64,
+}
+
+/// What a restart knows of the output journals, read before recovery (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputTails {
+    pub mark: ReleaseMark,
+    /// Per account (index).
+    pub streams: Vec<StreamTail>,
+}
+
+/// What one stream already holds: every message of the commands up to `through`, and the first
+/// `partial_messages` of command `through + 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub through: u64,
+    pub partial_messages: u64,
+}
+
+fn stream_journal_config(sessions_dir: &Path, account: usize) -> JournalConfig {
+    let mut journal = JournalConfig::new(sessions_dir.to_path_buf());
+    journal.file_prefix = format!("account_{account}");
+    journal.durability = Durability::None;
+    journal.segment_size_bytes = 16 * 1024 * 1024;
+    journal.write_buffer_bytes = 256 * 1024;
+    journal
+}
+
+impl OutputTails {
+    /// Reads the release mark and the tail of each of `accounts` output journals in
+    /// `sessions_dir`, changing nothing (a torn tail is read as the next open will cut it).
+    pub fn read(sessions_dir: &Path, accounts: usize) -> Result<OutputTails, GatewayError> {
+        let mark_path = sessions_dir.join(RELEASE_MARK_FILE);
+        let mark = match std::fs::read(&mark_path) {
+            Ok(bytes) => match decode_release_mark(&bytes) {
+                Ok(sequence) => ReleaseMark::At(sequence),
+                Err(reason) => ReleaseMark::Corrupt(reason),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => ReleaseMark::Missing,
+            Err(e) => ReleaseMark::Corrupt(format!("cannot read it: {e}")),
+        };
+        let mut streams = Vec::with_capacity(accounts);
+        for account in 0..accounts {
+            let config = stream_journal_config(sessions_dir, account);
+            let location = petrel_journal::JournalLocation::new(config.dir, config.file_prefix);
+            let tail = if sessions_dir.is_dir() {
+                read_stream_tail(&location).map_err(|source| GatewayError::Journal {
+                    account: format!("#{account}"),
+                    source: Box::new(source),
+                })?
+            } else {
+                StreamTail { last_source: 0, last_source_messages: 0, next_sequence: 1 }
+            };
+            streams.push(tail);
+        }
+        Ok(OutputTails { mark, streams })
+    }
+
+    fn mark_sequence(&self) -> u64 {
+        match self.mark {
+            ReleaseMark::At(sequence) => sequence,
+            ReleaseMark::Missing | ReleaseMark::Corrupt(_) => 0,
+        }
+    }
+
+    /// What the stream of `account` already holds.
+    pub fn held(&self, account: usize) -> Held {
+        let mark = self.mark_sequence();
+        match self.streams.get(account) {
+            Some(tail) if tail.last_source > mark => {
+                Held { through: tail.last_source - 1, partial_messages: tail.last_source_messages }
+            }
+            _ => Held { through: mark, partial_messages: 0 },
+        }
+    }
+
+    /// T: the commands after it may have messages missing from some stream. `None` when the
+    /// mark is missing (nothing to regenerate from: a fresh install, or journals from before it).
+    pub fn regenerate_after(&self) -> Option<u64> {
+        if self.mark == ReleaseMark::Missing {
+            return None;
+        }
+        Some((0..self.streams.len()).map(|a| self.held(a).through).min().unwrap_or(self.mark_sequence()))
+    }
+}
+
+/// The newest source sequence of one output journal and how many records carry it. Source
+/// sequences do not decrease within a stream, so the scan walks back from the newest segment
+/// only until a segment shows an older source.
+fn read_stream_tail(
+    location: &petrel_journal::JournalLocation,
+) -> Result<StreamTail, petrel_journal::JournalError> {
+    let verified = petrel_journal::verify(location)?;
+    let recovery = petrel_journal::Recovery {
+        location: location.clone(),
+        record_count: verified.record_count,
+        first_sequence: verified.first_sequence,
+        last_sequence: verified.last_sequence,
+        segments: verified.segments,
+        truncation: verified.torn_tail,
+        removed_temp_files: Vec::new(),
+        created: false,
+    };
+    let mut tail =
+        StreamTail { last_source: 0, last_source_messages: 0, next_sequence: recovery.next_sequence() };
+    for segment in recovery.segments.iter().rev().filter(|s| s.record_count > 0) {
+        let mut reader = recovery.replay_from(segment.first_sequence)?;
+        let mut older_seen = false;
+        let (mut last, mut count) = (0u64, 0u64);
+        for _ in 0..segment.record_count {
+            let record = reader.next_record()?.expect("the segment holds record_count records");
+            let source = record.timestamp_ns;
+            if source == NOT_FROM_A_COMMAND || source >= SOURCE_SEQUENCE_LIMIT {
+                continue;
+            }
+            match source.cmp(&last) {
+                std::cmp::Ordering::Greater => {
+                    older_seen |= last != 0;
+                    (last, count) = (source, 1);
+                }
+                std::cmp::Ordering::Equal => count += 1,
+                std::cmp::Ordering::Less => older_seen = true,
+            }
+        }
+        if tail.last_source == 0 {
+            (tail.last_source, tail.last_source_messages) = (last, count);
+        } else if last == tail.last_source {
+            tail.last_source_messages += count;
+        } else if last != 0 {
+            // An older segment whose newest source differs: nothing of the newest is here.
+            break;
+        }
+        // A segment of messages from no command says nothing: look further back.
+        if tail.last_source != 0 && older_seen {
+            break;
+        }
+    }
+    Ok(tail)
+}
+
+/// What [`Gateway::new`] needs to regenerate the messages a crash kept it from recording.
+#[derive(Debug)]
+pub struct Regeneration {
+    /// Read before recovery by [`OutputTails::read`].
+    pub tails: OutputTails,
+    /// The events recovery collected for the commands after `tails.regenerate_after()`.
+    pub collection: Collection,
+    /// The engine's last sequence after recovery.
+    pub last_sequence: u64,
+}
+
+/// The release mark's file, kept open; written with one `pwrite` when the mark moves.
+struct ReleaseMarkFile {
+    path: PathBuf,
+    file: std::fs::File,
+    written: u64,
+    /// The last command boundary released; becomes the mark once its streams are committed.
+    pending: u64,
+    write_failed: bool,
+}
+
+/// Test-only crash points (see the module docs); `u64::MAX` when unset.
+#[derive(Clone, Copy, Debug)]
+struct Failpoints {
+    abort_before_release: u64,
+    abort_before_release_mark: u64,
+}
+
+impl Failpoints {
+    fn from_env() -> Result<Failpoints, GatewayError> {
+        let read = |name: &'static str| match std::env::var(name) {
+            Err(_) => Ok(u64::MAX),
+            Ok(value) => value.trim().parse::<u64>().map_err(|_| GatewayError::Failpoint { name, value }),
+        };
+        Ok(Failpoints {
+            abort_before_release: read("PETREL_FAILPOINT_ABORT_BEFORE_RELEASE")?,
+            abort_before_release_mark: read("PETREL_FAILPOINT_ABORT_BEFORE_RELEASE_MARK")?,
+        })
+    }
+}
+
+/// A failpoint was reached: die as a crash would, without unwinding or flushing anything.
+#[cold]
+fn abort_at_failpoint(name: &str, sequence: u64) -> ! {
+    eprintln!("failpoint {name} reached at input sequence {sequence}: aborting");
+    std::process::abort();
 }
 
 /// Echo fields of an order in flight: OUCH's Accepted and Replaced repeat what the client sent,
@@ -169,6 +460,11 @@ struct Stream {
     echo: Box<[Option<Echo>]>,
     mass_cancel: Option<(u32, ouch::Firm, ouch::Symbol)>,
     dirty: bool,
+    /// While regenerating: the stream already holds every message of the commands up to this
+    /// sequence...
+    held_through: u64,
+    /// ... and this many messages of command `held_through + 1`.
+    held_partial_messages: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,6 +526,11 @@ pub struct Gateway<T: Transport> {
     /// The gateway never writes logs itself: records go to this ring, which the control plane
     /// drains into tracing (journald), so a slow log sink cannot stall order flow.
     hot_log: Arc<HotLog>,
+    release: ReleaseMarkFile,
+    /// Set only while `new` feeds regenerated events through `on_event`: `emit` then drops
+    /// what each stream already holds.
+    regenerating: bool,
+    failpoints: Failpoints,
 }
 
 fn midnight_ns(timestamp_ns: u64) -> u64 {
@@ -237,24 +538,24 @@ fn midnight_ns(timestamp_ns: u64) -> u64 {
 }
 
 impl<T: Transport> Gateway<T> {
+    /// Opens every account's output journal, regenerates the messages a crash kept from them
+    /// (see the module docs) and records them before any client can log in.
     pub fn new(
         mut transport: T,
         port: GatewayPort,
         config: &Config,
         users: Arc<RwLock<Arc<Users>>>,
         settings: GatewaySettings,
+        regeneration: Regeneration,
     ) -> Result<Gateway<T>, GatewayError> {
         let session_name = SessionName::new("session", &settings.session_name)
             .ok()
             .filter(|_| settings.session_name.bytes().all(|b| b.is_ascii_alphanumeric()))
             .ok_or_else(|| GatewayError::SessionName(settings.session_name.clone()))?;
+        let failpoints = Failpoints::from_env()?;
         let mut streams = Vec::with_capacity(config.accounts.len());
         for (index, account) in config.accounts.iter().enumerate() {
-            let mut journal = JournalConfig::new(settings.sessions_dir.clone());
-            journal.file_prefix = format!("account_{index}");
-            journal.durability = Durability::None;
-            journal.segment_size_bytes = 16 * 1024 * 1024;
-            journal.write_buffer_bytes = 256 * 1024;
+            let journal = stream_journal_config(&settings.sessions_dir, index);
             let (writer, recovery) = Journal::open(&journal).map_err(|source| GatewayError::Journal {
                 account: account.name.clone(),
                 source: Box::new(source),
@@ -262,6 +563,14 @@ impl<T: Transport> Gateway<T> {
             if let Some(torn) = &recovery.truncation {
                 tracing::warn!(account = %account.name, "session output journal had a torn tail, cut: {torn:?}");
             }
+            if let Some(tail) = regeneration.tails.streams.get(index) {
+                assert_eq!(
+                    tail.next_sequence,
+                    writer.next_sequence(),
+                    "nothing writes an output journal between reading its tail and opening it"
+                );
+            }
+            let held = regeneration.tails.held(index);
             streams.push(Some(Stream {
                 next_sequence: writer.next_sequence(),
                 writer,
@@ -273,8 +582,22 @@ impl<T: Transport> Gateway<T> {
                 echo: vec![None; ECHO_SLOTS].into_boxed_slice(),
                 mass_cancel: None,
                 dirty: false,
+                held_through: held.through,
+                held_partial_messages: held.partial_messages,
             }));
         }
+        let mark_path = settings.sessions_dir.join(RELEASE_MARK_FILE);
+        let mark_file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&mark_path)
+            .map_err(|source| GatewayError::ReleaseMark {
+                path: mark_path.clone(),
+                action: "open",
+                source,
+            })?;
         if let Some(fd) = port.gateway_bell.wake_fd().map_err(GatewayError::Io)? {
             transport.set_wake_fd(fd).map_err(GatewayError::Io)?;
         }
@@ -336,15 +659,25 @@ impl<T: Transport> Gateway<T> {
             intake: Arc::new(AtomicBool::new(true)),
             intake_closed: false,
             hot_log: Arc::new(HotLog::new(4096)),
+            release: ReleaseMarkFile {
+                path: mark_path,
+                file: mark_file,
+                written: 0,
+                pending: 0,
+                write_failed: false,
+            },
+            regenerating: false,
+            failpoints,
             settings,
         };
-        // A stream begins with Start of Day, as an OUCH session does.
+        // A stream begins with Start of Day, as an OUCH session does (before anything
+        // regenerated into a stream that was still empty).
         let ts = gateway.wall_ns();
         for account in 0..gateway.streams.len() {
             if gateway.streams[account].as_ref().is_some_and(|s| s.next_sequence == 1) {
                 gateway.emit(
                     AccountId(account as u32),
-                    ts,
+                    NOT_FROM_A_COMMAND,
                     &Outbound::SystemEvent(ouch::SystemEvent {
                         timestamp_ns: midnight_ns(ts),
                         event_code: ouch::EventCode::StartOfDay,
@@ -352,8 +685,74 @@ impl<T: Transport> Gateway<T> {
                 );
             }
         }
-        gateway.commit_streams();
+        gateway.regenerate(config, &regeneration);
+        // Every command up to the recovered last sequence now has its messages recorded (or
+        // was reported as lost): the mark starts there.
+        gateway.release.pending = regeneration.last_sequence;
+        if gateway.commit_streams() {
+            gateway.write_release_mark(regeneration.last_sequence);
+        }
         Ok(gateway)
+    }
+
+    /// Feeds the collected events through the live mapping, each stream keeping only what it
+    /// does not hold yet, and says what was done (or why nothing could be).
+    fn regenerate(&mut self, config: &Config, regeneration: &Regeneration) {
+        let last = regeneration.last_sequence;
+        let tails = &regeneration.tails;
+        if let ReleaseMark::Corrupt(reason) = &tails.mark {
+            tracing::warn!(
+                file = %self.release.path.display(),
+                "release mark unusable ({reason}); the output journals' tails alone decide what to regenerate"
+            );
+        }
+        match &regeneration.collection {
+            Collection::NotAsked => {
+                if tails.mark == ReleaseMark::Missing {
+                    tracing::info!(
+                        file = %self.release.path.display(),
+                        "no release mark (a fresh install or output journals from before it): nothing to regenerate"
+                    );
+                }
+            }
+            Collection::Unavailable { after, reason } => {
+                let accounts: Vec<String> = (0..self.streams.len())
+                    .filter_map(|a| {
+                        let through = tails.held(a).through;
+                        (through < last).then(|| format!("{} ({}, {last}]", config.accounts[a].name, through))
+                    })
+                    .collect();
+                tracing::error!(
+                    accounts = ?accounts,
+                    "cannot regenerate the messages of input sequences ({after}, {last}]: {reason}. Those \
+                     accounts' clients may never hear of those commands' outcomes; check their orders \
+                     with the journal (petrel-engine journal dump)"
+                );
+            }
+            Collection::Events { after, events } => {
+                let before: Vec<u64> =
+                    self.streams.iter().map(|s| s.as_ref().map_or(0, |s| s.next_sequence)).collect();
+                self.regenerating = true;
+                for event in events {
+                    debug_assert!(event.sequence > *after && event.sequence <= last);
+                    self.on_event(event);
+                }
+                self.regenerating = false;
+                let (mut messages, mut accounts) = (0u64, 0usize);
+                for (stream, before) in self.streams.iter().zip(before) {
+                    let added = stream.as_ref().map_or(0, |s| s.next_sequence - before);
+                    messages += added;
+                    accounts += usize::from(added > 0);
+                }
+                self.stats.regenerated_messages_total.store(messages, Ordering::Relaxed);
+                if *after < last {
+                    tracing::info!(
+                        events = events.len(),
+                        "regenerated {messages} messages for {accounts} accounts from input sequences ({after}, {last}]"
+                    );
+                }
+            }
+        }
     }
 
     pub fn stats(&self) -> Arc<GatewayStats> {
@@ -792,7 +1191,7 @@ impl<T: Transport> Gateway<T> {
                 let ts = self.wall_ns();
                 self.emit(
                     account,
-                    ts,
+                    NOT_FROM_A_COMMAND,
                     &Outbound::CancelReject { timestamp_ns: midnight_ns(ts), user_ref_num: m.user_ref_num },
                 );
                 return;
@@ -818,7 +1217,7 @@ impl<T: Transport> Gateway<T> {
                     .map_or(1, |s| s.echo.iter().flatten().map(|e| e.user_ref).max().unwrap_or(0) + 1);
                 self.emit(
                     account,
-                    ts,
+                    NOT_FROM_A_COMMAND,
                     &Outbound::AccountQueryResponse(ouch::AccountQueryResponse {
                         timestamp_ns: midnight_ns(ts),
                         next_user_ref_num: next,
@@ -890,7 +1289,7 @@ impl<T: Transport> Gateway<T> {
         let ts = self.wall_ns();
         self.emit(
             account,
-            ts,
+            NOT_FROM_A_COMMAND,
             &Outbound::OrderRejected(ouch::OrderRejected {
                 timestamp_ns: midnight_ns(ts),
                 user_ref_num: user_ref,
@@ -947,11 +1346,17 @@ impl<T: Transport> Gateway<T> {
         let durable = self.port.durable_sequence.load(Ordering::Acquire);
         while self.held.front().is_some_and(|e| e.sequence <= durable) {
             let event = self.held.pop_front().expect("front checked");
+            if event.sequence == self.failpoints.abort_before_release {
+                abort_at_failpoint("PETREL_FAILPOINT_ABORT_BEFORE_RELEASE", event.sequence);
+            }
             self.on_event(&event);
+            if event.last_of_command {
+                self.release.pending = event.sequence;
+            }
             work = true;
         }
         if work {
-            self.commit_streams();
+            self.commit_streams_and_mark();
         }
         work
     }
@@ -965,7 +1370,7 @@ impl<T: Transport> Gateway<T> {
                 let symbol = self.symbol(a.instrument);
                 self.emit(
                     a.account,
-                    e.timestamp_ns,
+                    e.sequence,
                     &Outbound::OrderAccepted(ouch::OrderAccepted {
                         timestamp_ns: ts,
                         user_ref_num: a.client_ref.0,
@@ -1027,7 +1432,7 @@ impl<T: Transport> Gateway<T> {
                             .map_or(blank_cl_ord_id(), |x| x.cl_ord_id),
                     })
                 };
-                self.emit(r.account, e.timestamp_ns, &message);
+                self.emit(r.account, e.sequence, &message);
             }
             Event::Executed(x) => {
                 for (fill, liquidity) in
@@ -1035,7 +1440,7 @@ impl<T: Transport> Gateway<T> {
                 {
                     self.emit(
                         fill.account,
-                        e.timestamp_ns,
+                        e.sequence,
                         &Outbound::OrderExecuted(ouch::OrderExecuted {
                             timestamp_ns: ts,
                             user_ref_num: fill.client_ref.0,
@@ -1051,7 +1456,7 @@ impl<T: Transport> Gateway<T> {
             Event::Cancelled(c) => {
                 self.emit(
                     c.account,
-                    e.timestamp_ns,
+                    e.sequence,
                     &Outbound::OrderCanceled(ouch::OrderCanceled {
                         timestamp_ns: ts,
                         user_ref_num: c.client_ref.0,
@@ -1066,7 +1471,7 @@ impl<T: Transport> Gateway<T> {
                 let symbol = self.symbol(r.instrument);
                 self.emit(
                     r.account,
-                    e.timestamp_ns,
+                    e.sequence,
                     &Outbound::OrderReplaced(ouch::OrderReplaced {
                         timestamp_ns: ts,
                         orig_user_ref_num: r.old_client_ref.0,
@@ -1095,7 +1500,7 @@ impl<T: Transport> Gateway<T> {
                 };
                 self.emit(
                     account,
-                    e.timestamp_ns,
+                    e.sequence,
                     &Outbound::MassCancelResponse(ouch::MassCancelResponse {
                         timestamp_ns: ts,
                         user_ref_num: user_ref,
@@ -1145,9 +1550,20 @@ impl<T: Transport> Gateway<T> {
     }
 
     /// Appends one OUCH message to an account's sequenced stream: recorded in its output
-    /// journal, and queued to its connection when that is live.
-    fn emit(&mut self, account: AccountId, timestamp_ns: u64, message: &Outbound<'_>) {
+    /// journal (with the input sequence of the command that produced it, `source_sequence`, or
+    /// [`NOT_FROM_A_COMMAND`]), and queued to its connection when that is live.
+    fn emit(&mut self, account: AccountId, source_sequence: u64, message: &Outbound<'_>) {
         let Some(stream) = self.streams.get_mut(account.0 as usize).and_then(|s| s.as_mut()) else { return };
+        if self.regenerating {
+            // What the stream already holds of the replayed commands is not written twice.
+            if source_sequence <= stream.held_through {
+                return;
+            }
+            if source_sequence == stream.held_through + 1 && stream.held_partial_messages > 0 {
+                stream.held_partial_messages -= 1;
+                return;
+            }
+        }
         let mut packet = [0u8; 512];
         let len = match soupbin::encode_packet_with(&mut packet, packet_type::SEQUENCED_DATA, |b| {
             message.encode(b)
@@ -1163,7 +1579,7 @@ impl<T: Transport> Gateway<T> {
         };
         let sequence = stream.next_sequence;
         if let Err(petrel_journal::AppendError::BufferFull { .. }) =
-            stream.writer.append(sequence, timestamp_ns, &packet[..len])
+            stream.writer.append(sequence, source_sequence, &packet[..len])
         {
             if stream.writer.commit().is_err() {
                 hot(
@@ -1175,7 +1591,7 @@ impl<T: Transport> Gateway<T> {
                     .account(account.0),
                 );
             }
-            if stream.writer.append(sequence, timestamp_ns, &packet[..len]).is_err() {
+            if stream.writer.append(sequence, source_sequence, &packet[..len]).is_err() {
                 hot(
                     &self.hot_log,
                     HotRecord::new(HotLevel::Error, "session output journal append failed")
@@ -1196,12 +1612,14 @@ impl<T: Transport> Gateway<T> {
     }
 
     /// Writes the output journals before any of their bytes reach a socket, so a sequence
-    /// number a client has seen is never reused for another message.
-    fn commit_streams(&mut self) {
+    /// number a client has seen is never reused for another message. False when a commit failed.
+    fn commit_streams(&mut self) -> bool {
+        let mut all_written = true;
         for stream in self.streams.iter_mut().flatten() {
             if stream.dirty {
                 stream.dirty = false;
                 if stream.writer.commit().is_err() {
+                    all_written = false;
                     hot(
                         &self.hot_log,
                         HotRecord::new(
@@ -1209,6 +1627,40 @@ impl<T: Transport> Gateway<T> {
                             "session output journal commit failed (disk full or I/O error)",
                         ),
                     );
+                }
+            }
+        }
+        all_written
+    }
+
+    /// Commits the streams, then moves the release mark to the last command boundary released:
+    /// only once every stream holding its messages is written. After a failed commit the mark
+    /// stays, so a restart regenerates what may be missing.
+    fn commit_streams_and_mark(&mut self) {
+        if !self.commit_streams() || self.release.pending <= self.release.written {
+            return;
+        }
+        let mark = self.release.pending;
+        if mark >= self.failpoints.abort_before_release_mark {
+            abort_at_failpoint("PETREL_FAILPOINT_ABORT_BEFORE_RELEASE_MARK", mark);
+        }
+        self.write_release_mark(mark);
+    }
+
+    fn write_release_mark(&mut self, mark: u64) {
+        match self.release.file.write_all_at(&encode_release_mark(mark), 0) {
+            Ok(()) => {
+                self.release.written = mark;
+                self.release.write_failed = false;
+            }
+            Err(_) => {
+                // Said once per failing spell, not once per release.
+                if !self.release.write_failed {
+                    self.release.write_failed = true;
+                    self.hot(HotRecord::new(
+                        HotLevel::Error,
+                        "cannot write the release mark (sessions/released): a crash now would regenerate more than needed at restart",
+                    ));
                 }
             }
         }
@@ -1440,7 +1892,7 @@ impl<T: Transport> Gateway<T> {
             c.phase = Phase::Free;
             self.transport.close(conn);
         }
-        self.commit_streams();
+        self.commit_streams_and_mark();
         // End of Session is queued; give every client a moment to receive it.
         if let Ok(false) = self.transport.drain_sends(SHUTDOWN_SEND_WAIT) {
             self.hot(HotRecord::new(
@@ -1499,4 +1951,81 @@ fn open_reader(
         created: false,
     };
     recovery.replay_from(sequence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_release_mark_round_trips_and_damage_is_detected() {
+        let bytes = encode_release_mark(123_456);
+        assert_eq!(decode_release_mark(&bytes), Ok(123_456));
+        for i in 0..RELEASE_MARK_BYTES {
+            let mut damaged = bytes;
+            damaged[i] ^= 0x10;
+            assert!(decode_release_mark(&damaged).is_err(), "a flipped bit at byte {i} is caught");
+        }
+        assert!(decode_release_mark(&bytes[..19]).unwrap_err().contains("19 bytes"));
+        assert!(decode_release_mark(&[]).is_err(), "an empty file (crash before the first write)");
+    }
+
+    fn tails(mark: ReleaseMark, streams: &[(u64, u64)]) -> OutputTails {
+        OutputTails {
+            mark,
+            streams: streams
+                .iter()
+                .map(|&(last_source, last_source_messages)| StreamTail {
+                    last_source,
+                    last_source_messages,
+                    next_sequence: 1,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn what_a_stream_holds_follows_the_mark_and_its_tail() {
+        // Account 0 is behind the mark, account 1 holds two messages of command 12 > mark.
+        let t = tails(ReleaseMark::At(10), &[(7, 1), (12, 2)]);
+        assert_eq!(t.held(0), Held { through: 10, partial_messages: 0 });
+        assert_eq!(t.held(1), Held { through: 11, partial_messages: 2 });
+        assert_eq!(t.regenerate_after(), Some(10));
+        // Every stream ahead of the mark: T is the least of their bounds.
+        let t = tails(ReleaseMark::At(10), &[(14, 1), (12, 3)]);
+        assert_eq!(t.regenerate_after(), Some(11));
+        // A damaged mark: the tails alone (an account with nothing from a command: everything).
+        let t = tails(ReleaseMark::Corrupt("bad magic".into()), &[(14, 1), (0, 0)]);
+        assert_eq!(t.held(1), Held { through: 0, partial_messages: 0 });
+        assert_eq!(t.regenerate_after(), Some(0));
+        // No mark: nothing to regenerate from.
+        assert_eq!(tails(ReleaseMark::Missing, &[(14, 1)]).regenerate_after(), None);
+    }
+
+    #[test]
+    fn a_stream_tail_is_its_newest_source_and_how_many_records_carry_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            OutputTails::read(&dir.path().join("sessions"), 2).unwrap(),
+            tails(ReleaseMark::Missing, &[(0, 0), (0, 0)]),
+            "no sessions directory: a fresh install"
+        );
+        let sessions = dir.path().join("sessions");
+        let (mut writer, _) = Journal::open(&stream_journal_config(&sessions, 0)).unwrap();
+        // A record from before source sequences (wall-clock ns), Start of Day, three commands
+        // with a gateway answer inside the last one.
+        let sources = [1_700_000_000_000_000_000u64, 0, 3, 3, 5, 0, 5];
+        for (i, source) in sources.iter().enumerate() {
+            writer.append(i as u64 + 1, *source, b"packet").unwrap();
+        }
+        writer.commit().unwrap();
+        drop(writer);
+        std::fs::write(sessions.join(RELEASE_MARK_FILE), encode_release_mark(4)).unwrap();
+        let read = OutputTails::read(&sessions, 2).unwrap();
+        assert_eq!(read.mark, ReleaseMark::At(4));
+        assert_eq!(read.streams[0], StreamTail { last_source: 5, last_source_messages: 2, next_sequence: 8 });
+        assert_eq!(read.streams[1], StreamTail { last_source: 0, last_source_messages: 0, next_sequence: 1 });
+        assert_eq!(read.held(0), Held { through: 4, partial_messages: 2 });
+        assert_eq!(read.regenerate_after(), Some(4));
+    }
 }

@@ -332,3 +332,29 @@ fn convert(packet: ServerPacket<'_>) -> Got {
 pub use ouch::RejectReason as OuchReject;
 #[allow(unused_imports)]
 pub use soupbin::LoginRejectReason;
+
+/// The body of an HTTP GET to the admin endpoint (one request per connection).
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: petrel\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    body.to_string()
+}
+
+impl Daemon {
+    /// The engine's last input sequence, from the admin endpoint's `/status`.
+    pub fn last_sequence(&self) -> u64 {
+        let admin = self.admin.expect("the daemon logged its admin address");
+        let status: serde_json::Value = serde_json::from_str(&http_get(admin, "/status")).unwrap();
+        status["last_sequence"].as_u64().expect("last_sequence in /status")
+    }
+
+    /// Waits for the process to end by itself (a crash or a failpoint) and returns how.
+    pub fn wait_exit(mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+}
