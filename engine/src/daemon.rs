@@ -178,6 +178,8 @@ impl AdminHandler for Observed {
                 ("slow_consumer", load(&g.disconnects_slow_consumer_total)),
             ],
         );
+        e.counter(&m::GATEWAY_CONNECTIONS_REFUSED_TOTAL, load(&g.connections_refused_total));
+        e.counter(&m::OUTPUTS_REGENERATED_TOTAL, load(&g.regenerated_messages_total));
         let depth = |ring: Ring| -> f64 {
             match ring {
                 Ring::Inbound => self.port.inbound.len() as f64,

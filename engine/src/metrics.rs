@@ -107,6 +107,19 @@ pub const SESSION_DISCONNECTS_TOTAL: MetricDef = def(
     "Sessions ended, by cause (logout, peer_closed, heartbeat_timeout, protocol_error, \
      slow_consumer, io_error, shutdown).",
 );
+pub const GATEWAY_CONNECTIONS_REFUSED_TOTAL: MetricDef = def(
+    "petrel_gateway_connections_refused_total",
+    Counter,
+    None,
+    "Connections closed at accept because every session slot (gateway.max_sessions) was in use.",
+);
+pub const OUTPUTS_REGENERATED_TOTAL: MetricDef = def(
+    "petrel_outputs_regenerated_total",
+    Counter,
+    None,
+    "OUCH messages regenerated at start from the input journal: outputs of durable commands that \
+     a crash kept from being recorded.",
+);
 pub const RING_DEPTH: MetricDef =
     def("petrel_ring_depth", Gauge, Some("ring"), "Entries queued in the ring at scrape time.");
 pub const RING_CAPACITY: MetricDef =
@@ -204,6 +217,8 @@ pub const CATALOGUE: &[MetricDef] = &[
     KILL_SWITCH_ENGAGED,
     SESSIONS,
     SESSION_DISCONNECTS_TOTAL,
+    GATEWAY_CONNECTIONS_REFUSED_TOTAL,
+    OUTPUTS_REGENERATED_TOTAL,
     RING_DEPTH,
     RING_CAPACITY,
     RING_FULL_TOTAL,

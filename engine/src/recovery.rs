@@ -235,7 +235,7 @@ enum Base {
 fn base_at_or_before(recovery: &Recovery, snapshot_dir: Option<&Path>, after: u64) -> Result<Base, String> {
     let journal_first = recovery.segments.first().map_or(1, |s| s.first_sequence);
     let candidates = match snapshot_dir {
-        Some(dir) => snapshots_in(dir).map_err(|e| e.to_string())?,
+        Some(dir) => petrel_journal::list_snapshots(dir).map_err(|e| e.to_string())?,
         None => Vec::new(),
     };
     let usable = candidates
@@ -252,33 +252,6 @@ fn base_at_or_before(recovery: &Recovery, snapshot_dir: Option<&Path>, after: u6
              {journal_first} (retention deleted the records before it)"
         )),
     }
-}
-
-/// Snapshot files in `dir` by sequence, oldest first (temporary files skipped). The journal
-/// crate's own listing is private; this reads the same names (`snapshot-{sequence:020}.snap`).
-fn snapshots_in(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
-    let io = |source| SnapshotError::Io { action: "list directory", path: dir.to_owned(), source };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(e)),
-    };
-    let mut found = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io)?;
-        let name = entry.file_name();
-        let Some(digits) = name.to_str().and_then(|n| n.strip_prefix("snapshot-")?.strip_suffix(".snap"))
-        else {
-            continue;
-        };
-        if digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(sequence) = digits.parse::<u64>() {
-                found.push((sequence, entry.path()));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
 }
 
 /// Counts every event like [`CountingSink`] and, while `collecting`, keeps the ones the

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use petrel_engine::config::Config;
-use petrel_engine::gateway::{Gateway, GatewaySettings};
+use petrel_engine::gateway::{Gateway, GatewaySettings, OutputTails, Regeneration};
 use petrel_engine::runtime::Runtime;
 use petrel_engine::users::Users;
 use support::*;
@@ -79,13 +79,18 @@ fn no_allocation_per_message(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::load(&write_config(dir.path(), backend)).unwrap();
     let users = Users::load(&config.gateway.users_file, &config).unwrap();
-    let recovered = petrel_engine::recovery::recover(&config, &mut |_, _| {}).unwrap();
+    let settings = GatewaySettings::from_config(&config);
+    // The daemon's start-up order: output tails, recovery (collecting what they lack), runtime.
+    let tails = OutputTails::read(&settings.sessions_dir, config.accounts.len()).unwrap();
+    let (recovered, collection) =
+        petrel_engine::recovery::recover_collecting(&config, tails.regenerate_after(), &mut |_, _| {})
+            .unwrap();
+    let regeneration = Regeneration { tails, collection, last_sequence: recovered.report.last_sequence };
     let (runtime, port) = Runtime::start(&config, recovered).unwrap();
     let transport = petrel_engine::daemon::bind(&config).unwrap();
     assert_eq!(transport.name(), backend);
-    let settings = GatewaySettings::from_config(&config);
     let users = Arc::new(RwLock::new(Arc::new(users)));
-    let mut gateway = Gateway::new(transport, port, &config, users, settings).unwrap();
+    let mut gateway = Gateway::new(transport, port, &config, users, settings, regeneration).unwrap();
     let addr = gateway.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let gateway_stop = Arc::clone(&stop);

@@ -32,7 +32,7 @@ use petrel_engine::runtime::{DurableOutbound, InboundCommand, Runtime};
 const CONFIG_ENV: &str = "PETREL_PIPELINE_CRASH_CONFIG";
 const SEED_ENV: &str = "PETREL_PIPELINE_CRASH_SEED";
 /// Commands of the workload; more than the rounds acknowledge.
-const STREAM_COMMANDS: usize = 80_000;
+const STREAM_COMMANDS: usize = 400_000;
 const STREAM_SEED: u64 = 7;
 const ROUNDS: usize = 24;
 /// Most acknowledgements a child gets before its kill.

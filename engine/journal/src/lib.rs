@@ -45,6 +45,6 @@ pub use reader::JournalReader;
 pub use retention::apply_retention;
 pub use scan::{JournalLocation, TornTail};
 pub use snapshot::{
-    latest_snapshot, prune_snapshots, read_snapshot, write_snapshot, Snapshot, SnapshotError,
+    latest_snapshot, list_snapshots, prune_snapshots, read_snapshot, write_snapshot, Snapshot, SnapshotError,
 };
 pub use writer::{CommitStats, Journal, JournalWriter, Recovery, SegmentSummary};

@@ -91,7 +91,7 @@ pub fn write_snapshot(dir: &Path, sequence: u64, bytes: &[u8]) -> Result<PathBuf
 
 /// Snapshot files in `dir` by sequence, oldest first; temporary files of interrupted writes
 /// are not snapshots and are skipped.
-fn list_snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
+pub fn list_snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
     let mut found = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
