@@ -42,6 +42,12 @@ pub const MAX_PARK_US: u32 = 1_000_000;
 pub const MAX_SPINS: u32 = 1_000_000;
 /// Most snapshots kept on disk.
 pub const MAX_SNAPSHOTS_KEPT: u32 = 1_000;
+/// Most OUCH connections at once: each takes about 192 KiB of gateway buffers (io_uring: two
+/// 64 KiB receive buffers in the shared ring and a 64 KiB send buffer), so 4,096 is 768 MiB.
+pub const MAX_SESSIONS: u32 = 4_096;
+/// Bounds of `gateway.max_send_backlog_bytes`.
+pub const MIN_SEND_BACKLOG_BYTES: u64 = 4 * 1024;
+pub const MAX_SEND_BACKLOG_BYTES: u64 = 1 << 30;
 
 // ---- the validated configuration ---------------------------------------------------------
 
@@ -159,6 +165,9 @@ pub struct GatewayConfig {
     pub max_sessions: u32,
     /// The SoupBinTCP session name clients see and may request (1 to 10 letters or digits).
     pub session_name: String,
+    /// Bytes queued for one client that is not reading, beyond what its socket and the
+    /// transport hold, before the gateway disconnects it as a slow consumer.
+    pub max_send_backlog_bytes: u64,
     /// Development only: accept a users file that others may read (a git checkout makes files
     /// 0644). Production refuses it: the file holds password hashes.
     pub allow_readable_users_file: bool,
@@ -572,8 +581,14 @@ struct RawGateway {
     max_sessions: u32,
     #[serde(default = "default_session_name")]
     session_name: String,
+    #[serde(default = "default_max_send_backlog_bytes")]
+    max_send_backlog_bytes: u64,
     #[serde(default)]
     allow_readable_users_file: bool,
+}
+
+fn default_max_send_backlog_bytes() -> u64 {
+    8 * 1024 * 1024
 }
 
 fn default_max_sessions() -> u32 {
@@ -918,12 +933,37 @@ fn convert(raw: RawConfig, loc: &Locator, path: &Path, base: &Path) -> Result<Co
     }
     let runtime = convert_runtime(raw.runtime, loc)?;
 
+    let g = &raw.gateway;
+    if g.max_sessions == 0 || g.max_sessions > MAX_SESSIONS {
+        return Err(loc.error(
+            &[K("gateway"), K("max_sessions")],
+            format!("max_sessions = {} must be between 1 and {MAX_SESSIONS}", g.max_sessions),
+        ));
+    }
+    let name_ok =
+        (1..=10).contains(&g.session_name.len()) && g.session_name.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !name_ok {
+        return Err(loc.error(
+            &[K("gateway"), K("session_name")],
+            format!("session_name = {:?} must be 1 to 10 letters or digits (SoupBinTCP)", g.session_name),
+        ));
+    }
+    if !(MIN_SEND_BACKLOG_BYTES..=MAX_SEND_BACKLOG_BYTES).contains(&g.max_send_backlog_bytes) {
+        return Err(loc.error(
+            &[K("gateway"), K("max_send_backlog_bytes")],
+            format!(
+                "max_send_backlog_bytes = {} must be between {MIN_SEND_BACKLOG_BYTES} and {MAX_SEND_BACKLOG_BYTES}",
+                g.max_send_backlog_bytes
+            ),
+        ));
+    }
     let gateway = GatewayConfig {
         listen: raw.gateway.listen,
         users_file: resolve(base, raw.gateway.users_file),
         backend: raw.gateway.backend,
         max_sessions: raw.gateway.max_sessions,
         session_name: raw.gateway.session_name,
+        max_send_backlog_bytes: raw.gateway.max_send_backlog_bytes,
         allow_readable_users_file: raw.gateway.allow_readable_users_file,
     };
     if !raw.admin.listen.ip().is_loopback() && !raw.admin.allow_non_loopback {

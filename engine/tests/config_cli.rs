@@ -127,6 +127,31 @@ fn a_bad_idle_strategy_is_refused() {
 }
 
 #[test]
+fn gateway_limits_and_the_session_name_are_checked() {
+    let from = "max_sessions = 64 ";
+    let err = error_after_edit(from, "max_sessions = 0 ");
+    assert!(err.ends_with("gateway.max_sessions: max_sessions = 0 must be between 1 and 4096"), "{err}");
+    let err = error_after_edit(from, "max_sessions = 100000 ");
+    assert!(err.contains("gateway.max_sessions: max_sessions = 100000 must be between"), "{err}");
+
+    let from = "session_name = \"PETREL\"";
+    let err = error_after_edit(from, "session_name = \"NOT-VALID\"");
+    assert!(
+        err.contains("gateway.session_name: session_name = \"NOT-VALID\" must be 1 to 10 letters or digits"),
+        "{err}"
+    );
+    let err = error_after_edit(from, "session_name = \"ELEVENCHARS\"");
+    assert!(err.contains("gateway.session_name"), "{err}");
+
+    let from = "max_send_backlog_bytes = 8_388_608";
+    let err = error_after_edit(from, "max_send_backlog_bytes = 100");
+    assert!(
+        err.contains("gateway.max_send_backlog_bytes: max_send_backlog_bytes = 100 must be between 4096 and"),
+        "{err}"
+    );
+}
+
+#[test]
 fn references_to_undefined_firms_and_profiles_are_refused() {
     let err = error_after_edit("name = \"bob\"\nfirm = \"DEV2\"", "name = \"bob\"\nfirm = \"DEV9\"");
     assert!(err.contains("accounts[1].firm: firm \"DEV9\" is not defined"), "{err}");

@@ -231,6 +231,71 @@ fn scenario_parked_engine_answers_at_once(backend: &str) {
     assert!(daemon.stop().success());
 }
 
+/// A client that sends orders but never reads its answers is disconnected once its queued
+/// answers pass `gateway.max_send_backlog_bytes` (counted as a slow consumer), and the socket
+/// is really closed; a client that reads keeps trading meanwhile.
+fn scenario_slow_consumer_is_disconnected(backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), backend);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("max_send_backlog_bytes = 8_388_608", "max_send_backlog_bytes = 4_096");
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(&config);
+    let mut bob = Client::connect(daemon.addr);
+    assert!(matches!(bob.login("BOB", "bob", 0), Got::LoginAccepted { .. }));
+    let mut alice = Client::connect(daemon.addr);
+    // A small receive buffer so the kernel holds little of what the gateway sends.
+    nix::sys::socket::setsockopt(&alice.stream, nix::sys::socket::sockopt::RcvBuf, &4096).unwrap();
+    assert!(matches!(alice.login("ALICE", "alice", 0), Got::LoginAccepted { .. }));
+    // Orders and cancels whose answers (about 70 bytes each) Alice never reads, until the
+    // gateway gives up on her: her socket's buffers (the server's send buffer may grow to a few
+    // MiB), the transport's buffer and the 4 KiB backlog fill after some 100,000 answers.
+    let mut disconnected = false;
+    'send: for chunk in 0..100u32 {
+        for i in chunk * 1_000 + 1..=(chunk + 1) * 1_000 {
+            let writes = alice
+                .try_enter(i, b'B', 1, "AAPL", AAPL_585 - 100 * u64::from(i % 50), b'0')
+                .and_then(|()| alice.try_cancel(i, 0));
+            if writes.is_err() {
+                break 'send; // the gateway closed the connection under us
+            }
+        }
+        if daemon_disconnects(&daemon, "slow_consumer") > 0 {
+            disconnected = true;
+            break;
+        }
+    }
+    // The gateway may still be working through what was sent: give it time to notice.
+    for _ in 0..100 {
+        if disconnected || daemon_disconnects(&daemon, "slow_consumer") > 0 {
+            disconnected = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(disconnected, "the slow consumer was never disconnected");
+    // The other session is unaffected.
+    bob.enter(1, b'S', 1, "AAPL", AAPL_585 + 10_000, b'0');
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+    assert_eq!(daemon_disconnects(&daemon, "slow_consumer"), 1);
+    // The socket is closed: reading what was delivered ends in end-of-file or a reset.
+    assert!(alice.closed_by_server(), "the slow consumer's socket was closed");
+    assert!(daemon.stop().success());
+}
+
+fn daemon_disconnects(daemon: &Daemon, cause: &str) -> u64 {
+    let metrics = http_get(daemon.admin.expect("admin address"), "/metrics");
+    let needle = format!("petrel_session_disconnects_total{{cause=\"{cause}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .unwrap_or_else(|| panic!("no {needle} in /metrics"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 macro_rules! both_backends {
     ($($name:ident),*) => {
         mod epoll { $( #[test] fn $name() { super::$name("epoll") } )* }
@@ -244,5 +309,6 @@ both_backends!(
     scenario_heartbeats,
     scenario_replay_after_restart,
     scenario_garbage_does_not_hurt_others,
-    scenario_parked_engine_answers_at_once
+    scenario_parked_engine_answers_at_once,
+    scenario_slow_consumer_is_disconnected
 );

@@ -95,7 +95,7 @@ impl GatewaySettings {
             packet_bytes_max: 1024,
             // One read of the transport (64 KiB) plus one partial packet.
             rx_buffer_bytes: 64 * 1024 + 1024,
-            tx_backlog_bytes_max: 8 * 1024 * 1024,
+            tx_backlog_bytes_max: config.gateway.max_send_backlog_bytes as usize,
             timers: SessionTimers::default(),
             session_name: config.gateway.session_name.clone(),
             sessions_dir: config.journal.dir.join("sessions"),

@@ -206,6 +206,43 @@ impl Client {
         self.send_packet(b'U', &m);
     }
 
+    /// As [`Client::enter`], giving back the write error (the server may have closed).
+    pub fn try_enter(
+        &mut self,
+        user_ref: u32,
+        side: u8,
+        qty: u32,
+        symbol: &str,
+        price: u64,
+        tif: u8,
+    ) -> std::io::Result<()> {
+        let mut m = vec![b'O'];
+        m.extend_from_slice(&user_ref.to_be_bytes());
+        m.push(side);
+        m.extend_from_slice(&qty.to_be_bytes());
+        m.extend_from_slice(format!("{symbol:<8}").as_bytes());
+        m.extend_from_slice(&price.to_be_bytes());
+        m.extend_from_slice(&[tif, b'Y', b'A', b'N', b'N']);
+        m.extend_from_slice(format!("{:<14}", format!("CL{user_ref}")).as_bytes());
+        m.extend_from_slice(&0u16.to_be_bytes());
+        self.try_send_packet(b'U', &m)
+    }
+
+    /// As [`Client::cancel`], giving back the write error.
+    pub fn try_cancel(&mut self, user_ref: u32, qty: u32) -> std::io::Result<()> {
+        let mut m = vec![b'X'];
+        m.extend_from_slice(&user_ref.to_be_bytes());
+        m.extend_from_slice(&qty.to_be_bytes());
+        self.try_send_packet(b'U', &m)
+    }
+
+    pub fn try_send_packet(&mut self, packet_type: u8, payload: &[u8]) -> std::io::Result<()> {
+        let mut bytes = ((payload.len() + 1) as u16).to_be_bytes().to_vec();
+        bytes.push(packet_type);
+        bytes.extend_from_slice(payload);
+        self.stream.write_all(&bytes)
+    }
+
     pub fn cancel(&mut self, user_ref: u32, qty: u32) {
         let mut m = vec![b'X'];
         m.extend_from_slice(&user_ref.to_be_bytes());
