@@ -21,7 +21,9 @@
 //! gateway also keeps a release mark W in `<sessions>/released` ([`RELEASE_MARK_FILE`]):
 //! every message of every command up to W is recorded in its stream. It moves only at command
 //! boundaries, and is written (one `pwrite`, no fsync: the durability of the output journals)
-//! only after every stream holding those messages was committed.
+//! only after every stream holding those messages was committed: when the gateway goes idle,
+//! at shutdown, and every 4,096 commands under load, not per release. A mark that lags is safe:
+//! each stream's tail says what it holds; the mark only bounds how far back a restart replays.
 //!
 //! At start, before recovery, [`OutputTails::read`] reads W and each stream's tail: L, its
 //! newest source sequence, and n, how many records carry L. For an account the stream then holds
@@ -195,6 +197,9 @@ pub const NOT_FROM_A_COMMAND: u64 = 0;
 /// the journal would need two centuries to reach it): output journals written before source
 /// sequences existed hold wall-clock ns there (about 1.7e18), which tail reading ignores.
 const SOURCE_SEQUENCE_LIMIT: u64 = 1 << 56;
+
+/// Most commands the written release mark may lag the released ones while the gateway is busy.
+const RELEASE_MARK_LAG_MAX: u64 = 4_096;
 
 /// The release mark's file in the sessions directory.
 pub const RELEASE_MARK_FILE: &str = "released";
@@ -839,8 +844,11 @@ impl<T: Transport> Gateway<T> {
             work |= self.drain_outbound();
             work |= self.flush();
             self.timers();
-            if !work && self.latency_recorded > 0 {
-                self.publish_latency();
+            if !work {
+                self.write_release_mark_if_moved();
+                if self.latency_recorded > 0 {
+                    self.publish_latency();
+                }
             }
         }
         self.close_all();
@@ -1633,11 +1641,24 @@ impl<T: Transport> Gateway<T> {
         all_written
     }
 
-    /// Commits the streams, then moves the release mark to the last command boundary released:
-    /// only once every stream holding its messages is written. After a failed commit the mark
-    /// stays, so a restart regenerates what may be missing.
+    /// Commits the streams, then lets the release mark follow the last command boundary
+    /// released, only once every stream holding its messages is written (after a failed commit
+    /// the mark stays, so a restart regenerates what may be missing).
     fn commit_streams_and_mark(&mut self) {
-        if !self.commit_streams() || self.release.pending <= self.release.written {
+        if !self.commit_streams() {
+            return;
+        }
+        // A mark that lags is safe (the streams' own tails say what they hold; the mark only
+        // bounds how far back a restart replays), so under load it is written every
+        // RELEASE_MARK_LAG_MAX commands, and otherwise when the gateway goes idle.
+        if self.release.pending - self.release.written >= RELEASE_MARK_LAG_MAX {
+            self.write_release_mark_if_moved();
+        }
+    }
+
+    /// Writes the release mark if released commands moved it (idle loops, shutdown).
+    fn write_release_mark_if_moved(&mut self) {
+        if self.release.pending <= self.release.written {
             return;
         }
         let mark = self.release.pending;
@@ -1893,6 +1914,7 @@ impl<T: Transport> Gateway<T> {
             self.transport.close(conn);
         }
         self.commit_streams_and_mark();
+        self.write_release_mark_if_moved();
         // End of Session is queued; give every client a moment to receive it.
         if let Ok(false) = self.transport.drain_sends(SHUTDOWN_SEND_WAIT) {
             self.hot(HotRecord::new(
