@@ -3,7 +3,9 @@
 
 use petrel_proto::fuzzing;
 use petrel_proto::ouch::*;
-use petrel_proto::soupbin::{next_client_packet, ClientPacket, FrameLimits, LoginRequest};
+use petrel_proto::soupbin::{
+    next_client_packet, next_server_packet, ClientPacket, FrameLimits, LoginRequest,
+};
 use petrel_proto::Alpha;
 use proptest::prelude::*;
 
@@ -226,4 +228,29 @@ proptest! {
         fuzzing::ouch_outbound(&buf[..n]);
         fuzzing::ouch_inbound(&inb[..m]);
     }
+}
+
+/// Found by `cargo fuzz run soupbin_client`: a Login Accepted whose sequence number is
+/// zero-padded ("00159089797835941478") is valid input, accepted by the lenient numeric parser
+/// and re-encoded canonically (space-padded). The oracles compare decoded packets, not bytes.
+#[test]
+fn zero_padded_numbers_decode_and_re_encode_canonically() {
+    let mut stream = vec![0x00, 0x1f, b'A'];
+    stream.extend_from_slice(b"Srrrrr0000");
+    stream.extend_from_slice(b"00159089797835941478");
+    fuzzing::soupbin_client_stream(&stream);
+    let (packet, used) = next_server_packet(&stream, FrameLimits::new(u16::MAX.into())).unwrap().unwrap();
+    assert_eq!(used, stream.len());
+    let mut buf = [0u8; 64];
+    let n = packet.encode(&mut buf).unwrap();
+    assert_eq!(&buf[3..13], b"Srrrrr0000");
+    assert_eq!(&buf[13..n], b"  159089797835941478", "numbers are written space-padded");
+
+    // The same on the server side: a client's zero-padded requested sequence number.
+    let mut login = vec![0x00, 0x2f, b'L'];
+    login.extend_from_slice(b"ALICE alice     PETREL    00000000000000000007");
+    fuzzing::soupbin_server_stream(&login);
+    let (packet, _) = next_client_packet(&login, FrameLimits::CLIENT_DEFAULT).unwrap().unwrap();
+    let ClientPacket::LoginRequest(request) = packet else { panic!("{packet:?}") };
+    assert_eq!(request.requested_sequence_number, 7);
 }
