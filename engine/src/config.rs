@@ -132,7 +132,8 @@ pub enum IdleStrategy {
     BusySpin,
     /// Poll `spins` times, then `sched_yield` once.
     SpinYield { spins: u32 },
-    /// Sleep, doubling from `min_us` up to `max_us` while idle, back to `min_us` on work.
+    /// Sleep until a producer rings the thread's doorbell with new work, or at most the back-off
+    /// (doubling from `min_us` up to `max_us` while idle, back to `min_us` on work) passes.
     Park { min_us: u32, max_us: u32 },
 }
 
