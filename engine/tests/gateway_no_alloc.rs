@@ -4,11 +4,13 @@
 //! both network backends. A counting global allocator counts only the gateway thread's calls
 //! (a thread-local flag), so the test client may allocate freely.
 
+mod alloc_counter;
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[global_allocator]
+static GLOBAL: alloc_counter::Counting = alloc_counter::Counting;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use petrel_engine::config::Config;
@@ -16,42 +18,6 @@ use petrel_engine::gateway::{Gateway, GatewaySettings, OutputTails, Regeneration
 use petrel_engine::runtime::Runtime;
 use petrel_engine::users::Users;
 use support::*;
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static GATEWAY_THREAD: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count() {
-    if COUNTING.load(Ordering::Relaxed) && GATEWAY_THREAD.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: delegates every call to the system allocator unchanged; it only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const AAPL_585: u64 = 5_853_300;
 
@@ -95,7 +61,7 @@ fn no_allocation_per_message(backend: &str) {
     let stop = Arc::new(AtomicBool::new(false));
     let gateway_stop = Arc::clone(&stop);
     let gateway_thread = std::thread::spawn(move || {
-        GATEWAY_THREAD.with(|g| g.set(true));
+        alloc_counter::watch_this_thread(true);
         gateway.run(&gateway_stop).unwrap();
     });
 
@@ -107,12 +73,11 @@ fn no_allocation_per_message(backend: &str) {
     for i in 0..300 {
         round(&mut alice, &mut bob, i);
     }
-    COUNTING.store(true, Ordering::SeqCst);
+    alloc_counter::count_watched_threads();
     for i in 300..1_300 {
         round(&mut alice, &mut bob, i);
     }
-    COUNTING.store(false, Ordering::SeqCst);
-    let allocations = ALLOCATIONS.swap(0, Ordering::SeqCst);
+    let allocations = alloc_counter::stop_counting();
 
     stop.store(true, Ordering::SeqCst);
     gateway_thread.join().unwrap();
@@ -124,6 +89,14 @@ fn no_allocation_per_message(backend: &str) {
 /// One test for both backends, one after the other: the counters are process-wide.
 #[test]
 fn no_allocation_per_message_on_either_backend() {
+    // The counter itself: it sees a watched thread's allocation and ignores the others.
+    alloc_counter::count_watched_threads();
+    std::thread::spawn(|| std::hint::black_box(vec![0u8; 64])).join().unwrap();
+    alloc_counter::watch_this_thread(true);
+    std::hint::black_box(vec![0u8; 64]);
+    alloc_counter::watch_this_thread(false);
+    assert_eq!(alloc_counter::stop_counting(), 1, "the counter counts exactly the watched thread");
+
     no_allocation_per_message("epoll");
     no_allocation_per_message("io_uring");
 }

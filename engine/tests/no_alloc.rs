@@ -4,38 +4,11 @@
 
 use petrel_benches::{add_heavy_mix, bench_config, exchange_core_mix};
 use petrel_engine::core::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call to the system allocator unchanged; it only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod alloc_counter;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc_counter::Counting = alloc_counter::Counting;
 
 #[test]
 fn applying_commands_never_allocates() {
@@ -53,17 +26,12 @@ fn applying_commands_never_allocates() {
     }
     let mut engine = Engine::new(&bench_config(1 << 17)).unwrap();
     let mut sink = CountingSink::default();
-    COUNTING.store(true, Ordering::SeqCst);
+    alloc_counter::count_all_threads();
     for (i, c) in commands.iter().enumerate() {
         engine.apply(c, i as u64 + 1, i as u64 * 100, &mut sink);
     }
-    COUNTING.store(false, Ordering::SeqCst);
-    assert_eq!(
-        ALLOCATIONS.load(Ordering::SeqCst),
-        0,
-        "allocations while applying {} commands",
-        commands.len()
-    );
+    let allocations = alloc_counter::stop_counting();
+    assert_eq!(allocations, 0, "allocations while applying {} commands", commands.len());
     assert!(
         sink.executions > 1_000 && sink.rejects > 0,
         "the stream exercised matching and rejects: {sink:?}"

@@ -3,46 +3,19 @@
 //! helper without one heap allocation in any thread of the process. A counting global
 //! allocator watches every allocation.
 
+mod alloc_counter;
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[global_allocator]
+static GLOBAL: alloc_counter::Counting = alloc_counter::Counting;
+
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
 use petrel_benches::exchange_core_mix;
 use petrel_engine::recovery::recover;
 use petrel_engine::runtime::{DurableOutbound, GatewayPort, InboundCommand, Runtime};
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call to the system allocator unchanged; it only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Feeds commands (`conn` = index) and releases events until every command completed; counts
 /// only, so this loop itself allocates nothing.
@@ -86,10 +59,9 @@ fn the_pipeline_never_allocates_per_command() {
     let stats = runtime.stats();
     let batches_before = stats.journal_batches_total.load(Ordering::Relaxed);
 
-    COUNTING.store(true, Ordering::SeqCst);
+    alloc_counter::count_all_threads();
     let events = feed(&port, measured);
-    COUNTING.store(false, Ordering::SeqCst);
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst);
+    let allocations = alloc_counter::stop_counting();
 
     let batches = stats.journal_batches_total.load(Ordering::Relaxed) - batches_before;
     let report = runtime.shutdown(false).unwrap();

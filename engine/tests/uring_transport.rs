@@ -6,48 +6,15 @@
 
 use petrel_engine::gateway::uring::UringTransport;
 use petrel_engine::gateway::{ConnId, NetEvent, Transport};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-struct Counting;
-
-thread_local! {
-    /// Counts only the allocations of the thread that set it, around transport calls.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-fn count_allocation() {
-    if COUNTING.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: delegates every call to the system allocator unchanged; it only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod alloc_counter;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc_counter::Counting = alloc_counter::Counting;
 
 const POLL: Duration = Duration::from_millis(10);
 /// Most polls any wait below may take (at least 100 s at POLL each).
@@ -366,9 +333,9 @@ fn the_wake_fd_ends_a_long_poll() {
 
 /// Runs `f` with this thread's allocations counted.
 fn counted<R>(f: impl FnOnce() -> R) -> R {
-    COUNTING.with(|c| c.set(true));
+    alloc_counter::watch_this_thread(true);
     let result = f();
-    COUNTING.with(|c| c.set(false));
+    alloc_counter::watch_this_thread(false);
     result
 }
 
@@ -377,6 +344,8 @@ fn nothing_allocates_after_bind() {
     let mut t = bind(4, 4096, 4096);
     t.set_wake_fd(eventfd()).unwrap();
     let addr = t.local_addr();
+    // Only this thread's allocations inside `counted`: other tests run alongside.
+    alloc_counter::count_watched_threads();
     for round in 0..3u8 {
         let mut client = TcpStream::connect(addr).unwrap();
         let mut conn = None;
@@ -448,5 +417,5 @@ fn nothing_allocates_after_bind() {
             assert!(closed);
         }
     }
-    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "allocations in the transport after bind");
+    assert_eq!(alloc_counter::stop_counting(), 0, "allocations in the transport after bind");
 }

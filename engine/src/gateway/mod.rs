@@ -343,17 +343,7 @@ impl OutputTails {
 fn read_stream_tail(
     location: &petrel_journal::JournalLocation,
 ) -> Result<StreamTail, petrel_journal::JournalError> {
-    let verified = petrel_journal::verify(location)?;
-    let recovery = petrel_journal::Recovery {
-        location: location.clone(),
-        record_count: verified.record_count,
-        first_sequence: verified.first_sequence,
-        last_sequence: verified.last_sequence,
-        segments: verified.segments,
-        truncation: verified.torn_tail,
-        removed_temp_files: Vec::new(),
-        created: false,
-    };
+    let recovery = read_only_view(location)?;
     let mut tail =
         StreamTail { last_source: 0, last_source_messages: 0, next_sequence: recovery.next_sequence() };
     for segment in recovery.segments.iter().rev().filter(|s| s.record_count > 0) {
@@ -1957,12 +1947,13 @@ fn blank_cl_ord_id() -> ouch::ClOrdId {
 }
 
 /// A reader of an output journal from `sequence`, without taking the writer's lock.
-fn open_reader(
+/// A read-only view of an output journal (checked, nothing changed; a torn tail is left for the
+/// writer's next open to cut), from which records can be replayed.
+fn read_only_view(
     location: &petrel_journal::JournalLocation,
-    sequence: u64,
-) -> Result<petrel_journal::JournalReader, petrel_journal::JournalError> {
+) -> Result<petrel_journal::Recovery, petrel_journal::JournalError> {
     let verified = petrel_journal::verify(location)?;
-    let recovery = petrel_journal::Recovery {
+    Ok(petrel_journal::Recovery {
         location: location.clone(),
         record_count: verified.record_count,
         first_sequence: verified.first_sequence,
@@ -1971,7 +1962,14 @@ fn open_reader(
         truncation: verified.torn_tail,
         removed_temp_files: Vec::new(),
         created: false,
-    };
+    })
+}
+
+fn open_reader(
+    location: &petrel_journal::JournalLocation,
+    sequence: u64,
+) -> Result<petrel_journal::JournalReader, petrel_journal::JournalError> {
+    let recovery = read_only_view(location)?;
     recovery.replay_from(sequence)
 }
 

@@ -180,10 +180,7 @@ impl Client {
     }
 
     pub fn send_packet(&mut self, packet_type: u8, payload: &[u8]) {
-        let mut bytes = ((payload.len() + 1) as u16).to_be_bytes().to_vec();
-        bytes.push(packet_type);
-        bytes.extend_from_slice(payload);
-        self.stream.write_all(&bytes).unwrap();
+        self.try_send_packet(packet_type, payload).unwrap();
     }
 
     pub fn login(&mut self, user: &str, password: &str, sequence: u64) -> Got {
@@ -194,16 +191,7 @@ impl Client {
     }
 
     pub fn enter(&mut self, user_ref: u32, side: u8, qty: u32, symbol: &str, price: u64, tif: u8) {
-        let mut m = vec![b'O'];
-        m.extend_from_slice(&user_ref.to_be_bytes());
-        m.push(side);
-        m.extend_from_slice(&qty.to_be_bytes());
-        m.extend_from_slice(format!("{symbol:<8}").as_bytes());
-        m.extend_from_slice(&price.to_be_bytes());
-        m.extend_from_slice(&[tif, b'Y', b'A', b'N', b'N']);
-        m.extend_from_slice(format!("{:<14}", format!("CL{user_ref}")).as_bytes());
-        m.extend_from_slice(&0u16.to_be_bytes());
-        self.send_packet(b'U', &m);
+        self.try_enter(user_ref, side, qty, symbol, price, tif).unwrap();
     }
 
     /// As [`Client::enter`], giving back the write error (the server may have closed).
@@ -244,10 +232,7 @@ impl Client {
     }
 
     pub fn cancel(&mut self, user_ref: u32, qty: u32) {
-        let mut m = vec![b'X'];
-        m.extend_from_slice(&user_ref.to_be_bytes());
-        m.extend_from_slice(&qty.to_be_bytes());
-        self.send_packet(b'U', &m);
+        self.try_cancel(user_ref, qty).unwrap();
     }
 
     pub fn replace(&mut self, orig: u32, user_ref: u32, qty: u32, price: u64) {
