@@ -86,6 +86,10 @@ impl Doorbell {
     /// the eventfd followed by `cancel_sleep`).
     #[inline]
     pub fn prepare_sleep(&self) {
+        // Registered before the flag goes up, so a ring that sees the flag can always unpark.
+        if let Target::Thread(thread) = &self.target {
+            thread.get_or_init(std::thread::current);
+        }
         self.sleeping.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
     }
@@ -100,8 +104,11 @@ impl Doorbell {
     /// thread's park token).
     pub fn sleep(&self, timeout: Duration) {
         if let Target::Thread(thread) = &self.target {
-            let me = thread.get_or_init(std::thread::current);
-            debug_assert_eq!(me.id(), std::thread::current().id(), "one sleeper per doorbell");
+            debug_assert_eq!(
+                thread.get().map(|t| t.id()),
+                Some(std::thread::current().id()),
+                "one sleeper per doorbell, registered by prepare_sleep"
+            );
             std::thread::park_timeout(timeout);
         } else {
             std::thread::sleep(timeout);
