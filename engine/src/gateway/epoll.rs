@@ -170,6 +170,13 @@ impl Transport for EpollTransport {
         }
     }
 
+    fn abort(&mut self, conn: ConnId) {
+        if let Some(stream) = self.conns.get(conn as usize).and_then(Option::as_ref) {
+            super::transport::reset_on_close(stream);
+        }
+        self.close(conn);
+    }
+
     fn drain_sends(&mut self, _timeout: Duration) -> io::Result<bool> {
         // `send` writes straight to the socket: there is never anything of ours left.
         Ok(true)

@@ -1733,11 +1733,14 @@ impl<T: Transport> Gateway<T> {
                 &self.hot_log,
                 HotRecord::new(
                     HotLevel::Warn,
-                    "client is not reading (send backlog over its limit): disconnecting",
+                    "client is not reading (send backlog over its limit): resetting the connection",
                 )
                 .session(conn),
             );
-            self.release_conn(conn, true);
+            // Reset, not closed: the answers queued in the kernel would otherwise trickle out
+            // to a client that does not read, holding their memory for minutes.
+            self.transport.abort(conn);
+            self.release_conn(conn, false);
         }
         true
     }

@@ -7,7 +7,7 @@
 //! chosen where io_uring is disabled or filtered).
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
@@ -56,6 +56,11 @@ pub trait Transport: Send {
     /// Closes a connection; no `Closed` event follows for it. Bytes `send` already took are
     /// still delivered before the socket is shut down (unless the peer is gone).
     fn close(&mut self, conn: ConnId);
+    /// Ends a connection at once: what is queued for it, here and in the kernel, is discarded
+    /// and the peer gets a reset. For a peer that stopped reading, whose megabytes of queued
+    /// answers would otherwise hold memory while they trickle out through its closed window.
+    /// No `Closed` event follows.
+    fn abort(&mut self, conn: ConnId);
     /// Waits up to `timeout` until every byte `send` took has reached the kernel (closed
     /// connections included); `true` when nothing is left. The gateway calls it at shutdown so
     /// that End of Session reaches every client.
@@ -83,10 +88,21 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn close(&mut self, conn: ConnId) {
         (**self).close(conn)
     }
+    fn abort(&mut self, conn: ConnId) {
+        (**self).abort(conn)
+    }
     fn drain_sends(&mut self, timeout: Duration) -> io::Result<bool> {
         (**self).drain_sends(timeout)
     }
     fn local_addr(&self) -> SocketAddr {
         (**self).local_addr()
     }
+}
+
+/// Makes the socket's close discard what is unsent and reset the connection (`SO_LINGER` with
+/// a zero timeout), instead of sending it out after the close.
+pub(crate) fn reset_on_close(stream: &TcpStream) {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // Only fails on a socket that is already gone, which is what the caller wants anyway.
+    let _ = nix::sys::socket::setsockopt(stream, nix::sys::socket::sockopt::Linger, &linger);
 }

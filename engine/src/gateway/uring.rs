@@ -891,6 +891,18 @@ impl Transport for UringTransport {
         self.mark_dirty(conn);
     }
 
+    fn abort(&mut self, conn: ConnId) {
+        let Some(stream) = self.slots.get(conn as usize).and_then(|s| s.stream.as_ref()) else { return };
+        super::transport::reset_on_close(stream);
+        self.close(conn);
+        // No linger: the next poll shuts it down, cancels what is in flight and frees the slot,
+        // and dropping the socket then resets the connection.
+        let slot = &mut self.slots[conn as usize];
+        if slot.phase == Phase::Closing {
+            slot.close_deadline = Instant::now();
+        }
+    }
+
     fn drain_sends(&mut self, timeout: Duration) -> io::Result<bool> {
         let deadline = Instant::now() + timeout;
         loop {
