@@ -1326,6 +1326,22 @@ impl<T: Transport> Gateway<T> {
                     // Release what is already durable so the core can make progress.
                     self.drain_outbound();
                     self.flush();
+                    // Flushing may have ended this command's session (a slow consumer): its
+                    // cancel-on-disconnect is sequenced already, and an order sequenced after
+                    // it would rest for a session that is gone. Never acknowledged, it is
+                    // dropped; the client learns that from its stream when it reconnects.
+                    let session_ended =
+                        self.conns.get(command.conn as usize).is_some_and(|c| c.phase == Phase::Free);
+                    if session_ended {
+                        self.hot(
+                            HotRecord::new(
+                                HotLevel::Debug,
+                                "session ended while its command waited for the sequencer: dropped",
+                            )
+                            .session(command.conn),
+                        );
+                        return;
+                    }
                     std::thread::yield_now();
                 }
             }
