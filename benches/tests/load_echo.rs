@@ -42,9 +42,10 @@ fn every_order_sent_to_the_echo_server_is_answered_and_recorded_once() {
     assert_eq!(result.counts.unmatched, 0);
     let c = &result.counts;
     assert_eq!(c.rejected_new + c.rejected_replace + c.cancel_rejected + c.executions, 0, "{c:?}");
-    // The echo answers what the mix sends: mostly replaces, some cancels, new orders to
-    // build each session's book first.
-    assert!(c.replaced > c.accepted && c.canceled > 0 && c.accepted > 0, "{c:?}");
+    // The echo answers what the mix sends: new orders to build each session's book, then
+    // replaces and cancels. (How many of each depends on how fast answers come back, since the
+    // client's view of its book grows only from them; mix_shape.rs checks the proportions.)
+    assert!(c.replaced > 0 && c.canceled > 0 && c.accepted > 0, "{c:?}");
     assert!(result.latency_ns.min() > 0);
 }
 
@@ -68,8 +69,7 @@ fn the_lobster_replay_is_answered_in_full() {
 
 #[test]
 fn a_refused_connection_is_a_typed_error_naming_the_address() {
-    // A port that was just free: bind, note it, close.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (_held, addr) = refusing_port();
     let server = echo();
     let mut o = options(&server, 1, 100, exchange_core());
     o.target = addr;
@@ -153,7 +153,8 @@ fn cli_p99_gate_fails_with_status_1_when_the_bound_is_exceeded() {
 
 #[test]
 fn cli_errors_exit_2_and_say_what_is_wrong() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let (_held, addr) = refusing_port();
+    let addr = addr.to_string();
     let out = petrel_load(&["run", "--target", &addr, "--duration-s", "1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("cannot connect to {addr}")));
@@ -184,4 +185,14 @@ fn a_damaged_histogram_file_is_refused_with_its_line() {
     let e = parse_percentile_distribution("1.0 x 3\n", path).unwrap_err();
     assert!(e.to_string().contains("line 1: percentile"), "{e}");
     assert!(parse_percentile_distribution("# nothing\n", path).is_err());
+}
+
+/// A loopback port that refuses connections for as long as the returned socket lives: bound
+/// but not listening, so no other test's listener can take it meanwhile.
+fn refusing_port() -> (std::os::fd::OwnedFd, std::net::SocketAddr) {
+    use nix::sys::socket::{bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+    let bound: SockaddrIn = getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap();
+    (fd, std::net::SocketAddr::V4(bound.into()))
 }

@@ -42,7 +42,9 @@ fn every_order_of_the_exchange_core_mix_is_acknowledged_by_the_engine() {
     // The mix trades, and a cancel or replace can only fail when a fill got there first.
     assert!(c.executions > 0, "{c:?}");
     assert!(c.rejected_replace + c.cancel_rejected <= c.executions, "{c:?}");
-    assert!(c.replaced > c.accepted && c.canceled > 0, "{c:?}");
+    // How many of each depends on how fast answers come back (the client's view of its book
+    // grows only from them); mix_shape.rs checks the proportions.
+    assert!(c.replaced > 0 && c.canceled > 0 && c.accepted > 0, "{c:?}");
 }
 
 #[test]

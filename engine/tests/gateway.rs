@@ -250,34 +250,36 @@ fn scenario_slow_consumer_is_disconnected(backend: &str) {
     // off for minutes, which tests the kernel, not the gateway.)
     let mut alice = Client::connect(daemon.addr);
     assert!(matches!(alice.login("ALICE", "alice", 0), Got::LoginAccepted { .. }));
-    // Orders and cancels whose answers (about 70 bytes each) Alice never reads, until the
-    // gateway gives up on her: her receive buffer, the server's send buffer (which the kernel
-    // grows to tcp_wmem's maximum, 4 MiB by default), the transport's buffer and the 4 KiB
-    // backlog fill after some 60,000 answers; 200,000 are sent at most.
+    // Orders and cancels whose answers (some 50 bytes a pair: most are over Alice's order rate
+    // limit and rejected) Alice never reads, until the gateway gives up on her: her receive
+    // buffer, the server's send buffer (which the kernel grows to tcp_wmem's maximum, 4 MiB by
+    // default), the transport's buffer and the 4 KiB backlog fill after some 4.3 MB. Bounded by
+    // time, not volume, so a host with larger socket buffers only takes longer. The metrics are
+    // checked every 50 ms so that Alice mostly stops writing before the gateway gives up on
+    // her (a write to a closed socket draws a reset whatever the gateway did); Bob heartbeats
+    // meanwhile, or a slow run would end his session for idling (15 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let mut checked = std::time::Instant::now();
     let mut disconnected = false;
-    // Checked every 100 orders, so that Alice mostly stops writing before the gateway gives up
-    // on her: a write to a closed socket draws a reset whatever the gateway did.
-    'send: for chunk in 0..1_000u32 {
-        for i in chunk * 100 + 1..=(chunk + 1) * 100 {
-            let writes = alice
-                .try_enter(i, b'B', 1, "AAPL", AAPL_585 - 100 * u64::from(i % 50), b'0')
-                .and_then(|()| alice.try_cancel(i, 0));
-            if writes.is_err() {
-                break 'send; // the gateway reset the connection under us
+    let mut i = 0u32;
+    while std::time::Instant::now() < deadline {
+        i += 1;
+        let writes = alice
+            .try_enter(i, b'B', 1, "AAPL", AAPL_585 - 100 * u64::from(i % 50), b'0')
+            .and_then(|()| alice.try_cancel(i, 0));
+        let reset = writes.is_err(); // the gateway reset the connection under us
+        if reset || checked.elapsed() >= std::time::Duration::from_millis(50) {
+            bob.send_packet(b'R', b"");
+            if daemon_disconnects(&daemon, "slow_consumer") > 0 {
+                disconnected = true;
+                break;
             }
+            checked = std::time::Instant::now();
         }
-        if daemon_disconnects(&daemon, "slow_consumer") > 0 {
-            disconnected = true;
-            break;
+        if reset {
+            // Reset by the gateway, which may not have counted it yet: wait for the count.
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-    }
-    // The gateway may still be working through what was sent: give it time to notice.
-    for _ in 0..300 {
-        if disconnected || daemon_disconnects(&daemon, "slow_consumer") > 0 {
-            disconnected = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(disconnected, "the slow consumer was never disconnected");
     // The other session is unaffected.

@@ -50,8 +50,7 @@ fn ouch_connect_logs_in_is_answered_in_sequenced_data_and_logs_out() {
         stdout.contains("CancelReject") && stdout.contains("77"),
         "the client parsed our Cancel Reject: {stdout}"
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let logins = daemon.log_lines("session logged in");
+    let logins = daemon.wait_log_lines("session logged in", std::time::Duration::from_secs(10));
     assert_eq!(logins.len(), 1, "the daemon logged the login: {logins:?}");
     assert!(logins[0].contains("account=0"), "alice is account 0: {logins:?}");
     assert!(daemon.stop().success());

@@ -111,6 +111,23 @@ impl Daemon {
         self.child.id()
     }
 
+    /// Log lines that contain `needle`, waiting up to `timeout` for the first: a line is
+    /// written a moment after what it reports (by the daemon's log thread, then this process's
+    /// reader). Like [`Daemon::log_lines`], consumes what it reads.
+    pub fn wait_log_lines(&self, needle: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut found = self.log_lines(needle);
+        while found.is_empty() {
+            match self.log.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.contains(needle) => found.push(line),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        found.extend(self.log.try_iter().filter(|l| l.contains(needle)));
+        found
+    }
+
     /// Log lines so far that contain `needle`.
     pub fn log_lines(&self, needle: &str) -> Vec<String> {
         self.startup.iter().cloned().chain(self.log.try_iter()).filter(|l| l.contains(needle)).collect()
