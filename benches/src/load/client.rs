@@ -67,7 +67,8 @@ pub struct ResponseCounts {
 }
 
 impl ResponseCounts {
-    fn add(&mut self, o: &ResponseCounts) {
+    /// Adds another run's counts to these.
+    pub fn add(&mut self, o: &ResponseCounts) {
         self.accepted += o.accepted;
         self.replaced += o.replaced;
         self.canceled += o.canceled;
