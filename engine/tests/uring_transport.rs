@@ -82,6 +82,7 @@ fn read_to_end(client: &mut TcpStream) -> Vec<u8> {
             Ok(0) => return got,
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => panic!("read failed after {} bytes: {e}", got.len()),
         }
     }

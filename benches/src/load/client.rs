@@ -353,6 +353,7 @@ fn connect_and_login(addr: SocketAddr, login: &Login) -> Result<(TcpStream, Vec<
         match stream.read(&mut chunk) {
             Ok(0) => return Err(LoadError::Closed { user: login.user.clone() }),
             Ok(n) => rx.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return Err(protocol(format!("no Login Accepted within {} s", LOGIN_TIMEOUT.as_secs())))
             }
