@@ -250,8 +250,8 @@ fn scenario_slow_consumer_is_disconnected(backend: &str) {
     // off for minutes, which tests the kernel, not the gateway.)
     let mut alice = Client::connect(daemon.addr);
     assert!(matches!(alice.login("ALICE", "alice", 0), Got::LoginAccepted { .. }));
-    // Orders and cancels whose answers (some 50 bytes a pair: most are over Alice's order rate
-    // limit and rejected) Alice never reads, until the gateway gives up on her: her receive
+    // Orders and cancels whose answers (an Accepted and a Canceled, some 120 bytes a pair)
+    // Alice never reads, until the gateway gives up on her: her receive
     // buffer, the server's send buffer (which the kernel grows to tcp_wmem's maximum, 4 MiB by
     // default), the transport's buffer and the 4 KiB backlog fill after some 4.3 MB. Bounded by
     // time, not volume, so a host with larger socket buffers only takes longer. The metrics are

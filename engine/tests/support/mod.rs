@@ -14,12 +14,35 @@ use std::time::{Duration, Instant};
 
 pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
+/// The development configuration's order-rate limit (1,000 orders a second of sequenced time).
+/// A limit counted in time makes a test's verdict depend on the machine's speed: a fast machine
+/// sends more than 1,000 orders in a second where a slow one does not. Tests lift it unless
+/// they test the limit itself, with a window no run outlasts ([`write_config_with_rate_limit`]).
+const DEV_RATE_LIMIT: &str = "max_orders_per_window = 1_000       # new orders and replaces accepted per rate window ...\nrate_window_ms = 1_000              # ... of this length, in sequenced (journal) time\n";
+
 /// A test configuration: the development one with its own journal, an ephemeral port and the
-/// chosen network backend.
+/// chosen network backend, and no order-rate limit (see [`DEV_RATE_LIMIT`]).
 pub fn write_config(dir: &Path, backend: &str) -> PathBuf {
+    write_config_rate(dir, backend, "max_orders_per_window = \"unlimited\"\n")
+}
+
+/// [`write_config`] with the standard profile limited to `orders` new orders and replaces per
+/// hour: a window no test outlasts, so the order that passes the limit is the same on any
+/// machine.
+pub fn write_config_with_rate_limit(dir: &Path, backend: &str, orders: u32) -> PathBuf {
+    write_config_rate(
+        dir,
+        backend,
+        &format!("max_orders_per_window = {orders}\nrate_window_ms = 3_600_000\n"),
+    )
+}
+
+fn write_config_rate(dir: &Path, backend: &str, rate_limit: &str) -> PathBuf {
     let dev = std::fs::read_to_string(format!("{REPO}/config/dev.toml")).unwrap();
+    assert_eq!(dev.matches(DEV_RATE_LIMIT).count(), 1, "config/dev.toml's standard rate limit moved");
     let users = std::fs::canonicalize(format!("{REPO}/config/dev-users.toml")).unwrap();
     let text = dev
+        .replace(DEV_RATE_LIMIT, rate_limit)
         .replace("dir = \"../var/journal\"", &format!("dir = \"{}\"", dir.join("journal").display()))
         .replace("dir = \"../var/snapshots\"", &format!("dir = \"{}\"", dir.join("snapshots").display()))
         .replace("listen = \"127.0.0.1:15000\"", "listen = \"127.0.0.1:0\"")
