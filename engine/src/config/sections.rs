@@ -1,0 +1,134 @@
+//! The validated sections of a [`Config`](super::Config), in the engine's units, as the
+//! runtime, the gateway and the tools use them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// What the configuration says about an account beyond what the core needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub name: String,
+    pub firm: String,
+    pub risk_profile: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotConfig {
+    /// Directory of `snapshot-*.snap` files (resolved).
+    pub dir: PathBuf,
+    /// A snapshot is written after this many commands since the last one.
+    pub every_commands: u64,
+    /// Snapshots kept on disk; older ones are deleted after a new one is durable.
+    pub keep: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Lock all current and future memory (`mlockall(MCL_CURRENT | MCL_FUTURE)`) at start.
+    pub mlockall: bool,
+    /// `SCHED_FIFO` priority (1..=99) of the pinned data-plane threads; `None`: normal scheduling.
+    pub realtime_priority: Option<u8>,
+    pub gateway: ThreadConfig,
+    pub sequencer: ThreadConfig,
+    pub journal: ThreadConfig,
+    pub housekeeping: ThreadConfig,
+}
+
+impl RuntimeConfig {
+    /// The four threads with their configuration keys, in a fixed order.
+    pub fn threads(&self) -> [(&'static str, &ThreadConfig); 4] {
+        [
+            ("gateway", &self.gateway),
+            ("sequencer", &self.sequencer),
+            ("journal", &self.journal),
+            ("housekeeping", &self.housekeeping),
+        ]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadConfig {
+    /// CPUs the thread may run on; empty: not pinned (the scheduler decides).
+    #[serde(default)]
+    pub cores: Vec<u32>,
+    /// What the thread does when it finds no work.
+    #[serde(default)]
+    pub idle: IdleStrategy,
+}
+
+/// What a thread does when a poll finds no work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum IdleStrategy {
+    /// Poll again at once: lowest latency, burns its core at 100%. Needs a dedicated, pinned core.
+    BusySpin,
+    /// Poll `spins` times, then `sched_yield` once.
+    SpinYield { spins: u32 },
+    /// Sleep until a producer rings the thread's doorbell with new work, or at most the back-off
+    /// (doubling from `min_us` up to `max_us` while idle, back to `min_us` on work) passes.
+    Park { min_us: u32, max_us: u32 },
+}
+
+impl Default for IdleStrategy {
+    /// Sleeping is the only strategy that is safe on any machine (a 2-core VM included).
+    fn default() -> IdleStrategy {
+        IdleStrategy::Park { min_us: 50, max_us: 1_000 }
+    }
+}
+
+impl fmt::Display for IdleStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdleStrategy::BusySpin => write!(f, "busy-spin"),
+            IdleStrategy::SpinYield { spins } => write!(f, "spin-yield({spins} spins)"),
+            IdleStrategy::Park { min_us, max_us } => write!(f, "park({min_us}..{max_us} us)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Where OUCH (SoupBinTCP) sessions connect.
+    pub listen: SocketAddr,
+    /// The users file (resolved): OUCH users, passwords and their accounts.
+    pub users_file: PathBuf,
+    /// Which kernel interface carries the sockets.
+    pub backend: GatewayBackend,
+    /// Most connections at once; more are refused at accept.
+    pub max_sessions: u32,
+    /// The SoupBinTCP session name clients see and may request (1 to 10 letters or digits).
+    pub session_name: String,
+    /// Bytes queued for one client that is not reading, beyond what its socket and the
+    /// transport hold, before the gateway disconnects it as a slow consumer.
+    pub max_send_backlog_bytes: u64,
+    /// Development only: accept a users file that others may read (a git checkout makes files
+    /// 0644). Production refuses it: the file holds password hashes.
+    pub allow_readable_users_file: bool,
+}
+
+/// The gateway's network backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayBackend {
+    /// io_uring when the kernel offers it, else epoll (logged).
+    #[default]
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Where the admin (metrics, health, kill switch) endpoint listens.
+    pub listen: SocketAddr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A `tracing_subscriber::EnvFilter` directive, e.g. `info,petrel_engine=debug`.
+    pub filter: String,
+}
