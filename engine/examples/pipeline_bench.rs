@@ -209,6 +209,7 @@ fn config(dir: &std::path::Path, idle: IdleStrategy) -> Config {
             max_sessions: 16,
             session_name: "PETREL".into(),
             max_send_backlog_bytes: 8 * 1024 * 1024,
+            output_journal_segment_bytes: 1 << 20,
             allow_readable_users_file: false,
         },
         admin: AdminConfig { listen: "127.0.0.1:0".parse().unwrap() },

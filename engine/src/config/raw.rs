@@ -124,12 +124,21 @@ pub(super) struct RawGateway {
     pub(super) session_name: String,
     #[serde(default = "default_max_send_backlog_bytes")]
     pub(super) max_send_backlog_bytes: u64,
+    #[serde(default = "default_output_journal_segment_bytes")]
+    pub(super) output_journal_segment_bytes: u64,
     #[serde(default)]
     pub(super) allow_readable_users_file: bool,
 }
 
 fn default_max_send_backlog_bytes() -> u64 {
     8 * 1024 * 1024
+}
+
+/// 1 MiB: one segment of an account's output journal holds some 10,000 OUCH messages; more
+/// segments are created as a stream grows, so the size bounds what each account reserves up
+/// front, not how much it can hold.
+fn default_output_journal_segment_bytes() -> u64 {
+    1 << 20
 }
 
 fn default_max_sessions() -> u32 {

@@ -105,6 +105,9 @@ pub struct GatewayConfig {
     /// Bytes queued for one client that is not reading, beyond what its socket and the
     /// transport hold, before the gateway disconnects it as a slow consumer.
     pub max_send_backlog_bytes: u64,
+    /// Size of one segment of each account's output journal (`<journal dir>/sessions`),
+    /// preallocated when the segment is created: every account reserves one at start.
+    pub output_journal_segment_bytes: u64,
     /// Development only: accept a users file that others may read (a git checkout makes files
     /// 0644). Production refuses it: the file holds password hashes.
     pub allow_readable_users_file: bool,

@@ -17,7 +17,7 @@ impl Config {
             .collect();
         format!(
             "{} instruments, {} accounts in {} firms, max {} open orders; journal {} ({}); \
-             snapshots every {} commands in {}; gateway {}; admin {}; {}",
+             snapshots every {} commands in {}; gateway {}; admin {}; {}; disk reserved at start: {}",
             self.engine.instruments.len(),
             self.engine.accounts.len(),
             self.firms.len(),
@@ -35,7 +35,26 @@ impl Config {
                 "no core pinning".to_owned()
             } else {
                 format!("pinned {}", pinned.join(" "))
-            }
+            },
+            self.reserved_disk()
         )
     }
+
+    /// What the configuration preallocates on disk before the first order: one input-journal
+    /// segment and one output-journal segment per account (more are created as they fill).
+    fn reserved_disk(&self) -> String {
+        let accounts = self.accounts.len() as u64;
+        let input = self.journal.segment_size_bytes;
+        let output = self.gateway.output_journal_segment_bytes;
+        format!(
+            "{} (input journal segment {} + {accounts} accounts x output journal segment {})",
+            mib(input + accounts * output),
+            mib(input),
+            mib(output)
+        )
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }

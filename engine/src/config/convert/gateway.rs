@@ -14,6 +14,10 @@ pub const MAX_SESSIONS: u32 = 4_096;
 /// Bounds of `gateway.max_send_backlog_bytes`.
 pub const MIN_SEND_BACKLOG_BYTES: u64 = 4 * 1024;
 pub const MAX_SEND_BACKLOG_BYTES: u64 = 1 << 30;
+/// Bounds of `gateway.output_journal_segment_bytes`: a segment holds the output journal's
+/// 64 KiB write buffer and its 4 KiB header; 1 GiB is far beyond any one day of one account.
+pub const MIN_OUTPUT_SEGMENT_BYTES: u64 = 128 * 1024;
+pub const MAX_OUTPUT_SEGMENT_BYTES: u64 = 1 << 30;
 
 pub(super) fn gateway(raw: RawGateway, base: &Path, loc: &Locator) -> Result<GatewayConfig, ConfigFileError> {
     if raw.max_sessions == 0 || raw.max_sessions > MAX_SESSIONS {
@@ -39,6 +43,16 @@ pub(super) fn gateway(raw: RawGateway, base: &Path, loc: &Locator) -> Result<Gat
             ),
         ));
     }
+    let segment = raw.output_journal_segment_bytes;
+    if !(MIN_OUTPUT_SEGMENT_BYTES..=MAX_OUTPUT_SEGMENT_BYTES).contains(&segment) || segment % 4096 != 0 {
+        return Err(loc.error(
+            &[K("gateway"), K("output_journal_segment_bytes")],
+            format!(
+                "output_journal_segment_bytes = {segment} must be a multiple of 4096 between \
+                 {MIN_OUTPUT_SEGMENT_BYTES} and {MAX_OUTPUT_SEGMENT_BYTES}"
+            ),
+        ));
+    }
     Ok(GatewayConfig {
         listen: raw.listen,
         users_file: resolve(base, raw.users_file),
@@ -46,6 +60,7 @@ pub(super) fn gateway(raw: RawGateway, base: &Path, loc: &Locator) -> Result<Gat
         max_sessions: raw.max_sessions,
         session_name: raw.session_name,
         max_send_backlog_bytes: raw.max_send_backlog_bytes,
+        output_journal_segment_bytes: segment,
         allow_readable_users_file: raw.allow_readable_users_file,
     })
 }
