@@ -13,8 +13,8 @@
 use crate::admin::{self, AdminHandler, AdminServer};
 use crate::config::{Config, GatewayBackend};
 use crate::gateway::{
-    epoll::EpollTransport, uring::UringTransport, Gateway, GatewaySettings, GatewayStats, OutputTails,
-    Regeneration, Transport,
+    transport::epoll::EpollTransport, transport::uring::UringTransport, Gateway, GatewaySettings,
+    GatewayStats, OutputTails, Regeneration, Transport,
 };
 use crate::metrics::{self as m, Exposition, LatencySummary};
 use crate::notify::{Notifier, ThreadProgress, Watchdog};
@@ -295,7 +295,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         &'static str,
         Arc<GatewayStats>,
         Arc<AtomicU64>,
-        Arc<AtomicBool>,
+        crate::gateway::IntakeHandle,
         Arc<crate::logging::HotLog>,
     );
     let (bound_tx, bound_rx) = crossbeam::channel::bounded::<Result<Bound, String>>(1);
@@ -337,7 +337,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                 gateway.transport_name(),
                 gateway.stats(),
                 gateway.heartbeat(),
-                gateway.intake(),
+                gateway.take_intake_handle().expect("taken once, here"),
                 gateway.hot_log(),
             )));
             gateway.run(&STOP).map_err(|e| e.to_string())
@@ -463,9 +463,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     tracing::info!("stopping: closing intake, draining the pipeline");
     let _ = notifier.stopping("stopping: draining the pipeline and sessions");
     observed.ready.store(false, Ordering::Relaxed);
-    intake.store(false, Ordering::SeqCst);
-    // Let the gateway observe the closed intake before the runtime stops taking commands.
-    std::thread::sleep(Duration::from_millis(50));
+    // The gateway acknowledges between commands: after this, nothing more enters the runtime.
+    intake.close_and_wait(&port.gateway_bell);
     let report = runtime.shutdown(true).map_err(|e| DaemonError::Runtime(e.to_string()));
     STOP.store(true, Ordering::SeqCst);
     // A parked gateway sleeps in its poll: wake it to see STOP now, not when its sleep ends.
@@ -492,7 +491,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
 pub fn bind(config: &Config) -> Result<Box<dyn Transport>, String> {
     let g = &config.gateway;
     let read_buffer_bytes = 64 * 1024;
-    let send_buffer_bytes = crate::gateway::uring::SEND_BUFFER_BYTES_DEFAULT;
+    let send_buffer_bytes = crate::gateway::transport::uring::SEND_BUFFER_BYTES_DEFAULT;
     let uring = || UringTransport::bind(g.listen, g.max_sessions, read_buffer_bytes, send_buffer_bytes);
     let epoll = || {
         EpollTransport::bind(g.listen, g.max_sessions, read_buffer_bytes)

@@ -4,7 +4,7 @@
 //! Loops that wait for the kernel are bounded by a count of polls, never by a clock; the
 //! bounds are far above what a loaded machine needs and only keep a broken build from hanging.
 
-use petrel_engine::gateway::uring::UringTransport;
+use petrel_engine::gateway::transport::uring::UringTransport;
 use petrel_engine::gateway::{ConnId, NetEvent, Transport};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};

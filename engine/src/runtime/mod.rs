@@ -127,6 +127,17 @@ impl DurableOutbound {
     pub fn is_holding(&self) -> bool {
         self.held.is_some()
     }
+
+    /// Whether [`DurableOutbound::next`] may return an event now: the held event is durable,
+    /// or nothing is held and the ring has an event to look at. A held event that is not
+    /// durable yet says no, whatever waits behind it (the journal's doorbell will ring).
+    #[inline]
+    pub fn has_releasable(&self, port: &GatewayPort) -> bool {
+        match &self.held {
+            Some(event) => event.sequence <= port.durable_sequence.load(Ordering::Acquire),
+            None => !port.outbound.is_empty(),
+        }
+    }
 }
 
 /// Slots of each ring.

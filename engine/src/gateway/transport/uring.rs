@@ -229,6 +229,23 @@ struct Slot {
     dirty: bool,
 }
 
+impl Slot {
+    fn free(now: Instant) -> Slot {
+        Slot {
+            stream: None,
+            phase: Phase::Free,
+            generation: 0,
+            recv_armed: false,
+            send_in_flight_bytes: 0,
+            tx_start: 0,
+            tx_len: 0,
+            shut: false,
+            close_deadline: now,
+            dirty: false,
+        }
+    }
+}
+
 enum Pending {
     Accepted(ConnId, SocketAddr),
     Refused(SocketAddr),
@@ -272,6 +289,47 @@ fn unsupported(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, format!("io_uring lacks {what}"))
 }
 
+/// Refuses a kernel that lacks an operation this backend needs, naming it.
+fn check_features(ring: &IoUring) -> io::Result<()> {
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    // The probe sees opcodes, not multishot flags: multishot accept came with 5.19 and
+    // multishot receive with 6.0, the release that added SEND_ZC, which stands for it.
+    for (code, name) in [
+        (opcode::AcceptMulti::CODE, "accept"),
+        (opcode::RecvMulti::CODE, "recv"),
+        (opcode::Send::CODE, "send"),
+        (opcode::PollAdd::CODE, "poll"),
+        (opcode::AsyncCancel::CODE, "async cancel"),
+        (opcode::SendZc::CODE, "multishot receive (Linux 6.0)"),
+    ] {
+        if !probe.is_supported(code) {
+            return Err(unsupported(name));
+        }
+    }
+    Ok(())
+}
+
+/// Hands the receive buffers' ring to the kernel as buffer group [`BUFFER_GROUP`].
+fn register_recv_ring(ring: &IoUring, recv: &BufRing, count: u32) -> io::Result<()> {
+    // SAFETY: the entries stay allocated, at this address, until the ring is unregistered
+    // (Drop for UringTransport, or in `bind` when binding fails) or, failing that, forever.
+    let registered = unsafe {
+        ring.submitter().register_buf_ring_with_flags(
+            recv.entries.as_ptr() as u64,
+            count as u16,
+            BUFFER_GROUP,
+            0,
+        )
+    };
+    registered.map_err(|e| match e.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => {
+            unsupported("provided buffer rings (IORING_REGISTER_PBUF_RING, Linux 5.19)")
+        }
+        _ => e,
+    })
+}
+
 impl UringTransport {
     /// Binds `addr` with room for `max_connections` connections, receive buffers of
     /// `read_buffer_bytes` (the most one `Data` event carries) and a send buffer of
@@ -307,22 +365,7 @@ impl UringTransport {
             .next_power_of_two()
             .clamp(SQ_ENTRIES_MIN, SQ_ENTRIES_MAX);
         let ring = IoUring::builder().build(sq_entries)?;
-        let mut probe = io_uring::Probe::new();
-        ring.submitter().register_probe(&mut probe)?;
-        // The probe sees opcodes, not multishot flags: multishot accept came with 5.19 and
-        // multishot receive with 6.0, the release that added SEND_ZC, which stands for it.
-        for (code, name) in [
-            (opcode::AcceptMulti::CODE, "accept"),
-            (opcode::RecvMulti::CODE, "recv"),
-            (opcode::Send::CODE, "send"),
-            (opcode::PollAdd::CODE, "poll"),
-            (opcode::AsyncCancel::CODE, "async cancel"),
-            (opcode::SendZc::CODE, "multishot receive (Linux 6.0)"),
-        ] {
-            if !probe.is_supported(code) {
-                return Err(unsupported(name));
-            }
-        }
+        check_features(&ring)?;
         // Everything fallible that needs no cleanup first; the listener last (see above).
         let recv = BufRing::new(recv_buffer_count, read_buffer_bytes as u32)?;
         let send_mem_bytes = (max_connections as usize).checked_mul(send_buffer_bytes).ok_or_else(|| {
@@ -332,24 +375,7 @@ impl UringTransport {
             )
         })?;
         let send_mem = KernelMem::zeroed(send_mem_bytes)?;
-        // SAFETY: the entries stay allocated, at this address, until the ring is unregistered
-        // (Drop for UringTransport, or below when binding fails) or, failing that, forever.
-        let registered = unsafe {
-            ring.submitter().register_buf_ring_with_flags(
-                recv.entries.as_ptr() as u64,
-                recv_buffer_count as u16,
-                BUFFER_GROUP,
-                0,
-            )
-        };
-        if let Err(e) = registered {
-            return Err(match e.raw_os_error() {
-                Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => {
-                    unsupported("provided buffer rings (IORING_REGISTER_PBUF_RING, Linux 5.19)")
-                }
-                _ => e,
-            });
-        }
+        register_recv_ring(&ring, &recv, recv_buffer_count)?;
         let listener = match bind_listener(addr) {
             Ok(listener) => listener,
             Err(e) => {
@@ -364,20 +390,7 @@ impl UringTransport {
         let local_addr = listener.local_addr()?;
         let cq_entries = ring.params().cq_entries() as usize;
         let now = Instant::now();
-        let slots = (0..max_connections)
-            .map(|_| Slot {
-                stream: None,
-                phase: Phase::Free,
-                generation: 0,
-                recv_armed: false,
-                send_in_flight_bytes: 0,
-                tx_start: 0,
-                tx_len: 0,
-                shut: false,
-                close_deadline: now,
-                dirty: false,
-            })
-            .collect();
+        let slots = (0..max_connections).map(|_| Slot::free(now)).collect();
         Ok(UringTransport {
             ring,
             listener,
