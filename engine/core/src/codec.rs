@@ -273,6 +273,8 @@ pub fn decode(buf: &[u8]) -> Result<Command, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
 
     fn samples() -> Vec<Command> {
         vec![

@@ -5,6 +5,10 @@
 //! allocates after `Engine::new`: orders live in a fixed arena, price levels in arrays spanning
 //! each instrument's price band, and the (account, client reference) index in a fixed table.
 
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
 use crate::command::{Cancel, Command, CommandKind, NewOrder, Replace};
 use crate::config::{validate_limits, AccountConfig, ConfigError, EngineConfig, RiskLimits};
 use crate::event::{
@@ -234,8 +238,8 @@ pub struct Engine {
     pub(crate) last_timestamp_ns: u64,
 }
 
-impl std::fmt::Debug for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
             .field("instruments", &self.books.len())
             .field("accounts", &self.accounts.len())

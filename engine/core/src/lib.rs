@@ -6,7 +6,18 @@
 //! ([`Engine::state_hash`]). No clocks, threads, I/O or randomness live here, and nothing
 //! allocates once [`Engine::new`] has sized every table from the [`EngineConfig`].
 //!
+//! The crate is `no_std` (with `alloc`, for the tables sized at start-up) and forbids `unsafe`,
+//! so the compiler keeps that rule: without `std` there is no file, socket, clock or thread to
+//! reach for. Only its own unit tests may name `std`.
+//!
 //! See docs/ARCHITECTURE.md for where the core sits in the engine.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
 pub mod codec;
 mod command;

@@ -6,6 +6,11 @@
 //! commands encode identically whatever their capacities. It is both the snapshot format and the
 //! input of [`Engine::state_hash`].
 
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use alloc::{format, vec};
+use core::fmt;
+
 use crate::config::{EngineConfig, RiskLimits};
 use crate::engine::{Engine, Order, NIL};
 use crate::types::{Side, StpMode};
@@ -32,8 +37,8 @@ pub enum SnapshotError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StateHash(pub u128);
 
-impl std::fmt::Display for StateHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for StateHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:032x}", self.0)
     }
 }
