@@ -19,6 +19,8 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod arena;
+mod book;
 pub mod codec;
 mod command;
 mod config;
@@ -26,6 +28,9 @@ mod engine;
 mod event;
 mod index;
 mod levelset;
+mod matching;
+mod order_books;
+mod risk;
 mod state;
 mod types;
 
@@ -34,11 +39,12 @@ pub use config::{
     AccountConfig, ConfigError, EngineConfig, InstrumentConfig, RiskLimits, MAX_LEVELS_PER_INSTRUMENT,
     MAX_ORDERS,
 };
-pub use engine::{Engine, OrderView};
+pub use engine::Engine;
 pub use event::{
     Accepted, BookChange, CancelReason, Cancelled, CountingSink, Event, EventSink, Executed, Fill,
     RejectReason, Rejected, Replaced,
 };
+pub use order_books::OrderView;
 pub use state::{SnapshotError, StateHash};
 pub use types::{
     AccountId, ClientRef, InstrumentId, MatchId, OrderId, OrderType, Price, Qty, Side, StpMode, Symbol,
