@@ -3,8 +3,8 @@
 //! in the [`OrderIndex`], for cancels and replaces. Also what rests per account: the count of
 //! open orders and the open quantity per instrument and side, which the risk checks read.
 //!
-//! Inserting and shrinking keep all of these in step; nothing else changes them. This file knows
-//! nothing of risk limits or matching.
+//! The methods here are the only code that changes these structures, and they keep them in step.
+//! This file knows nothing of risk limits or matching.
 
 use alloc::vec;
 use alloc::vec::Vec;
