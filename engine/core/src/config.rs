@@ -2,6 +2,10 @@
 //!
 //! Everything the core allocates is sized from here, once, in [`crate::Engine::new`].
 
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
 use crate::types::{Price, Qty, StpMode, Symbol};
 use thiserror::Error;
 

@@ -5,6 +5,8 @@
 //! An execution is one `Executed` event carrying both sides and their shared match number; it is
 //! also the public trade print, and is followed by a `Book(Execute)` for the resting order.
 
+use alloc::vec::Vec;
+
 use crate::command::CommandKind;
 use crate::types::{
     AccountId, ClientRef, InstrumentId, MatchId, OrderId, OrderType, Price, Qty, Side, TimeInForce,

@@ -6,6 +6,9 @@
 //! inserts and deletes never degrades lookups. The hash is a fixed multiplicative one: no random
 //! state, so the core stays deterministic.
 
+use alloc::vec;
+use alloc::vec::Vec;
+
 const EMPTY: u64 = u64::MAX;
 
 #[derive(Clone, Debug)]

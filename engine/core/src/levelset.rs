@@ -6,6 +6,9 @@
 //! 2 × layers word operations (4 layers cover 16.7M levels), with no allocation after `new`.
 //! A `BTreeSet` would allocate on insert; a linear scan would be unbounded in the band width.
 
+use alloc::vec;
+use alloc::vec::Vec;
+
 #[derive(Clone, Debug)]
 pub(crate) struct LevelSet {
     layers: Vec<Vec<u64>>,

@@ -6,8 +6,21 @@
 //! ([`Engine::state_hash`]). No clocks, threads, I/O or randomness live here, and nothing
 //! allocates once [`Engine::new`] has sized every table from the [`EngineConfig`].
 //!
+//! The crate is `no_std` (with `alloc`, for the tables sized at start-up) and forbids `unsafe`,
+//! so the compiler keeps that rule: without `std` there is no file, socket, clock or thread to
+//! reach for. Only its own unit tests may name `std`.
+//!
 //! See docs/ARCHITECTURE.md for where the core sits in the engine.
 
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+mod arena;
+mod book;
 pub mod codec;
 mod command;
 mod config;
@@ -15,6 +28,9 @@ mod engine;
 mod event;
 mod index;
 mod levelset;
+mod matching;
+mod order_books;
+mod risk;
 mod state;
 mod types;
 
@@ -23,11 +39,12 @@ pub use config::{
     AccountConfig, ConfigError, EngineConfig, InstrumentConfig, RiskLimits, MAX_LEVELS_PER_INSTRUMENT,
     MAX_ORDERS,
 };
-pub use engine::{Engine, OrderView};
+pub use engine::Engine;
 pub use event::{
     Accepted, BookChange, CancelReason, Cancelled, CountingSink, Event, EventSink, Executed, Fill,
     RejectReason, Rejected, Replaced,
 };
+pub use order_books::OrderView;
 pub use state::{SnapshotError, StateHash};
 pub use types::{
     AccountId, ClientRef, InstrumentId, MatchId, OrderId, OrderType, Price, Qty, Side, StpMode, Symbol,

@@ -3,6 +3,10 @@
 //! Prices are integers in *price units*: 1/10_000 of the currency unit, as OUCH carries them
 //! (4 implied decimals). Quantities are integers in shares. Neither is ever a float.
 
+use alloc::format;
+use alloc::string::String;
+use core::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// A price in price units (1/10_000 of the currency unit).
@@ -103,18 +107,18 @@ impl Symbol {
     pub fn as_str(&self) -> &str {
         let end = self.0.iter().position(|&b| b == b' ').unwrap_or(8);
         // The constructor admits ASCII only; a raw symbol from the wire may not be.
-        std::str::from_utf8(&self.0[..end]).unwrap_or("?")
+        core::str::from_utf8(&self.0[..end]).unwrap_or("?")
     }
 }
 
-impl std::fmt::Debug for Symbol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Symbol({})", self.as_str())
     }
 }
 
-impl std::fmt::Display for Symbol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }

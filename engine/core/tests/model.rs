@@ -321,28 +321,8 @@ impl Model {
             let Some(&i) = self.candidates(t.instrument, t.side, t.limit).first() else { return };
             let maker = self.orders[i].clone();
             if stp != StpMode::None && self.accounts[maker.account as usize].firm == firm {
-                match stp {
-                    StpMode::CancelNewest => {
-                        let q = t.qty;
-                        t.qty = 0;
-                        Self::taker_cancel(t, q, CancelReason::SelfTrade, out);
-                        return;
-                    }
-                    StpMode::CancelOldest => self.cancel_resting(i, maker.qty, CancelReason::SelfTrade, out),
-                    StpMode::CancelBoth => {
-                        self.cancel_resting(i, maker.qty, CancelReason::SelfTrade, out);
-                        let q = t.qty;
-                        t.qty = 0;
-                        Self::taker_cancel(t, q, CancelReason::SelfTrade, out);
-                        return;
-                    }
-                    StpMode::DecrementAndCancel => {
-                        let q = maker.qty.min(t.qty);
-                        self.cancel_resting(i, q, CancelReason::SelfTrade, out);
-                        t.qty -= q;
-                        Self::taker_cancel(t, q, CancelReason::SelfTrade, out);
-                    }
-                    StpMode::None => unreachable!(),
+                if self.self_trade(stp, t, i, maker.qty, out) {
+                    return;
                 }
                 continue;
             }
@@ -385,6 +365,44 @@ impl Model {
             } else {
                 self.orders[i].qty -= q;
             }
+        }
+    }
+
+    /// Self-trade prevention against resting order `i`; returns whether matching stops.
+    fn self_trade(
+        &mut self,
+        stp: StpMode,
+        t: &mut MTaker,
+        i: usize,
+        maker_qty: Qty,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        match stp {
+            StpMode::CancelNewest => {
+                let q = t.qty;
+                t.qty = 0;
+                Self::taker_cancel(t, q, CancelReason::SelfTrade, out);
+                true
+            }
+            StpMode::CancelOldest => {
+                self.cancel_resting(i, maker_qty, CancelReason::SelfTrade, out);
+                false
+            }
+            StpMode::CancelBoth => {
+                self.cancel_resting(i, maker_qty, CancelReason::SelfTrade, out);
+                let q = t.qty;
+                t.qty = 0;
+                Self::taker_cancel(t, q, CancelReason::SelfTrade, out);
+                true
+            }
+            StpMode::DecrementAndCancel => {
+                let q = maker_qty.min(t.qty);
+                self.cancel_resting(i, q, CancelReason::SelfTrade, out);
+                t.qty -= q;
+                Self::taker_cancel(t, q, CancelReason::SelfTrade, out);
+                false
+            }
+            StpMode::None => unreachable!(),
         }
     }
 
@@ -455,77 +473,8 @@ impl Model {
     fn apply(&mut self, command: &Command, ts: u64) -> Vec<Event> {
         let mut out = Vec::new();
         match command {
-            Command::NewOrder(o) => {
-                let price = match self.check_new(o, ts) {
-                    Ok(p) => p,
-                    Err(r) => {
-                        Self::reject(&mut out, o.account, o.client_ref, CommandKind::NewOrder, r);
-                        return out;
-                    }
-                };
-                self.count_rate(o.account.0, ts);
-                self.accounts[o.account.0 as usize].last_ref = Some(o.client_ref.0);
-                let order_id = self.next_order_id;
-                self.next_order_id += 1;
-                out.push(Event::Accepted(Accepted {
-                    account: o.account,
-                    client_ref: o.client_ref,
-                    order_id: OrderId(order_id),
-                    instrument: o.instrument,
-                    side: o.side,
-                    order_type: o.order_type,
-                    tif: o.tif,
-                    price,
-                    qty: o.qty,
-                }));
-                let mut t = MTaker {
-                    order_id,
-                    account: o.account.0,
-                    client_ref: o.client_ref.0,
-                    instrument: o.instrument.0,
-                    side: o.side,
-                    limit: price,
-                    qty: o.qty,
-                };
-                let required = if o.tif == TimeInForce::Fok { o.qty } else { o.min_qty };
-                if required > 0 && self.fillable(&t, required) < required {
-                    Self::taker_cancel(&t, o.qty, CancelReason::FillOrKill, &mut out);
-                    return out;
-                }
-                self.do_match(&mut t, &mut out);
-                if t.qty > 0 {
-                    if o.order_type == OrderType::Limit && o.tif == TimeInForce::Day {
-                        self.rest(&t, &mut out);
-                    } else {
-                        let q = t.qty;
-                        t.qty = 0;
-                        Self::taker_cancel(&t, q, CancelReason::ImmediateOrCancel, &mut out);
-                    }
-                }
-            }
-            Command::Cancel(c) => {
-                let kind = CommandKind::Cancel;
-                if c.account.0 as usize >= self.accounts.len() {
-                    Self::reject(&mut out, c.account, c.client_ref, kind, RejectReason::UnknownAccount);
-                } else if let Some(i) = self.find(c.account.0, c.client_ref.0) {
-                    let o = self.orders[i].clone();
-                    if c.qty_remaining >= o.qty {
-                        Self::reject(
-                            &mut out,
-                            c.account,
-                            c.client_ref,
-                            kind,
-                            RejectReason::CancelWouldNotReduce,
-                        );
-                    } else if c.qty_remaining % self.instruments[o.instrument as usize].lot_size != 0 {
-                        Self::reject(&mut out, c.account, c.client_ref, kind, RejectReason::QuantityNotOnLot);
-                    } else {
-                        self.cancel_resting(i, o.qty - c.qty_remaining, CancelReason::User, &mut out);
-                    }
-                } else {
-                    Self::reject(&mut out, c.account, c.client_ref, kind, RejectReason::UnknownOrder);
-                }
-            }
+            Command::NewOrder(o) => self.new_order(o, ts, &mut out),
+            Command::Cancel(c) => self.cancel(c, &mut out),
             Command::Replace(r) => self.replace(r, ts, &mut out),
             Command::MassCancel { account, instrument } => {
                 self.mass(*account, *instrument, CancelReason::MassCancel, CommandKind::MassCancel, &mut out)
@@ -533,86 +482,146 @@ impl Model {
             Command::Disconnect { account } => {
                 self.mass(*account, None, CancelReason::Disconnect, CommandKind::Disconnect, &mut out)
             }
-            Command::KillSwitch { account, engage } => {
-                if account.0 as usize >= self.accounts.len() {
-                    Self::reject(
-                        &mut out,
-                        *account,
-                        ClientRef(0),
-                        CommandKind::KillSwitch,
-                        RejectReason::UnknownAccount,
-                    );
-                } else {
-                    if *engage {
-                        self.mass(
-                            *account,
-                            None,
-                            CancelReason::KillSwitch,
-                            CommandKind::KillSwitch,
-                            &mut out,
-                        );
-                    }
-                    self.accounts[account.0 as usize].blocked = *engage;
-                    out.push(Event::KillSwitch { account: *account, engaged: *engage });
-                }
-            }
-            Command::SetRiskLimits { account, limits } => {
-                let invalid = (limits.max_orders_per_window > 0 && limits.rate_window_ns == 0)
-                    || limits.max_position > i64::MAX as u64;
-                if account.0 as usize >= self.accounts.len() {
-                    Self::reject(
-                        &mut out,
-                        *account,
-                        ClientRef(0),
-                        CommandKind::SetRiskLimits,
-                        RejectReason::UnknownAccount,
-                    );
-                } else if invalid {
-                    Self::reject(
-                        &mut out,
-                        *account,
-                        ClientRef(0),
-                        CommandKind::SetRiskLimits,
-                        RejectReason::InvalidRiskLimits,
-                    );
-                } else {
-                    self.accounts[account.0 as usize].limits = *limits;
-                    out.push(Event::RiskLimitsSet { account: *account });
-                }
-            }
+            Command::KillSwitch { account, engage } => self.kill(*account, *engage, &mut out),
+            Command::SetRiskLimits { account, limits } => self.set_limits(*account, limits, &mut out),
         }
         out
     }
 
+    fn new_order(&mut self, o: &NewOrder, ts: u64, out: &mut Vec<Event>) {
+        let price = match self.check_new(o, ts) {
+            Ok(p) => p,
+            Err(r) => {
+                Self::reject(out, o.account, o.client_ref, CommandKind::NewOrder, r);
+                return;
+            }
+        };
+        self.count_rate(o.account.0, ts);
+        self.accounts[o.account.0 as usize].last_ref = Some(o.client_ref.0);
+        let order_id = self.next_order_id;
+        self.next_order_id += 1;
+        out.push(Event::Accepted(Accepted {
+            account: o.account,
+            client_ref: o.client_ref,
+            order_id: OrderId(order_id),
+            instrument: o.instrument,
+            side: o.side,
+            order_type: o.order_type,
+            tif: o.tif,
+            price,
+            qty: o.qty,
+        }));
+        let mut t = MTaker {
+            order_id,
+            account: o.account.0,
+            client_ref: o.client_ref.0,
+            instrument: o.instrument.0,
+            side: o.side,
+            limit: price,
+            qty: o.qty,
+        };
+        let required = if o.tif == TimeInForce::Fok { o.qty } else { o.min_qty };
+        if required > 0 && self.fillable(&t, required) < required {
+            Self::taker_cancel(&t, o.qty, CancelReason::FillOrKill, out);
+            return;
+        }
+        self.do_match(&mut t, out);
+        if t.qty > 0 {
+            if o.order_type == OrderType::Limit && o.tif == TimeInForce::Day {
+                self.rest(&t, out);
+            } else {
+                let q = t.qty;
+                t.qty = 0;
+                Self::taker_cancel(&t, q, CancelReason::ImmediateOrCancel, out);
+            }
+        }
+    }
+
+    fn cancel(&mut self, c: &Cancel, out: &mut Vec<Event>) {
+        let kind = CommandKind::Cancel;
+        if c.account.0 as usize >= self.accounts.len() {
+            Self::reject(out, c.account, c.client_ref, kind, RejectReason::UnknownAccount);
+        } else if let Some(i) = self.find(c.account.0, c.client_ref.0) {
+            let o = self.orders[i].clone();
+            if c.qty_remaining >= o.qty {
+                Self::reject(out, c.account, c.client_ref, kind, RejectReason::CancelWouldNotReduce);
+            } else if c.qty_remaining % self.instruments[o.instrument as usize].lot_size != 0 {
+                Self::reject(out, c.account, c.client_ref, kind, RejectReason::QuantityNotOnLot);
+            } else {
+                self.cancel_resting(i, o.qty - c.qty_remaining, CancelReason::User, out);
+            }
+        } else {
+            Self::reject(out, c.account, c.client_ref, kind, RejectReason::UnknownOrder);
+        }
+    }
+
+    fn kill(&mut self, account: AccountId, engage: bool, out: &mut Vec<Event>) {
+        if account.0 as usize >= self.accounts.len() {
+            Self::reject(out, account, ClientRef(0), CommandKind::KillSwitch, RejectReason::UnknownAccount);
+        } else {
+            if engage {
+                self.mass(account, None, CancelReason::KillSwitch, CommandKind::KillSwitch, out);
+            }
+            self.accounts[account.0 as usize].blocked = engage;
+            out.push(Event::KillSwitch { account, engaged: engage });
+        }
+    }
+
+    fn set_limits(&mut self, account: AccountId, limits: &RiskLimits, out: &mut Vec<Event>) {
+        let invalid = (limits.max_orders_per_window > 0 && limits.rate_window_ns == 0)
+            || limits.max_position > i64::MAX as u64;
+        if account.0 as usize >= self.accounts.len() {
+            Self::reject(
+                out,
+                account,
+                ClientRef(0),
+                CommandKind::SetRiskLimits,
+                RejectReason::UnknownAccount,
+            );
+        } else if invalid {
+            Self::reject(
+                out,
+                account,
+                ClientRef(0),
+                CommandKind::SetRiskLimits,
+                RejectReason::InvalidRiskLimits,
+            );
+        } else {
+            self.accounts[account.0 as usize].limits = *limits;
+            out.push(Event::RiskLimitsSet { account });
+        }
+    }
+
+    fn check_replace(&self, r: &Replace, ts: u64) -> Result<usize, RejectReason> {
+        let a = self.accounts.get(r.account.0 as usize).ok_or(RejectReason::UnknownAccount)?;
+        if a.blocked {
+            return Err(RejectReason::AccountBlocked);
+        }
+        let i = self.find(r.account.0, r.client_ref.0).ok_or(RejectReason::UnknownOrder)?;
+        if a.last_ref.is_some_and(|l| r.new_client_ref.0 <= l) {
+            return Err(RejectReason::DuplicateClientRef);
+        }
+        let o = &self.orders[i];
+        if r.qty == 0 {
+            return Err(RejectReason::ZeroQuantity);
+        }
+        if r.qty % self.instruments[o.instrument as usize].lot_size != 0 {
+            return Err(RejectReason::QuantityNotOnLot);
+        }
+        self.price_ok(o.instrument, o.side, r.price, a.limits.price_collar_bps)?;
+        Self::size_ok(&a.limits, r.price, r.qty)?;
+        if !self.position_ok(r.account.0, o.instrument, o.side, r.qty, o.qty) {
+            return Err(RejectReason::MaxPosition);
+        }
+        if !Self::rate_ok(a, ts) {
+            return Err(RejectReason::RateLimit);
+        }
+        Ok(i)
+    }
+
     fn replace(&mut self, r: &Replace, ts: u64, out: &mut Vec<Event>) {
         let kind = CommandKind::Replace;
-        let check = || -> Result<usize, RejectReason> {
-            let a = self.accounts.get(r.account.0 as usize).ok_or(RejectReason::UnknownAccount)?;
-            if a.blocked {
-                return Err(RejectReason::AccountBlocked);
-            }
-            let i = self.find(r.account.0, r.client_ref.0).ok_or(RejectReason::UnknownOrder)?;
-            if a.last_ref.is_some_and(|l| r.new_client_ref.0 <= l) {
-                return Err(RejectReason::DuplicateClientRef);
-            }
-            let o = &self.orders[i];
-            if r.qty == 0 {
-                return Err(RejectReason::ZeroQuantity);
-            }
-            if r.qty % self.instruments[o.instrument as usize].lot_size != 0 {
-                return Err(RejectReason::QuantityNotOnLot);
-            }
-            self.price_ok(o.instrument, o.side, r.price, a.limits.price_collar_bps)?;
-            Self::size_ok(&a.limits, r.price, r.qty)?;
-            if !self.position_ok(r.account.0, o.instrument, o.side, r.qty, o.qty) {
-                return Err(RejectReason::MaxPosition);
-            }
-            if !Self::rate_ok(a, ts) {
-                return Err(RejectReason::RateLimit);
-            }
-            Ok(i)
-        };
-        let i = match check() {
+        let i = match self.check_replace(r, ts) {
             Ok(i) => i,
             Err(reason) => return Self::reject(out, r.account, r.new_client_ref, kind, reason),
         };
@@ -621,28 +630,7 @@ impl Model {
         let old = self.orders[i].clone();
         let instrument = InstrumentId(old.instrument);
         if r.price == old.price && r.qty <= old.qty {
-            self.orders[i].qty = r.qty;
-            self.orders[i].client_ref = r.new_client_ref.0;
-            out.push(Event::Replaced(Replaced {
-                account: r.account,
-                old_client_ref: ClientRef(old.client_ref),
-                new_client_ref: r.new_client_ref,
-                old_order_id: OrderId(old.order_id),
-                new_order_id: OrderId(old.order_id),
-                instrument,
-                side: old.side,
-                price: r.price,
-                qty: r.qty,
-                priority_kept: true,
-            }));
-            if r.qty < old.qty {
-                out.push(Event::Book(BookChange::Cancel {
-                    instrument,
-                    order_id: OrderId(old.order_id),
-                    qty: old.qty - r.qty,
-                }));
-            }
-            return;
+            return self.replace_in_place(r, i, &old, out);
         }
         self.orders.remove(i);
         let new_id = self.next_order_id;
@@ -695,6 +683,31 @@ impl Model {
         self.do_match(&mut t, out);
         if t.qty > 0 {
             self.rest(&t, out);
+        }
+    }
+
+    fn replace_in_place(&mut self, r: &Replace, i: usize, old: &MOrder, out: &mut Vec<Event>) {
+        let instrument = InstrumentId(old.instrument);
+        self.orders[i].qty = r.qty;
+        self.orders[i].client_ref = r.new_client_ref.0;
+        out.push(Event::Replaced(Replaced {
+            account: r.account,
+            old_client_ref: ClientRef(old.client_ref),
+            new_client_ref: r.new_client_ref,
+            old_order_id: OrderId(old.order_id),
+            new_order_id: OrderId(old.order_id),
+            instrument,
+            side: old.side,
+            price: r.price,
+            qty: r.qty,
+            priority_kept: true,
+        }));
+        if r.qty < old.qty {
+            out.push(Event::Book(BookChange::Cancel {
+                instrument,
+                order_id: OrderId(old.order_id),
+                qty: old.qty - r.qty,
+            }));
         }
     }
 
@@ -829,6 +842,136 @@ fn config(stp: &[u8], lots: &[u32]) -> EngineConfig {
     }
 }
 
+fn new_ref(account: u8, refs: &mut [u32; 5]) -> ClientRef {
+    refs[account as usize] += 1;
+    ClientRef(refs[account as usize])
+}
+
+fn old_ref(account: u8, back: u8, refs: &[u32; 5]) -> ClientRef {
+    ClientRef(refs[account as usize].saturating_sub(back as u32))
+}
+
+/// The command an operation stands for; client references come from `refs`, the last one issued
+/// per account, and a replace aims at what `engine` has open.
+fn command_for(op: Op, engine: &Engine, refs: &mut [u32; 5]) -> Command {
+    match op {
+        Op::New { account, instrument, buy, kind, tick, qty, min_qty, post_only, dup_ref } => {
+            let client_ref = if dup_ref { old_ref(account, 1, refs) } else { new_ref(account, refs) };
+            new_order_command(account, client_ref, instrument, buy, kind, tick, qty, min_qty, post_only)
+        }
+        Op::Cancel { account, back, keep } => Command::Cancel(Cancel {
+            account: AccountId(account as u32),
+            client_ref: old_ref(account, back, refs),
+            qty_remaining: if keep < 6 { 0 } else { keep as Qty },
+        }),
+        Op::Replace { account, back, tick, qty, shape } => replace_command(
+            engine,
+            account,
+            old_ref(account, back, refs),
+            new_ref(account, refs),
+            tick,
+            qty,
+            shape,
+        ),
+        Op::Mass { account, instrument } => Command::MassCancel {
+            account: AccountId(account as u32),
+            instrument: instrument.map(|i| InstrumentId(i as u16)),
+        },
+        Op::Disconnect { account } => Command::Disconnect { account: AccountId(account as u32) },
+        Op::Kill { account, engage } => Command::KillSwitch { account: AccountId(account as u32), engage },
+        Op::Limits { account, pick } => {
+            Command::SetRiskLimits { account: AccountId(account as u32), limits: limits_for(pick) }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one per field of Op::New
+fn new_order_command(
+    account: u8,
+    client_ref: ClientRef,
+    instrument: u8,
+    buy: bool,
+    kind: u8,
+    tick: i8,
+    qty: u8,
+    min_qty: u8,
+    post_only: bool,
+) -> Command {
+    let (order_type, tif) = match kind {
+        0..=5 => (OrderType::Limit, TimeInForce::Day),
+        6 => (OrderType::Limit, TimeInForce::Ioc),
+        7 => (OrderType::Limit, TimeInForce::Fok),
+        8 => (OrderType::Market, TimeInForce::Ioc),
+        _ => (OrderType::Market, TimeInForce::Fok),
+    };
+    // Mostly on tick near 10_000; sometimes off tick or outside the band.
+    let price = match tick {
+        5 => 10_000 + 50,
+        -6 => BAND_MIN - TICK,
+        t => 10_000 + t as Price * TICK,
+    };
+    Command::NewOrder(NewOrder {
+        account: AccountId(account as u32),
+        client_ref,
+        instrument: InstrumentId(instrument as u16),
+        side: if buy { Side::Buy } else { Side::Sell },
+        order_type,
+        tif,
+        price,
+        qty: qty as Qty,
+        min_qty: if min_qty < 8 { 0 } else { min_qty as Qty },
+        post_only,
+    })
+}
+
+fn replace_command(
+    engine: &Engine,
+    account: u8,
+    client_ref: ClientRef,
+    new_client_ref: ClientRef,
+    tick: i8,
+    qty: u8,
+    shape: u8,
+) -> Command {
+    let mut price = 10_000 + tick as Price * TICK;
+    let mut qty = qty as Qty;
+    // Aim at the priority rules: same price with the same, a smaller or a larger
+    // quantity than the order has now.
+    if let Some(old) = engine.order(AccountId(account as u32), client_ref) {
+        match shape {
+            0 => (price, qty) = (old.price, old.qty),
+            1 => (price, qty) = (old.price, old.qty.saturating_sub(qty % 4 + 1)),
+            2 => (price, qty) = (old.price, old.qty + qty % 4 + 1),
+            _ => {}
+        }
+    }
+    Command::Replace(Replace { account: AccountId(account as u32), client_ref, new_client_ref, price, qty })
+}
+
+/// After each command: the same books, positions and kill switches in engine and model.
+fn agree(engine: &Engine, model: &Model, n: usize) -> Result<(), TestCaseError> {
+    for instrument in 0..2u16 {
+        for side in [Side::Buy, Side::Sell] {
+            prop_assert_eq!(
+                engine_levels(engine, instrument, side),
+                model.levels(instrument, side),
+                "book differs after command {}",
+                n
+            );
+        }
+        for account in 0..4u32 {
+            prop_assert_eq!(
+                engine.position(AccountId(account), InstrumentId(instrument)),
+                model.pos(account, instrument)
+            );
+        }
+    }
+    for account in 0..4u32 {
+        prop_assert_eq!(engine.is_blocked(AccountId(account)), model.accounts[account as usize].blocked);
+    }
+    Ok(())
+}
+
 fn run(stp: Vec<u8>, lots: Vec<u32>, ops: Vec<(Op, u16)>) -> Result<(), TestCaseError> {
     let config = config(&stp, &lots);
     let mut engine = Engine::new(&config).unwrap();
@@ -837,105 +980,12 @@ fn run(stp: Vec<u8>, lots: Vec<u32>, ops: Vec<(Op, u16)>) -> Result<(), TestCase
     let mut ts = 0u64;
     for (n, (op, dt)) in ops.into_iter().enumerate() {
         ts += dt as u64;
-        let new_ref = |account: u8, refs: &mut [u32; 5]| {
-            refs[account as usize] += 1;
-            ClientRef(refs[account as usize])
-        };
-        let old_ref = |account: u8, back: u8, refs: &[u32; 5]| {
-            ClientRef(refs[account as usize].saturating_sub(back as u32))
-        };
-        let command = match op {
-            Op::New { account, instrument, buy, kind, tick, qty, min_qty, post_only, dup_ref } => {
-                let client_ref =
-                    if dup_ref { old_ref(account, 1, &refs) } else { new_ref(account, &mut refs) };
-                let (order_type, tif) = match kind {
-                    0..=5 => (OrderType::Limit, TimeInForce::Day),
-                    6 => (OrderType::Limit, TimeInForce::Ioc),
-                    7 => (OrderType::Limit, TimeInForce::Fok),
-                    8 => (OrderType::Market, TimeInForce::Ioc),
-                    _ => (OrderType::Market, TimeInForce::Fok),
-                };
-                // Mostly on tick near 10_000; sometimes off tick or outside the band.
-                let price = match tick {
-                    5 => 10_000 + 50,
-                    -6 => BAND_MIN - TICK,
-                    t => 10_000 + t as Price * TICK,
-                };
-                Command::NewOrder(NewOrder {
-                    account: AccountId(account as u32),
-                    client_ref,
-                    instrument: InstrumentId(instrument as u16),
-                    side: if buy { Side::Buy } else { Side::Sell },
-                    order_type,
-                    tif,
-                    price,
-                    qty: qty as Qty,
-                    min_qty: if min_qty < 8 { 0 } else { min_qty as Qty },
-                    post_only,
-                })
-            }
-            Op::Cancel { account, back, keep } => Command::Cancel(Cancel {
-                account: AccountId(account as u32),
-                client_ref: old_ref(account, back, &refs),
-                qty_remaining: if keep < 6 { 0 } else { keep as Qty },
-            }),
-            Op::Replace { account, back, tick, qty, shape } => {
-                let client_ref = old_ref(account, back, &refs);
-                let mut price = 10_000 + tick as Price * TICK;
-                let mut qty = qty as Qty;
-                // Aim at the priority rules: same price with the same, a smaller or a larger
-                // quantity than the order has now.
-                if let Some(old) = engine.order(AccountId(account as u32), client_ref) {
-                    match shape {
-                        0 => (price, qty) = (old.price, old.qty),
-                        1 => (price, qty) = (old.price, old.qty.saturating_sub(qty % 4 + 1)),
-                        2 => (price, qty) = (old.price, old.qty + qty % 4 + 1),
-                        _ => {}
-                    }
-                }
-                Command::Replace(Replace {
-                    account: AccountId(account as u32),
-                    client_ref,
-                    new_client_ref: new_ref(account, &mut refs),
-                    price,
-                    qty,
-                })
-            }
-            Op::Mass { account, instrument } => Command::MassCancel {
-                account: AccountId(account as u32),
-                instrument: instrument.map(|i| InstrumentId(i as u16)),
-            },
-            Op::Disconnect { account } => Command::Disconnect { account: AccountId(account as u32) },
-            Op::Kill { account, engage } => {
-                Command::KillSwitch { account: AccountId(account as u32), engage }
-            }
-            Op::Limits { account, pick } => {
-                Command::SetRiskLimits { account: AccountId(account as u32), limits: limits_for(pick) }
-            }
-        };
+        let command = command_for(op, &engine, &mut refs);
         let mut got = Vec::new();
         engine.apply(&command, n as u64 + 1, ts, &mut got);
         let want = model.apply(&command, ts);
         prop_assert_eq!(&got, &want, "events differ at command {} {:?}", n, command);
-        for instrument in 0..2u16 {
-            for side in [Side::Buy, Side::Sell] {
-                prop_assert_eq!(
-                    engine_levels(&engine, instrument, side),
-                    model.levels(instrument, side),
-                    "book differs after command {}",
-                    n
-                );
-            }
-            for account in 0..4u32 {
-                prop_assert_eq!(
-                    engine.position(AccountId(account), InstrumentId(instrument)),
-                    model.pos(account, instrument)
-                );
-            }
-        }
-        for account in 0..4u32 {
-            prop_assert_eq!(engine.is_blocked(AccountId(account)), model.accounts[account as usize].blocked);
-        }
+        agree(&engine, &model, n)?;
     }
     // The snapshot of the final state restores to the same hash.
     let mut bytes = Vec::new();
