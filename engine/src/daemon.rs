@@ -100,6 +100,37 @@ struct Summaries {
 const WATCHED: [&str; 4] = ["gateway", "sequencer", "journal", "housekeeping"];
 
 impl Observed {
+    fn new(config: Config, runtime: &Runtime, gateway: &BoundGateway, port: GatewayPort) -> Observed {
+        Observed {
+            config,
+            runtime: runtime.stats(),
+            gateway: gateway.stats.clone(),
+            port,
+            gateway_log: gateway.log.clone(),
+            ready: AtomicBool::new(false),
+            start_unix_s: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            watchdog_pings: AtomicU64::new(0),
+            watchdog_withheld: Default::default(),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            last_reload_ok: AtomicBool::new(true),
+            latency: Mutex::new(Summaries {
+                wire_to_wire: LatencySummary::new(),
+                matcher: LatencySummary::new(),
+                fsync: LatencySummary::new(),
+            }),
+        }
+    }
+
+    /// Starts a new latency window (every 30 s), absorbing what the threads published.
+    fn rotate_latency(&self) {
+        self.absorb();
+        let mut s = self.latency.lock().expect("summaries lock");
+        s.wire_to_wire.rotate();
+        s.matcher.rotate();
+        s.fsync.rotate();
+    }
+
     /// Moves the data plane's histogram samples into the summaries (never blocking them for
     /// long: they only `try_lock`).
     fn absorb(&self) {
@@ -248,7 +279,9 @@ impl AdminHandler for Observed {
     }
 }
 
+/// The daemon's whole life, in order: every stage of start-up, the control loop, the drain.
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
+    // 1. Configuration, logging, systemd, users, signals.
     let config = Config::load(config_path).map_err(|e| DaemonError::Config(e.to_string()))?;
     let log = crate::logging::init(&config.log).map_err(|e| DaemonError::Config(e.to_string()))?;
     let notifier = Notifier::from_env().map_err(|e| DaemonError::Start(e.to_string()))?;
@@ -259,212 +292,39 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     }
     install_signal_handlers().map_err(DaemonError::Start)?;
     tracing::info!(config = %config_path.display(), log = ?log.target, "{}", config.summary());
-    let _ = notifier.status("recovering the journal");
-    let started = Instant::now();
-    // Before recovery: which commands may lack their messages in some output journal (a crash
-    // between the input journal and the gateway); recovery collects their events.
-    let sessions_dir = GatewaySettings::from_config(&config).sessions_dir;
-    let tails = OutputTails::read(&sessions_dir, config.accounts.len())
-        .map_err(|e| DaemonError::Start(format!("reading the session output journals: {e}")))?;
-    let mut last_progress = Instant::now();
-    let (recovered, collection) =
-        crate::recovery::recover_collecting(&config, tails.regenerate_after(), &mut |done, total| {
-            if last_progress.elapsed() > Duration::from_millis(500) || done == total {
-                last_progress = Instant::now();
-                let _ = notifier.status(&format!("replaying journal: {done} of {total}"));
-                tracing::info!("replaying journal: {done} of {total}");
-            }
-        })
-        .map_err(|e| DaemonError::Start(e.to_string()))?;
-    let report = &recovered.report;
-    tracing::info!(
-        replayed = report.replayed_records,
-        last_sequence = report.last_sequence,
-        snapshot = ?report.snapshot.as_ref().map(|s| s.0),
-        collected_events = report.collected_events,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        state_hash = %recovered.engine.state_hash(),
-        "journal recovered"
-    );
-    let regeneration = Regeneration { tails, collection, last_sequence: report.last_sequence };
+    // 2. Recovery: the output journals' tails, then the engine from snapshot and journal.
+    let (recovered, regeneration) = recover(&config, &notifier)?;
+    // 3. The pinned pipeline: sequencer/matcher, journal writer, housekeeping.
     let (runtime, port) =
         Runtime::start(&config, recovered).map_err(|e| DaemonError::Start(e.to_string()))?;
+    // 4. The gateway thread (which regenerates lost outputs before it listens).
     let users = Arc::new(RwLock::new(Arc::new(users)));
-    type Bound = (
-        SocketAddr,
-        &'static str,
-        Arc<GatewayStats>,
-        Arc<AtomicU64>,
-        crate::gateway::IntakeHandle,
-        Arc<crate::logging::HotLog>,
-    );
-    let (bound_tx, bound_rx) = crossbeam::channel::bounded::<Result<Bound, String>>(1);
-    let gateway_config = config.clone();
-    let gateway_users = users.clone();
-    let gateway_port = port.clone();
-    let gateway = std::thread::Builder::new()
-        .name("petrel-gateway".into())
-        .spawn(move || -> Result<(), String> {
-            let fail = |e: String| {
-                let _ = bound_tx.send(Err(e.clone()));
-                Err(e)
-            };
-            if let Err(e) = crate::runtime::os::prepare_current_thread(
-                "gateway",
-                &gateway_config.runtime.gateway,
-                gateway_config.runtime.realtime_priority,
-            ) {
-                return fail(e.to_string());
-            }
-            let transport = match bind(&gateway_config) {
-                Ok(t) => t,
-                Err(e) => return fail(e),
-            };
-            let settings = GatewaySettings::from_config(&gateway_config);
-            let mut gateway = match Gateway::new(
-                transport,
-                gateway_port,
-                &gateway_config,
-                gateway_users,
-                settings,
-                regeneration,
-            ) {
-                Ok(g) => g,
-                Err(e) => return fail(e.to_string()),
-            };
-            let _ = bound_tx.send(Ok((
-                gateway.local_addr(),
-                gateway.transport_name(),
-                gateway.stats(),
-                gateway.heartbeat(),
-                gateway.take_intake_handle().expect("taken once, here"),
-                gateway.hot_log(),
-            )));
-            gateway.run(&STOP).map_err(|e| e.to_string())
-        })
-        .map_err(|e| DaemonError::Start(format!("cannot start the gateway thread: {e}")))?;
-    let (addr, backend, gateway_stats, gateway_heartbeat, intake, gateway_log) = match bound_rx.recv() {
-        Ok(Ok(bound)) => bound,
-        Ok(Err(e)) => {
+    let (gateway, bound) = match start_gateway(&config, &users, &port, regeneration) {
+        Ok(started) => started,
+        Err(e) => {
             let _ = runtime.shutdown(false);
-            return Err(DaemonError::Start(e));
+            return Err(e);
         }
-        Err(_) => return Err(DaemonError::Start("the gateway thread ended during start-up".into())),
     };
-    let observed = Arc::new(Observed {
-        config: config.clone(),
-        runtime: runtime.stats(),
-        gateway: gateway_stats,
-        port: port.clone(),
-        gateway_log: gateway_log.clone(),
-        ready: AtomicBool::new(false),
-        start_unix_s: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
-        watchdog_pings: AtomicU64::new(0),
-        watchdog_withheld: Default::default(),
-        reloads_ok: AtomicU64::new(0),
-        reloads_failed: AtomicU64::new(0),
-        last_reload_ok: AtomicBool::new(true),
-        latency: Mutex::new(Summaries {
-            wire_to_wire: LatencySummary::new(),
-            matcher: LatencySummary::new(),
-            fsync: LatencySummary::new(),
-        }),
-    });
+    // 5. The admin endpoint; then READY=1.
+    let observed = Arc::new(Observed::new(config.clone(), &runtime, &bound, port.clone()));
     let admin: AdminServer = admin::serve(config.admin.listen, observed.clone()).map_err(|e| {
         STOP.store(true, Ordering::SeqCst);
         DaemonError::Start(format!("admin endpoint: {e}"))
     })?;
     observed.ready.store(true, Ordering::Relaxed);
-    tracing::info!(%addr, backend, admin = %admin.local_addr(), "ready: gateway listening");
+    tracing::info!(addr = %bound.addr, backend = bound.backend, admin = %admin.local_addr(), "ready: gateway listening");
     let _ = notifier.ready(&observed.status_line(0.0));
-
-    // The control loop.
-    let mut current = config;
-    let mut watchdog = Watchdog::new(WATCHED.len());
-    let ping_every = notifier.watchdog_interval();
-    let mut last_ping = Instant::now();
-    let mut last_status = Instant::now();
-    let mut last_rotate = Instant::now();
-    let mut last_commands = observed.runtime.commands_total.load(Ordering::Relaxed);
-    let mut failure = None;
-    while !STOP.load(Ordering::SeqCst) {
-        if RELOAD.swap(false, Ordering::SeqCst) {
-            let _ = notifier.reloading("reloading configuration and users");
-            match reload(config_path, &current, &users, &runtime) {
-                Ok(next) => {
-                    current = next;
-                    observed.reloads_ok.fetch_add(1, Ordering::Relaxed);
-                    observed.last_reload_ok.store(true, Ordering::Relaxed);
-                    let _ = notifier.ready(&observed.status_line(0.0));
-                }
-                Err(e) => {
-                    tracing::error!("reload refused, the running configuration stays in force: {e}");
-                    observed.reloads_failed.fetch_add(1, Ordering::Relaxed);
-                    observed.last_reload_ok.store(false, Ordering::Relaxed);
-                    let _ = notifier.ready(&format!("reload refused (running configuration kept): {e}"));
-                }
-            }
-        }
-        let progress = runtime.progress();
-        if let Some(why) = progress.failure.clone() {
-            tracing::error!("the pipeline stopped: {why}; stopping so that a restart recovers");
-            failure = Some(why);
-            break;
-        }
-        if gateway.is_finished() {
-            failure = Some("the gateway thread ended".into());
-            break;
-        }
-        if let Some(every) = ping_every {
-            if last_ping.elapsed() >= every {
-                last_ping = Instant::now();
-                let mut threads = [ThreadProgress { heartbeats: 0, idle_empty: false }; 4];
-                // The gateway loops continuously (its poll waits at most 1 ms), so it is never
-                // idle-with-nothing-queued: only its heartbeat counts.
-                threads[0] = ThreadProgress {
-                    heartbeats: gateway_heartbeat.load(Ordering::Relaxed),
-                    idle_empty: false,
-                };
-                for (i, t) in progress.threads.iter().enumerate() {
-                    threads[i + 1] = ThreadProgress { heartbeats: t.heartbeat, idle_empty: t.idle };
-                }
-                if watchdog.tick(&threads) {
-                    let _ = notifier.watchdog();
-                    observed.watchdog_pings.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    let stalled: Vec<&str> = watchdog.stalled().iter().map(|&i| WATCHED[i]).collect();
-                    for &i in watchdog.stalled() {
-                        observed.watchdog_withheld[i].fetch_add(1, Ordering::Relaxed);
-                    }
-                    tracing::error!(threads = ?stalled, "watchdog ping withheld: no progress");
-                }
-            }
-        }
-        if last_status.elapsed() >= Duration::from_secs(2) {
-            let commands = observed.runtime.commands_total.load(Ordering::Relaxed);
-            let rate = (commands - last_commands) as f64 / last_status.elapsed().as_secs_f64();
-            last_commands = commands;
-            last_status = Instant::now();
-            let _ = notifier.status(&observed.status_line(rate));
-        }
-        if last_rotate.elapsed() >= Duration::from_secs(30) {
-            last_rotate = Instant::now();
-            observed.absorb();
-            let mut s = observed.latency.lock().expect("summaries lock");
-            s.wire_to_wire.rotate();
-            s.matcher.rotate();
-            s.fsync.rotate();
-        }
-        // The gateway's log records reach tracing (journald) from here, never from it.
-        gateway_log.drain(1024);
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // Drain: no new commands; what is queued is sequenced, made durable and delivered.
+    // 6. The control loop, until SIGTERM/SIGINT or a failure.
+    let control =
+        Control { config_path, notifier: &notifier, observed: &observed, runtime: &runtime, users: &users };
+    let failure = control.run(config, &gateway, &bound);
+    // 7. Drain: the gateway acknowledges the closed intake, the runtime sequences and makes
+    // durable what is queued and snapshots, the gateway delivers it and ends every session.
     tracing::info!("stopping: closing intake, draining the pipeline");
     let _ = notifier.stopping("stopping: draining the pipeline and sessions");
     observed.ready.store(false, Ordering::Relaxed);
-    // The gateway acknowledges between commands: after this, nothing more enters the runtime.
-    intake.close_and_wait(&port.gateway_bell);
+    bound.intake.close_and_wait(&port.gateway_bell);
     let report = runtime.shutdown(true).map_err(|e| DaemonError::Runtime(e.to_string()));
     STOP.store(true, Ordering::SeqCst);
     // A parked gateway sleeps in its poll: wake it to see STOP now, not when its sleep ends.
@@ -484,6 +344,208 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     match failure {
         Some(why) => Err(DaemonError::Runtime(why)),
         None => Ok(()),
+    }
+}
+
+/// Reads which commands may lack their messages in some output journal (a crash between the
+/// input journal and the gateway), then recovers the engine, collecting those commands' events.
+fn recover(
+    config: &Config,
+    notifier: &Notifier,
+) -> Result<(crate::recovery::Recovered, Regeneration), DaemonError> {
+    let _ = notifier.status("recovering the journal");
+    let started = Instant::now();
+    let sessions_dir = GatewaySettings::from_config(config).sessions_dir;
+    let tails = OutputTails::read(&sessions_dir, config.accounts.len())
+        .map_err(|e| DaemonError::Start(format!("reading the session output journals: {e}")))?;
+    let mut last_progress = Instant::now();
+    let (recovered, collection) =
+        crate::recovery::recover_collecting(config, tails.regenerate_after(), &mut |done, total| {
+            if last_progress.elapsed() > Duration::from_millis(500) || done == total {
+                last_progress = Instant::now();
+                let _ = notifier.status(&format!("replaying journal: {done} of {total}"));
+                tracing::info!("replaying journal: {done} of {total}");
+            }
+        })
+        .map_err(|e| DaemonError::Start(e.to_string()))?;
+    let report = &recovered.report;
+    tracing::info!(
+        replayed = report.replayed_records,
+        last_sequence = report.last_sequence,
+        snapshot = ?report.snapshot.as_ref().map(|s| s.0),
+        collected_events = report.collected_events,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        state_hash = %recovered.engine.state_hash(),
+        "journal recovered"
+    );
+    let regeneration = Regeneration { tails, collection, last_sequence: report.last_sequence };
+    Ok((recovered, regeneration))
+}
+
+/// What the gateway thread hands back once it listens.
+struct BoundGateway {
+    addr: SocketAddr,
+    backend: &'static str,
+    stats: Arc<GatewayStats>,
+    heartbeat: Arc<AtomicU64>,
+    intake: crate::gateway::IntakeHandle,
+    log: Arc<crate::logging::HotLog>,
+}
+
+type GatewayThread = std::thread::JoinHandle<Result<(), String>>;
+
+/// Starts the gateway thread: pins it, binds the listener, builds the gateway (regenerating
+/// lost outputs), and returns once it serves, or with the first error.
+fn start_gateway(
+    config: &Config,
+    users: &Arc<RwLock<Arc<Users>>>,
+    port: &GatewayPort,
+    regeneration: Regeneration,
+) -> Result<(GatewayThread, BoundGateway), DaemonError> {
+    let (bound_tx, bound_rx) = crossbeam::channel::bounded::<Result<BoundGateway, String>>(1);
+    let (config, users, port) = (config.clone(), users.clone(), port.clone());
+    let thread = std::thread::Builder::new()
+        .name("petrel-gateway".into())
+        .spawn(move || -> Result<(), String> {
+            let fail = |e: String| {
+                let _ = bound_tx.send(Err(e.clone()));
+                Err(e)
+            };
+            let runtime = &config.runtime;
+            if let Err(e) = crate::runtime::os::prepare_current_thread(
+                "gateway",
+                &runtime.gateway,
+                runtime.realtime_priority,
+            ) {
+                return fail(e.to_string());
+            }
+            let transport = match bind(&config) {
+                Ok(t) => t,
+                Err(e) => return fail(e),
+            };
+            let settings = GatewaySettings::from_config(&config);
+            let mut gateway = match Gateway::new(transport, port, &config, users, settings, regeneration) {
+                Ok(g) => g,
+                Err(e) => return fail(e.to_string()),
+            };
+            let _ = bound_tx.send(Ok(BoundGateway {
+                addr: gateway.local_addr(),
+                backend: gateway.transport_name(),
+                stats: gateway.stats(),
+                heartbeat: gateway.heartbeat(),
+                intake: gateway.take_intake_handle().expect("taken once, here"),
+                log: gateway.hot_log(),
+            }));
+            gateway.run(&STOP).map_err(|e| e.to_string())
+        })
+        .map_err(|e| DaemonError::Start(format!("cannot start the gateway thread: {e}")))?;
+    match bound_rx.recv() {
+        Ok(Ok(bound)) => Ok((thread, bound)),
+        Ok(Err(e)) => Err(DaemonError::Start(e)),
+        Err(_) => Err(DaemonError::Start("the gateway thread ended during start-up".into())),
+    }
+}
+
+/// The control plane's loop on the main thread: reloads, watchdog, STATUS=, latency windows,
+/// and the gateway's log records reaching tracing (journald), never from the gateway itself.
+struct Control<'a> {
+    config_path: &'a Path,
+    notifier: &'a Notifier,
+    observed: &'a Arc<Observed>,
+    runtime: &'a Runtime,
+    users: &'a Arc<RwLock<Arc<Users>>>,
+}
+
+/// How often the control loop wakes.
+const CONTROL_TICK: Duration = Duration::from_millis(10);
+
+impl Control<'_> {
+    /// Runs until STOP; returns why the engine must stop when something failed.
+    fn run(&self, mut current: Config, gateway: &GatewayThread, bound: &BoundGateway) -> Option<String> {
+        let mut watchdog = Watchdog::new(WATCHED.len());
+        let ping_every = self.notifier.watchdog_interval();
+        let (mut last_ping, mut last_status, mut last_rotate) =
+            (Instant::now(), Instant::now(), Instant::now());
+        let mut last_commands = self.observed.runtime.commands_total.load(Ordering::Relaxed);
+        while !STOP.load(Ordering::SeqCst) {
+            if RELOAD.swap(false, Ordering::SeqCst) {
+                current = self.reload(current);
+            }
+            let progress = self.runtime.progress();
+            if let Some(why) = progress.failure.clone() {
+                tracing::error!("the pipeline stopped: {why}; stopping so that a restart recovers");
+                return Some(why);
+            }
+            if gateway.is_finished() {
+                return Some("the gateway thread ended".into());
+            }
+            if ping_every.is_some_and(|every| last_ping.elapsed() >= every) {
+                last_ping = Instant::now();
+                self.watchdog_tick(&mut watchdog, &progress, bound);
+            }
+            if last_status.elapsed() >= Duration::from_secs(2) {
+                let commands = self.observed.runtime.commands_total.load(Ordering::Relaxed);
+                let rate = (commands - last_commands) as f64 / last_status.elapsed().as_secs_f64();
+                (last_commands, last_status) = (commands, Instant::now());
+                let _ = self.notifier.status(&self.observed.status_line(rate));
+            }
+            if last_rotate.elapsed() >= Duration::from_secs(30) {
+                last_rotate = Instant::now();
+                self.observed.rotate_latency();
+            }
+            bound.log.drain(1024);
+            std::thread::sleep(CONTROL_TICK);
+        }
+        None
+    }
+
+    /// SIGHUP: the new configuration, or the current one when the new one is refused.
+    fn reload(&self, current: Config) -> Config {
+        let _ = self.notifier.reloading("reloading configuration and users");
+        let observed = self.observed;
+        match reload(self.config_path, &current, self.users, self.runtime) {
+            Ok(next) => {
+                observed.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                observed.last_reload_ok.store(true, Ordering::Relaxed);
+                let _ = self.notifier.ready(&observed.status_line(0.0));
+                next
+            }
+            Err(e) => {
+                tracing::error!("reload refused, the running configuration stays in force: {e}");
+                observed.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                observed.last_reload_ok.store(false, Ordering::Relaxed);
+                let _ = self.notifier.ready(&format!("reload refused (running configuration kept): {e}"));
+                current
+            }
+        }
+    }
+
+    /// Pings the watchdog only if every data-plane thread progressed (or idles with nothing
+    /// queued) since the last tick; otherwise says which did not.
+    fn watchdog_tick(
+        &self,
+        watchdog: &mut Watchdog,
+        progress: &crate::runtime::ProgressSnapshot,
+        bound: &BoundGateway,
+    ) {
+        let mut threads = [ThreadProgress { heartbeats: 0, idle_empty: false }; 4];
+        // The gateway loops continuously (its poll waits at most its park bound), so it is
+        // never idle-with-nothing-queued: only its heartbeat counts.
+        threads[0] =
+            ThreadProgress { heartbeats: bound.heartbeat.load(Ordering::Relaxed), idle_empty: false };
+        for (i, t) in progress.threads.iter().enumerate() {
+            threads[i + 1] = ThreadProgress { heartbeats: t.heartbeat, idle_empty: t.idle };
+        }
+        if watchdog.tick(&threads) {
+            let _ = self.notifier.watchdog();
+            self.observed.watchdog_pings.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let stalled: Vec<&str> = watchdog.stalled().iter().map(|&i| WATCHED[i]).collect();
+        for &i in watchdog.stalled() {
+            self.observed.watchdog_withheld[i].fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::error!(threads = ?stalled, "watchdog ping withheld: no progress");
     }
 }
 

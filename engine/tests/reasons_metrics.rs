@@ -51,9 +51,7 @@ fn tight_config(dir: &std::path::Path) -> std::path::PathBuf {
 fn enter_raw(
     client: &mut Client,
     user_ref: u32,
-    side: u8,
-    qty: u32,
-    price: u64,
+    (side, qty, price): (u8, u32, u64),
     tif: u8,
     display: u8,
     min_qty: Option<u32>,
@@ -151,7 +149,7 @@ fn every_reason_a_client_can_cause_is_answered_and_counted() {
     expect_reject(&daemon, &mut alice, 2, RejectReason::ZeroQuantity);
     alice.enter(3, b'B', 50, "MSFT", 300_000, DAY);
     expect_reject(&daemon, &mut alice, 3, RejectReason::QuantityNotOnLot);
-    enter_raw(&mut alice, 4, b'B', 100, AAPL_585, IOC, b'P', None); // post-only IOC
+    enter_raw(&mut alice, 4, (b'B', 100, AAPL_585), IOC, b'P', None); // post-only IOC
     expect_reject(&daemon, &mut alice, 4, RejectReason::InvalidOrder);
     alice.enter(5, b'B', 100, "AAPL", AAPL_585 + 1, DAY);
     expect_reject(&daemon, &mut alice, 5, RejectReason::PriceNotOnTick);
@@ -184,7 +182,7 @@ fn every_reason_a_client_can_cause_is_answered_and_counted() {
     expect_cancel_reject(&daemon, &mut alice, 12, RejectReason::CancelWouldNotReduce);
 
     // Bob: a post-only sell at Alice's bid, then the engine's last order slot.
-    enter_raw(&mut bob, 1, b'S', 100, 5_800_000, DAY, b'P', None);
+    enter_raw(&mut bob, 1, (b'S', 100, 5_800_000), DAY, b'P', None);
     expect_reject(&daemon, &mut bob, 1, RejectReason::WouldTakeLiquidity);
     bob.enter(2, b'S', 100, "AAPL", 5_900_000, DAY);
     expect_accepted(&mut bob, 2);
@@ -212,7 +210,7 @@ fn every_reason_a_client_can_cause_is_answered_and_counted() {
     expect_canceled(&mut mm1, 1, ouch::CancelReason::ImmediateOrCancel);
     wait_metric(&daemon, "petrel_cancels_total", 4);
     // A minimum quantity the book cannot fill on entry.
-    enter_raw(&mut mm1, 2, b'B', 100, 5_600_000, DAY, b'Y', Some(100));
+    enter_raw(&mut mm1, 2, (b'B', 100, 5_600_000), DAY, b'Y', Some(100));
     expect_canceled(&mut mm1, 2, ouch::CancelReason::CannotBeExecuted);
     wait_metric(&daemon, "petrel_cancels_total", 5);
 
