@@ -2,15 +2,15 @@
 //! systemd-nspawn), and the .rpm checks. Needs root; installs its Debian packages and cargo tools
 //! first and fails with a clear message where it cannot.
 //!
-//! The engine daemon scenarios need `petrel-engine run`; while the built binary has no such
-//! command (`petrel-engine run --help` exits non-zero) they are reported as PENDING by name,
-//! never skipped silently, and `--require-engine` turns them into failures.
+//! Every scenario runs against `petrel-engine run`. A built binary without that command is
+//! reported as PENDING and nothing is tested; `--require-engine` (as CI runs it) makes that a
+//! failure.
 
 mod container;
 mod ouch;
 mod scenarios;
 
-use crate::dist::{self, build_deb, PACKAGES};
+use crate::dist::{self, build_deb, Artifacts, PACKAGES};
 use crate::util::{is_root, output, Result};
 use container::{rootfs_tarball, Container};
 use std::path::{Path, PathBuf};
@@ -33,7 +33,6 @@ pub struct Packages {
 struct Tally {
     passed: Vec<String>,
     failed: Vec<(String, String)>,
-    pending: Vec<String>,
 }
 
 impl Tally {
@@ -55,6 +54,27 @@ impl Tally {
             }
         }
     }
+
+    /// Prints every scenario's outcome; fails when any scenario failed.
+    fn summary(&self, started: Instant) -> Result {
+        println!("\n==================== system tests ====================");
+        for name in &self.passed {
+            println!("PASS     {name}");
+        }
+        for (name, why) in &self.failed {
+            println!("FAIL     {name}: {}", why.lines().next().unwrap_or_default());
+        }
+        println!(
+            "{} passed, {} failed in {:.0}s",
+            self.passed.len(),
+            self.failed.len(),
+            started.elapsed().as_secs_f64()
+        );
+        if !self.failed.is_empty() {
+            return Err(format!("{} system test scenario(s) failed", self.failed.len()));
+        }
+        Ok(())
+    }
 }
 
 pub fn systest(require_engine: bool) -> Result {
@@ -67,6 +87,38 @@ pub fn systest(require_engine: bool) -> Result {
     }
     crate::ci::deps()?;
     let artifacts = dist::dist()?;
+    if !output("target/release/petrel-engine", &["run", "--help"])?.status.success() {
+        let why = "the built petrel-engine has no `run` command (`target/release/petrel-engine run --help` exits non-zero)";
+        if require_engine {
+            return Err(format!("--require-engine: {why}"));
+        }
+        println!("PENDING  every system test scenario: {why}");
+        return Ok(());
+    }
+    let packages = packages(&artifacts)?;
+    let tarball = rootfs_tarball()?;
+    let mut tally = Tally::default();
+
+    // Session 1: the .deb packages with apt-get, as an operator installs them.
+    {
+        let c = Container::boot("petrel-deb", &tarball)?;
+        let _ = deb_session(&c, &packages, &mut tally);
+    }
+    // The .rpm files themselves, read on the host.
+    let _ = tally.run("rpm metadata, file lists and scriptlets", || scenarios::rpm_metadata(&packages));
+    // Session 2: a fresh container, the .rpm packages installed with rpm.
+    {
+        let c = Container::boot("petrel-rpm", &tarball)?;
+        let _ = tally.run("rpm install: scriptlets create the user and directories, units start", || {
+            scenarios::rpm_install(&c, &packages)
+        });
+    }
+    tally.summary(started)
+}
+
+/// Builds the upgrade .deb (the same version, Debian revision 2) and finds every package the
+/// scenarios install.
+fn packages(artifacts: &Artifacts) -> Result<Packages> {
     let upgrade_dir = Path::new(UPGRADE_DIR);
     if upgrade_dir.exists() {
         std::fs::remove_dir_all(upgrade_dir).map_err(|e| format!("cannot empty {UPGRADE_DIR}: {e}"))?;
@@ -84,66 +136,16 @@ pub fn systest(require_engine: bool) -> Result {
         .flatten()
         .map(|e| e.path())
         .collect();
-    let packages = Packages {
+    Ok(Packages {
         engine_deb: find(&artifacts.debs, "petrel-engine_")?,
         tuner_deb: find(&artifacts.debs, "petrel-tuner_")?,
         engine_deb_upgrade: find(&upgrade, "petrel-engine_")?,
         engine_rpm: find(&artifacts.rpms, "petrel-engine-")?,
         tuner_rpm: find(&artifacts.rpms, "petrel-tuner-")?,
-    };
-    let engine_runs = output("target/release/petrel-engine", &["run", "--help"])?.status.success();
-    let tarball = rootfs_tarball()?;
-    let mut tally = Tally::default();
-
-    // Session 1: the .deb packages with apt-get, as an operator installs them.
-    {
-        let c = Container::boot("petrel-deb", &tarball)?;
-        let _ = deb_session(&c, &packages, engine_runs, &mut tally);
-    }
-    // The .rpm files themselves, read on the host.
-    let _ = tally.run("rpm metadata, file lists and scriptlets", || scenarios::rpm_metadata(&packages));
-    // Session 2: a fresh container, the .rpm packages installed with rpm.
-    {
-        let c = Container::boot("petrel-rpm", &tarball)?;
-        let _ = tally.run("rpm install: scriptlets create the user and directories, units start", || {
-            scenarios::rpm_install(&c, &packages, engine_runs)
-        });
-    }
-
-    println!("\n==================== system tests ====================");
-    for name in &tally.passed {
-        println!("PASS     {name}");
-    }
-    for (name, why) in &tally.failed {
-        println!("FAIL     {name}: {}", why.lines().next().unwrap_or_default());
-    }
-    for name in &tally.pending {
-        println!("PENDING  {name}");
-    }
-    if !engine_runs {
-        println!(
-            "\n{} engine scenarios are PENDING: the built petrel-engine has no `run` command \
-             (`target/release/petrel-engine run --help` exits non-zero). They run as soon as it does.",
-            scenarios::ENGINE_SCENARIOS.len()
-        );
-    }
-    println!(
-        "{} passed, {} failed, {} pending in {:.0}s",
-        tally.passed.len(),
-        tally.failed.len(),
-        tally.pending.len(),
-        started.elapsed().as_secs_f64()
-    );
-    if !tally.failed.is_empty() {
-        return Err(format!("{} system test scenario(s) failed", tally.failed.len()));
-    }
-    if require_engine && !tally.pending.is_empty() {
-        return Err("--require-engine: the engine scenarios are pending (no `petrel-engine run`)".into());
-    }
-    Ok(())
+    })
 }
 
-fn deb_session(c: &Container, p: &Packages, engine_runs: bool, tally: &mut Tally) -> Result {
+fn deb_session(c: &Container, p: &Packages, tally: &mut Tally) -> Result {
     tally.run("apt-get install petrel-tuner .deb: units enabled, timer active, host unchanged", || {
         scenarios::tuner_deb_install(c, p)
     })?;
@@ -155,50 +157,43 @@ fn deb_session(c: &Container, p: &Packages, engine_runs: bool, tally: &mut Tally
         || scenarios::tuner_verify_detects_drift(c),
     )?;
     tally.run("apt-get install petrel-engine .deb: user, directories, conffile, unit enabled", || {
-        scenarios::engine_deb_install(c, p, engine_runs)
+        scenarios::engine_deb_install(c, p)
     })?;
     tally.run("systemd-analyze verify of every installed unit; engine exposure at most 2.0", || {
         scenarios::units_verify_and_security(c)
     })?;
-    if engine_runs {
-        let client = ouch::install(c).inspect_err(|e| {
-            tally.failed.push(("copy the OUCH client into the container".into(), e.clone()));
-        })?;
-        tally.run("engine reaches active (running) through READY=1 with its STATUS line", || {
-            scenarios::engine_ready_and_status(c)
-        })?;
-        tally.run("journalctl -u petrel-engine shows structured fields", || {
-            scenarios::engine_journal_fields(c)
-        })?;
-        tally.run("a client logs in and trades through the gateway", || {
-            scenarios::client_trades(c, &client)
-        })?;
-        tally.run("systemctl reload applies a changed risk limit in the same process", || {
-            scenarios::engine_reload(c)
-        })?;
-        tally.run("systemctl reload keeps the client's session and applies the new limit to it", || {
-            scenarios::reload_keeps_session(c, &client)
-        })?;
-        let mut acked = Vec::new();
-        tally.run(
-            "kill -STOP: the watchdog fires, systemd restarts the engine, the journal is recovered",
-            || {
-                acked = scenarios::engine_watchdog_restart(c, &client)?;
-                Ok(())
-            },
-        )?;
-        tally.run(
-            "after the watchdog restart every order acknowledged before kill -STOP is still there",
-            || scenarios::orders_survive_watchdog(c, &client, &acked),
-        )?;
-        tally.run("systemctl stop exits cleanly; start recovers the same journal", || {
-            scenarios::engine_stop_start(c)
-        })?;
-    } else {
-        tally.pending.extend(scenarios::ENGINE_SCENARIOS.iter().map(|s| s.to_string()));
-    }
+    let client = ouch::install(c).inspect_err(|e| {
+        tally.failed.push(("copy the OUCH client into the container".into(), e.clone()));
+    })?;
+    tally.run("engine reaches active (running) through READY=1 with its STATUS line", || {
+        scenarios::engine_ready_and_status(c)
+    })?;
+    tally
+        .run("journalctl -u petrel-engine shows structured fields", || scenarios::engine_journal_fields(c))?;
+    tally.run("a client logs in and trades through the gateway", || scenarios::client_trades(c, &client))?;
+    tally.run("systemctl reload applies a changed risk limit in the same process", || {
+        scenarios::engine_reload(c)
+    })?;
+    tally.run("systemctl reload keeps the client's session and applies the new limit to it", || {
+        scenarios::reload_keeps_session(c, &client)
+    })?;
+    let mut acked = Vec::new();
+    tally.run(
+        "kill -STOP: the watchdog fires, systemd restarts the engine, the journal is recovered",
+        || {
+            acked = scenarios::engine_watchdog_restart(c, &client)?;
+            Ok(())
+        },
+    )?;
+    tally.run(
+        "after the watchdog restart every order acknowledged before kill -STOP is still there",
+        || scenarios::orders_survive_watchdog(c, &client, &acked),
+    )?;
+    tally.run("systemctl stop exits cleanly; start recovers the same journal", || {
+        scenarios::engine_stop_start(c)
+    })?;
     tally.run("upgrade to a newer build keeps edited conffiles and the journal, no restart", || {
-        scenarios::engine_upgrade(c, p, engine_runs)
+        scenarios::engine_upgrade(c, p)
     })?;
     tally.run("apt-get purge keeps the journal and says where", || scenarios::engine_purge_keeps_journal(c))
 }
