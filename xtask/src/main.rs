@@ -26,9 +26,9 @@ tasks:
   dist        release build, man pages, .deb and .rpm of petrel-engine and petrel-tuner in
               target/dist/, checked with lintian and rpmlint
   systest [--require-engine]
-              dist, then the packages in Debian 12 booted with systemd-nspawn (root); engine
-              daemon scenarios are PENDING while `petrel-engine run` does not exist, and
-              --require-engine makes that a failure
+              dist, then the packages in Debian 12 booted with systemd-nspawn (root);
+              --require-engine fails a build whose petrel-engine lacks `run` (otherwise
+              nothing runs and one PENDING line says why)
 
 environment:
   PETREL_FUZZ_SECONDS    seconds per fuzz target in `ci` (default 20)
