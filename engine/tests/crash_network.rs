@@ -86,11 +86,7 @@ impl Seen {
 }
 
 fn replay_hash(config: &std::path::Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_petrel-engine"))
-        .args(["journal", "replay", "--config"])
-        .arg(config)
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["journal", "replay", "--config"]).arg(config).output().unwrap();
     assert!(out.status.success(), "journal replay: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     text.lines()
@@ -120,7 +116,7 @@ fn sigkill_under_load_loses_no_acknowledged_order() {
         if round > 0 {
             // The journal as the killed process left it must replay to what the restart recovers.
             let expected = replay_hash(&config);
-            let daemon = Daemon::start(&config);
+            let daemon = Daemon::start(BIN, &config);
             let recovered: Vec<String> = daemon.log_lines("journal recovered");
             let line = recovered.last().expect("recovery is logged");
             assert!(
@@ -129,12 +125,12 @@ fn sigkill_under_load_loses_no_acknowledged_order() {
             );
             run_round(daemon, round, kills, &mut alice, &mut bob, &mut seen, &mut next_random);
         } else {
-            let daemon = Daemon::start(&config);
+            let daemon = Daemon::start(BIN, &config);
             run_round(daemon, round, kills, &mut alice, &mut bob, &mut seen, &mut next_random);
         }
     }
     // Every acknowledged order is in the journal.
-    let out = Command::new(env!("CARGO_BIN_EXE_petrel-engine"))
+    let out = Command::new(BIN)
         .args(["journal", "dump", "--format", "json", "--config"])
         .arg(&config)
         .output()

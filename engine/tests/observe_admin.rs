@@ -1,6 +1,6 @@
 //! The admin endpoint over real loopback sockets, and its /metrics through promtool.
 
-mod observe_common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -17,7 +17,7 @@ struct Handler {
 
 impl AdminHandler for Handler {
     fn metrics(&self, out: &mut String) {
-        observe_common::render_full_sample(out);
+        support::metrics_sample::render_full_sample(out);
     }
     fn ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
@@ -98,7 +98,7 @@ fn routes_answer_what_operators_and_prometheus_expect() {
     for def in CATALOGUE {
         assert!(metrics.body.contains(&format!("# TYPE {} ", def.name)), "{} missing", def.name);
     }
-    observe_common::promtool_check_metrics(&metrics.body);
+    support::promtool_check_metrics(&metrics.body);
 
     let head = exchange(addr, b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(head.status, 200);

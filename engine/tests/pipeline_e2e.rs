@@ -3,16 +3,13 @@
 //! single-threaded engine's, and only once durable; tiny rings apply backpressure and lose
 //! nothing; shutdown drains and what it leaves recovers to the live state.
 
-mod common;
-mod pipeline_support;
+mod support;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use crossbeam::queue::ArrayQueue;
-use petrel_benches::exchange_core_mix;
 use petrel_engine::core::{
     Accepted, AccountId, ClientRef, Command, Event, InstrumentId, NewOrder, OrderId, OrderType, RejectReason,
     Side, TimeInForce,
@@ -22,7 +19,9 @@ use petrel_engine::runtime::{
     Doorbell, DurableOutbound, GatewayPort, InboundCommand, OutboundEvent, Ring, RingCapacities, Runtime,
     RuntimeError, RuntimeStats, ADMIN_CONN,
 };
-use pipeline_support::*;
+use petrel_workload::exchange_core_mix;
+use support::engine_setup::*;
+use support::pipeline::*;
 
 fn start(config: &petrel_engine::config::Config, rings: RingCapacities) -> (Runtime, GatewayPort) {
     let recovered = recover(config, &mut |_, _| {}).unwrap();
