@@ -7,7 +7,7 @@ mod support;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
 use petrel_engine::core::{
@@ -328,9 +328,11 @@ fn progress_shows_every_thread_beating_and_idle_when_nothing_is_queued() {
     let (runtime, port) = start(&config, RingCapacities::default());
     let before = runtime.progress();
     drive(&port, &commands);
-    // Bounded poll: the threads park between loops, so idleness shows within a few sleeps.
+    // The threads park between loops, so idleness shows within a few sleeps; waited for with a
+    // generous deadline, not a count of polls.
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut after = runtime.progress();
-    for _ in 0..10_000 {
+    while Instant::now() < deadline {
         if after.threads.iter().all(|t| t.idle) {
             break;
         }
