@@ -27,10 +27,14 @@ use support::engine_setup::*;
 
 const CONFIG_ENV: &str = "PETREL_CRASH_CHILD_CONFIG";
 const SEED_ENV: &str = "PETREL_CRASH_SEED";
-/// Commands of the workload after the book is built; more than the rounds can use.
-const STREAM_COMMANDS: usize = 60_000;
+/// Commands of the workload after the book is built; more than the rounds can use: a round
+/// journals at most ACKS_PAST_KILL + 60 acknowledged commits, and one more in flight, of at most
+/// 40 commands each.
+const STREAM_COMMANDS: usize = 62_000;
 const STREAM_SEED: u64 = 5;
 const ROUNDS: usize = 24;
+/// Acknowledgements a child may make past the one after which it is killed.
+const ACKS_PAST_KILL: u64 = 3;
 const DEFAULT_SEED: u64 = 0x5eed_2024;
 
 #[test]
@@ -89,12 +93,13 @@ fn acknowledged_commands_survive_sigkill_and_appending_continues() {
     let mut released_matches: HashSet<u64> = HashSet::new();
     let mut kills = 0;
     for round in 0..ROUNDS {
+        let acks_before_kill = 1 + rng.below(60);
         let child_seed = (seed + round as u64).to_string();
         let mut child = CrashChild::spawn(
             "crash_child",
+            acks_before_kill + ACKS_PAST_KILL,
             &[(CONFIG_ENV, config_path.as_os_str()), (SEED_ENV, child_seed.as_ref())],
         );
-        let acks_before_kill = 1 + rng.below(60);
         let mut acks = 0;
         let mut started_at = None;
         let mut done = false;

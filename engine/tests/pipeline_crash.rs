@@ -3,8 +3,8 @@
 //!
 //! The child is this test binary re-executed to run the ignored `pipeline_crash_child` test: it
 //! recovers, starts the runtime (fsync durability, small segments, frequent snapshots) and feeds
-//! the exchange-core workload through the `GatewayPort` as fast as the rings take it. It
-//! releases events only through `DurableOutbound`, as the gateway does, and prints
+//! the exchange-core workload through the `GatewayPort` as fast as the rings take it, with at
+//! most `IN_FLIGHT_MAX` commands unacknowledged. It releases events only through `DurableOutbound`, as the gateway does, and prints
 //! `MATCH <match number>` per released execution and `ACK <sequence>` per command whose last
 //! event was released. The parent kills it after a seeded random number of acknowledgements,
 //! 24 times, restarting it each time, and checks after each kill:
@@ -36,6 +36,13 @@ const STREAM_SEED: u64 = 7;
 const ROUNDS: usize = 24;
 /// Most acknowledgements a child gets before its kill.
 const MAX_ACKS_BEFORE_KILL: u64 = 2_500;
+/// Acknowledgements a child may make past the one after which it is killed.
+const ACKS_PAST_KILL: u64 = 100;
+/// Most commands a child has submitted and not yet seen acknowledged, as a trading client
+/// bounds its outstanding orders. A round then journals at most MAX_ACKS_BEFORE_KILL +
+/// ACKS_PAST_KILL + IN_FLIGHT_MAX commands however far the sequencer runs ahead of the disk, so
+/// the rounds never use up the stream.
+const IN_FLIGHT_MAX: u64 = 8_192;
 const DEFAULT_SEED: u64 = 0x91e1_2025;
 
 #[test]
@@ -58,6 +65,7 @@ fn pipeline_crash_child() {
     while (acked as usize) < commands.len() {
         let mut progressed = false;
         while next < commands.len()
+            && (next as u64) < acked + IN_FLIGHT_MAX
             && port.try_submit(InboundCommand { conn: next as u32, command: commands[next] }).is_ok()
         {
             next += 1;
@@ -100,8 +108,12 @@ fn acknowledged_commands_survive_sigkill_of_the_pipeline() {
     let mut released_matches: HashSet<u64> = HashSet::new();
     let mut kills = 0;
     for round in 0..ROUNDS {
-        let mut child = CrashChild::spawn("pipeline_crash_child", &[(CONFIG_ENV, config_path.as_os_str())]);
         let acks_before_kill = 1 + rng.below(MAX_ACKS_BEFORE_KILL);
+        let mut child = CrashChild::spawn(
+            "pipeline_crash_child",
+            acks_before_kill + ACKS_PAST_KILL,
+            &[(CONFIG_ENV, config_path.as_os_str())],
+        );
         let mut acks = 0;
         let mut started_at = None;
         let mut done = false;

@@ -4,11 +4,16 @@
 //! steps of its choosing, restarts it, and checks that what was acknowledged survived.
 //!
 //! The report is counted, never timed: the parent kills after the n-th acknowledgement it
-//! reads, so a round does the same work on a fast machine and on a slow one.
+//! reads, and the child stops after a few more (it waits to be killed), so a round does about
+//! the same work on any machine, and a child faster than its parent's reading cannot run through
+//! its whole workload in one round.
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Lines, StdoutLock, Write};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+
+/// Set in the child: the acknowledgements after which it waits to be killed.
+const ACKS_MAX_ENV: &str = "PETREL_CRASH_CHILD_ACKS_MAX";
 
 /// A child run of this test binary, read line by line.
 pub struct CrashChild {
@@ -33,11 +38,13 @@ pub enum ReportLine {
 
 impl CrashChild {
     /// Runs the ignored test `test` of this test binary, alone, with `env`. Its stdout is the
-    /// report; its stderr passes through.
-    pub fn spawn(test: &str, env: &[(&str, &OsStr)]) -> CrashChild {
+    /// report; its stderr passes through. It stops after `acks_max` acknowledgements: the parent
+    /// kills it after fewer.
+    pub fn spawn(test: &str, acks_max: u64, env: &[(&str, &OsStr)]) -> CrashChild {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--ignored", "--exact", test, "--nocapture", "--test-threads=1"])
             .envs(env.iter().copied())
+            .env(ACKS_MAX_ENV, acks_max.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -78,16 +85,22 @@ impl Drop for CrashChild {
 /// The child's side: the report [`CrashChild::next_line`] reads.
 pub struct ChildReport {
     out: StdoutLock<'static>,
+    acks: u64,
+    acks_max: u64,
 }
 
 impl ChildReport {
     /// Reports that the child recovered up to `sequence` and starts.
     pub fn start(sequence: u64) -> ChildReport {
+        let acks_max = std::env::var(ACKS_MAX_ENV)
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("run only by CrashChild::spawn (needs {ACKS_MAX_ENV})"));
         let mut out = std::io::stdout().lock();
         // The harness has printed "test <name> ... " without a newline: end that line first.
         writeln!(out, "\nSTART {sequence}").unwrap();
         out.flush().unwrap();
-        ChildReport { out }
+        ChildReport { out, acks: 0, acks_max }
     }
 
     /// An execution released to a client.
@@ -95,9 +108,17 @@ impl ChildReport {
         writeln!(self.out, "MATCH {match_number}").unwrap();
     }
 
-    /// Everything up to `sequence` acknowledged.
+    /// Everything up to `sequence` acknowledged. The last acknowledgement the parent allowed
+    /// is handed over, and then the child waits for its kill here.
     pub fn ack(&mut self, sequence: u64) {
         writeln!(self.out, "ACK {sequence}").unwrap();
+        self.acks += 1;
+        if self.acks == self.acks_max {
+            self.flush();
+            loop {
+                std::thread::park();
+            }
+        }
     }
 
     /// Hands what was reported to the parent.
