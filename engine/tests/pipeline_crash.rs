@@ -4,9 +4,9 @@
 //! The child is this test binary re-executed to run the ignored `pipeline_crash_child` test: it
 //! recovers, starts the runtime (fsync durability, small segments, frequent snapshots) and feeds
 //! the exchange-core workload through the `GatewayPort` as fast as the rings take it, with at
-//! most `IN_FLIGHT_MAX` commands unacknowledged. It releases events only through `DurableOutbound`, as the gateway does, and prints
-//! `MATCH <match number>` per released execution and `ACK <sequence>` per command whose last
-//! event was released. The parent kills it after a seeded random number of acknowledgements,
+//! most `IN_FLIGHT_MAX` commands unacknowledged. It releases events only through
+//! `DurableOutbound`, as the gateway does, and prints `MATCH <match number>` per released
+//! execution and `ACK <sequence>` per command whose last event was released. The parent kills it after a seeded random number of acknowledgements,
 //! 24 times, restarting it each time, and checks after each kill:
 //! - every acknowledged sequence was recovered;
 //! - the recovered state (snapshot + tail) equals a fresh replay of the whole journal;
