@@ -3,8 +3,9 @@
 //! to a fresh engine (built outside the timed part).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use petrel_benches::{add_heavy_mix, bench_config, exchange_core_mix, lobster_commands};
 use petrel_core::{Command, CountingSink, Engine, EngineConfig};
+use petrel_workload::lobster::{lobster_commands, lobster_loop, SAMPLE_MESSAGES};
+use petrel_workload::{add_heavy_mix, bench_config, exchange_core_mix};
 
 fn apply_all(config: &EngineConfig, commands: &[Command], c: &mut Criterion, name: &str) {
     let mut group = c.benchmark_group("matching");
@@ -31,20 +32,10 @@ fn benches(c: &mut Criterion) {
     apply_all(&bench_config(1 << 16), &mix, c, "exchange_core_mix");
     let adds = add_heavy_mix(1_000_000, 100_000, 2);
     apply_all(&bench_config(1 << 18), &adds, c, "add_heavy");
-    let csv = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../engine/tests/data/lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv"
-    ))
-    .unwrap();
+    let csv = std::fs::read_to_string(SAMPLE_MESSAGES).unwrap();
     let (config, one_pass) = lobster_commands(&csv).expect("LOBSTER sample parses");
     // The sample is short; repeat it (each pass rests then clears its own orders).
-    let looped: Vec<Command> = (0..200).flat_map(|_| one_pass.iter().copied()).collect();
-    apply_all(&config, &fixup_refs(looped), c, "lobster_loop");
-}
-
-/// Client references must increase per account; renumber the repeated passes.
-fn fixup_refs(commands: Vec<Command>) -> Vec<Command> {
-    petrel_benches::renumber_client_refs(commands)
+    apply_all(&config, &lobster_loop(&one_pass, 200), c, "lobster_loop");
 }
 
 criterion_group!(matching, benches);

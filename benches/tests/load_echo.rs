@@ -3,6 +3,7 @@
 
 use petrel_benches::load::report::parse_percentile_distribution;
 use petrel_benches::load::{run_load, EchoServer, LoadError, LoadOptions, Login, Mix};
+use petrel_workload::lobster;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -52,12 +53,8 @@ fn every_order_sent_to_the_echo_server_is_answered_and_recorded_once() {
 #[test]
 fn the_lobster_replay_is_answered_in_full() {
     let server = echo();
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../engine/tests/data/lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv"
-    ))
-    .unwrap();
-    let (_, commands) = petrel_benches::lobster_commands(&text).unwrap();
+    let text = std::fs::read_to_string(lobster::SAMPLE_MESSAGES).unwrap();
+    let (_, commands) = lobster::lobster_commands(&text).unwrap();
     let mix = Mix::Lobster { symbol: "AAPL".into(), commands: Arc::new(commands) };
     // 3,000 messages loop the ~1,000-line sample about three times.
     let result = run_load(&options(&server, 2, 1_500, mix)).unwrap();

@@ -2,13 +2,14 @@
 //! every order acknowledged, no rejects but the races a live book makes, and the `bench`
 //! command's echo-versus-engine report and its exit status.
 
-mod load_support;
-
-use load_support::{bench_config, Daemon};
 use petrel_benches::load::{run_load, LoadOptions, Login, Mix, ResponseCounts};
+use petrel_testkit::config::write_bench_config;
+use petrel_testkit::engine_binary::engine_binary;
+use petrel_testkit::Daemon;
+use petrel_workload::lobster;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn options(daemon: &Daemon, sessions: usize, mix: Mix) -> LoadOptions {
     LoadOptions {
@@ -30,15 +31,18 @@ fn options(daemon: &Daemon, sessions: usize, mix: Mix) -> LoadOptions {
 #[test]
 fn every_order_of_the_exchange_core_mix_is_acknowledged_by_the_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&bench_config(dir.path()));
+    let daemon = Daemon::start(engine_binary(), &write_bench_config(dir.path()));
     let mix =
         Mix::ExchangeCore { symbol: "BENCH".into(), mid_price: 1_000_000, tick: 100, resting_target: 1_000 };
     // The client replaces and cancels only orders it has seen accepted, so how many of each
-    // it sends depends on how fast answers come back (mix_shape.rs checks the proportions).
+    // it sends depends on how fast answers come back (engine/workload/tests/mix_shape.rs checks
+    // the proportions of the generated mix).
     // A host whose disk stalls fsync for the whole run gets only new orders: run again, each
-    // run checked in full, until replaces and cancels have been through the engine too.
+    // run checked in full, until replaces and cancels have been through the engine too, for as
+    // many runs as a generous deadline allows (a count of runs would depend on the disk).
+    let deadline = Instant::now() + Duration::from_secs(600);
     let mut seen = ResponseCounts::default();
-    for attempt in 0..5u32 {
+    for attempt in 0u32.. {
         let mut o = options(&daemon, 4, mix.clone());
         o.first_user_ref = 1 + attempt * 1_000_000;
         let r = run_load(&o).unwrap();
@@ -50,7 +54,7 @@ fn every_order_of_the_exchange_core_mix_is_acknowledged_by_the_engine() {
         // A cancel or replace can only fail when a fill got there first.
         assert!(c.rejected_replace + c.cancel_rejected <= c.executions, "{c:?}");
         seen.add(c);
-        if seen.replaced > 0 && seen.canceled > 0 {
+        if (seen.replaced > 0 && seen.canceled > 0) || Instant::now() >= deadline {
             break;
         }
     }
@@ -62,13 +66,9 @@ fn every_order_of_the_exchange_core_mix_is_acknowledged_by_the_engine() {
 #[test]
 fn the_lobster_replay_is_acknowledged_by_the_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&bench_config(dir.path()));
-    let text = std::fs::read_to_string(format!(
-        "{}/engine/tests/data/lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv",
-        load_support::REPO
-    ))
-    .unwrap();
-    let (_, commands) = petrel_benches::lobster_commands(&text).unwrap();
+    let daemon = Daemon::start(engine_binary(), &write_bench_config(dir.path()));
+    let text = std::fs::read_to_string(lobster::SAMPLE_MESSAGES).unwrap();
+    let (_, commands) = lobster::lobster_commands(&text).unwrap();
     let r =
         run_load(&options(&daemon, 2, Mix::Lobster { symbol: "AAPL".into(), commands: Arc::new(commands) }))
             .unwrap();
@@ -81,7 +81,7 @@ fn the_lobster_replay_is_acknowledged_by_the_engine() {
 #[test]
 fn bench_reports_engine_over_echo_and_flags_reused_user_refs() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&bench_config(dir.path()));
+    let daemon = Daemon::start(engine_binary(), &write_bench_config(dir.path()));
     let addr = daemon.addr.to_string();
     let histogram = dir.path().join("engine.hgrm");
     let bench = |extra: &[&str]| {

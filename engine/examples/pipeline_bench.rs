@@ -18,7 +18,6 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use petrel_benches::{bench_config, exchange_core_mix, ACCOUNTS};
 use petrel_engine::config::{
     AccountInfo, AdminConfig, Config, GatewayConfig, IdleStrategy, LogConfig, RuntimeConfig, SnapshotConfig,
     ThreadConfig,
@@ -27,6 +26,7 @@ use petrel_engine::core::{CountingSink, Engine};
 use petrel_engine::journal::{Durability, JournalConfig};
 use petrel_engine::recovery::recover;
 use petrel_engine::runtime::{DurableOutbound, InboundCommand, Runtime};
+use petrel_workload::{bench_config, exchange_core_mix, ACCOUNTS};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -6,7 +6,6 @@
 //! - [`runtime`]: the pinned pipeline (sequencer, journal writer, housekeeping threads, rings).
 //! - [`journal_tools`]: the operator's `journal verify|stats|dump|replay` commands.
 //! - [`describe`]: human and JSON renderings of commands, for dumps and logs.
-//! - [`lobster`]: LOBSTER import used by `replay-lobster`.
 //! - [`admin`]: the admin HTTP endpoint (`/metrics`, `/health`, `/ready`, `/status`).
 //! - [`metrics`]: Prometheus exposition and the catalogue of exported metrics.
 //! - [`notify`]: systemd notifications and the watchdog policy.
@@ -22,7 +21,6 @@ pub mod daemon;
 pub mod describe;
 pub mod gateway;
 pub mod journal_tools;
-pub mod lobster;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

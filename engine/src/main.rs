@@ -320,7 +320,7 @@ fn replay_lobster(path: &PathBuf) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (config, commands) = match petrel_engine::lobster::lobster_commands(&text) {
+    let (config, commands) = match petrel_workload::lobster::lobster_commands(&text) {
         Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("petrel-engine: {}: {e}", path.display());

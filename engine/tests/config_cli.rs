@@ -1,7 +1,7 @@
 //! `petrel-engine check-config` through the real binary: valid files pass with a summary, and
 //! each kind of mistake exits 2 with `file:line:column: key: message`.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
@@ -10,7 +10,7 @@ const DEV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/dev.toml");
 const PRODUCTION: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/production.toml");
 
 fn check(path: &Path) -> (i32, String, String) {
-    let out = Command::new(common::BIN).args(["check-config", "--config"]).arg(path).output().unwrap();
+    let out = Command::new(support::BIN).args(["check-config", "--config"]).arg(path).output().unwrap();
     (
         out.status.code().expect("exited, not killed"),
         String::from_utf8(out.stdout).unwrap(),

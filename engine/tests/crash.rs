@@ -11,27 +11,30 @@
 //! - no match number released to a client is ever released again after a restart;
 //! - the next child continues appending where the journal ends.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
 
-use common::*;
-use petrel_benches::{exchange_core_mix, Rng};
 use petrel_engine::config::Config;
 use petrel_engine::core::Event;
 use petrel_engine::journal::JournalLocation;
 use petrel_engine::recovery::{recover, replay_read_only};
 use petrel_engine::sequencer::{Sequencer, SystemClock};
+use petrel_testkit::crash_child::{ChildReport, CrashChild, ReportLine};
+use petrel_workload::{exchange_core_mix, Rng};
+use support::engine_setup::*;
 
 const CONFIG_ENV: &str = "PETREL_CRASH_CHILD_CONFIG";
 const SEED_ENV: &str = "PETREL_CRASH_SEED";
-/// Commands of the workload after the book is built; more than the rounds can use.
-const STREAM_COMMANDS: usize = 60_000;
+/// Commands of the workload after the book is built; more than the rounds can use: a round
+/// journals at most ACKS_PAST_KILL + 60 acknowledged commits, and one more in flight, of at most
+/// 40 commands each.
+const STREAM_COMMANDS: usize = 62_000;
 const STREAM_SEED: u64 = 5;
 const ROUNDS: usize = 24;
+/// Acknowledgements a child may make past the one after which it is killed.
+const ACKS_PAST_KILL: u64 = 3;
 const DEFAULT_SEED: u64 = 0x5eed_2024;
 
 #[test]
@@ -49,10 +52,7 @@ fn crash_child() {
     let mut sequencer = Sequencer::new(recovered.engine, recovered.writer, SystemClock)
         .with_snapshots(config.snapshots.clone(), config.journal.clone());
     let (commands, _) = exchange_core_mix(STREAM_COMMANDS, STREAM_SEED);
-    let mut stdout = std::io::stdout().lock();
-    // The harness has printed "test crash_child ... " without a newline: end that line first.
-    writeln!(stdout, "\nSTART {start}").unwrap();
-    stdout.flush().unwrap();
+    let mut report = ChildReport::start(start);
     let mut rng = Rng::new(seed ^ start);
     let mut events = Vec::new();
     // Command k of the stream always gets sequence k + 1: a restarted child resubmits exactly
@@ -68,13 +68,13 @@ fn crash_child() {
         // Released only now that the commit is durable.
         for event in events.drain(..) {
             if let Event::Executed(e) = event {
-                writeln!(stdout, "MATCH {}", e.match_id.0).unwrap();
+                report.matched(e.match_id.0);
             }
         }
-        writeln!(stdout, "ACK {}", committed.stats.durable_sequence).unwrap();
-        stdout.flush().unwrap();
+        report.ack(committed.stats.durable_sequence);
+        report.flush();
     }
-    writeln!(stdout, "DONE").unwrap();
+    report.done();
 }
 
 #[test]
@@ -93,53 +93,43 @@ fn acknowledged_commands_survive_sigkill_and_appending_continues() {
     let mut released_matches: HashSet<u64> = HashSet::new();
     let mut kills = 0;
     for round in 0..ROUNDS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
-            .env(CONFIG_ENV, &config_path)
-            .env(SEED_ENV, (seed + round as u64).to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
         let acks_before_kill = 1 + rng.below(60);
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let child_seed = (seed + round as u64).to_string();
+        let mut child = CrashChild::spawn(
+            "crash_child",
+            acks_before_kill + ACKS_PAST_KILL,
+            &[(CONFIG_ENV, config_path.as_os_str()), (SEED_ENV, child_seed.as_ref())],
+        );
         let mut acks = 0;
         let mut started_at = None;
         let mut done = false;
         while acks < acks_before_kill {
-            let Some(line) = lines.next() else { break };
-            let line = line.unwrap();
-            let (word, value) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-            match word {
-                "START" => {
-                    let start: u64 = value.parse().unwrap();
+            let Some(line) = child.next_line() else { break };
+            match line {
+                ReportLine::Start(start) => {
                     assert!(
                         start >= acked,
                         "round {round}: restarted at {start}, but {acked} was acknowledged"
                     );
                     started_at = Some(start);
                 }
-                "MATCH" => {
-                    let id: u64 = value.parse().unwrap();
+                ReportLine::Match(id) => {
                     assert!(released_matches.insert(id), "round {round}: match number {id} released twice");
                 }
-                "ACK" => {
-                    let durable: u64 = value.parse().unwrap();
+                ReportLine::Ack(durable) => {
                     let start = started_at.expect("START comes first");
                     assert!(durable > acked.max(start), "round {round}: ack {durable} after {acked}");
                     acked = durable;
                     acks += 1;
                 }
-                "DONE" => {
+                ReportLine::Done => {
                     done = true;
                     break;
                 }
-                // The test harness's own lines ("running 1 test", ...).
-                _ => {}
+                ReportLine::Other(_) => {}
             }
         }
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
+        let status = child.kill();
         if !done {
             assert_eq!(status.signal(), Some(9), "round {round}: the child died on its own: {status}");
             kills += 1;

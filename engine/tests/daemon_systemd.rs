@@ -4,7 +4,6 @@
 //! admin endpoint serves metrics that promtool accepts.
 
 mod support;
-use std::io::{Read, Write};
 use std::os::unix::net::UnixDatagram;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -44,16 +43,6 @@ fn messages(socket: &mpsc::Receiver<String>, until: impl Fn(&[String]) -> bool, 
     got
 }
 
-fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
-}
-
 #[test]
 fn notify_protocol_watchdog_reload_and_stop() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,6 +51,7 @@ fn notify_protocol_watchdog_reload_and_stop() {
     let socket = listen(UnixDatagram::bind(&socket_path).unwrap());
     // WATCHDOG_USEC without WATCHDOG_PID: meant for us; pings every 100 ms.
     let daemon = Daemon::start_with_env(
+        BIN,
         &config,
         &[("NOTIFY_SOCKET", socket_path.to_str().unwrap()), ("WATCHDOG_USEC", "200000")],
     );
@@ -78,25 +68,10 @@ fn notify_protocol_watchdog_reload_and_stop() {
 
     // Metrics: promtool accepts them, and they say ready.
     let admin = daemon.admin.expect("the ready line names the admin address");
-    let (status, metrics) = http_get(admin, "/metrics");
-    assert_eq!(status, 200);
+    let metrics = http_get(admin, "/metrics"); // asserts status 200
     assert!(metrics.contains("petrel_ready 1"), "{metrics}");
-    let check = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus) must be installed: cargo xtask deps");
-    check.stdin.as_ref().unwrap().write_all(metrics.as_bytes()).unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(http_get(admin, "/ready").0, 200);
+    promtool_check_metrics(&metrics);
+    http_get(admin, "/ready"); // panics unless 200
 
     // A session trades; SIGHUP with a lower max_order_qty applies it without dropping it.
     let mut alice = Client::connect(daemon.addr);

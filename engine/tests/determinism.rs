@@ -1,9 +1,9 @@
 //! The matching core is deterministic: the same commands give the same events and state, and a
 //! stream recorded in the journal's command encoding replays into a fresh engine exactly.
 
-use petrel_benches::{bench_config, exchange_core_mix};
 use petrel_engine::core::codec::{decode, encode, MAX_COMMAND_BYTES};
 use petrel_engine::core::*;
+use petrel_workload::{bench_config, exchange_core_mix};
 
 fn run(commands: &[Command]) -> (Vec<Event>, StateHash) {
     let mut engine = Engine::new(&bench_config(1 << 16)).unwrap();

@@ -4,8 +4,9 @@
 //! both network backends. A counting global allocator counts only the gateway thread's calls
 //! (a thread-local flag), so the test client may allocate freely.
 
-mod alloc_counter;
 mod support;
+
+use petrel_testkit::alloc_counter;
 
 #[global_allocator]
 static GLOBAL: alloc_counter::Counting = alloc_counter::Counting;

@@ -8,37 +8,19 @@
 //! Needs python3 (>= 3.11) with venv and PyPI on first run; fails with a clear message if not.
 
 mod support;
-use std::path::PathBuf;
+use petrel_testkit::venv::venv_python;
+use std::path::Path;
 use std::process::Command;
 use support::*;
 
-fn venv_python() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ouch-connect-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(".installed-5.0.1");
-    if !ready.exists() {
-        let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
-        assert!(
-            matches!(status, Ok(s) if s.success()),
-            "cannot create a venv with `python3 -m venv` (install python3 >= 3.11 and python3-venv): {status:?}"
-        );
-        let status = Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "ouch-connect==5.0.1", "links_connect==0.1.2"])
-            .status();
-        assert!(
-            matches!(status, Ok(s) if s.success()),
-            "pip could not install ouch-connect==5.0.1 from PyPI: {status:?}"
-        );
-        std::fs::write(&ready, b"").unwrap();
-    }
-    python
-}
+/// The independent client, pinned.
+const OUCH_CONNECT: &[&str] = &["ouch-connect==5.0.1", "links_connect==0.1.2"];
 
 #[test]
 fn ouch_connect_logs_in_is_answered_in_sequenced_data_and_logs_out() {
-    let python = venv_python();
+    let python = venv_python(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("ouch-connect-venv"), OUCH_CONNECT);
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&write_config(dir.path(), "auto"));
+    let daemon = Daemon::start(BIN, &write_config(dir.path(), "auto"));
     let output = Command::new(python)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/daemon_client.py"))
         .arg(daemon.addr.to_string())

@@ -1,16 +1,17 @@
 //! `petrel-engine journal verify|stats|dump|replay` through the real binary, on a journal
 //! written by the Sequencer, on a copy elsewhere, and on damaged copies.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
-use petrel_benches::exchange_core_mix;
 use petrel_engine::config::Config;
 use petrel_engine::recovery::recover;
 use petrel_engine::sequencer::Sequencer;
+use petrel_workload::exchange_core_mix;
+use support::engine_setup::*;
+use support::BIN;
 
 const RECORDS: usize = 3_000;
 

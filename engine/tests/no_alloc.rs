@@ -2,10 +2,9 @@
 //! commands (adds, replaces, cancels, executions, IOC, rejects, mass cancels) makes no heap
 //! allocation at all. A counting global allocator watches every allocation in this process.
 
-use petrel_benches::{add_heavy_mix, bench_config, exchange_core_mix};
 use petrel_engine::core::*;
-
-mod alloc_counter;
+use petrel_testkit::alloc_counter;
+use petrel_workload::{add_heavy_mix, bench_config, exchange_core_mix};
 
 #[global_allocator]
 static GLOBAL: alloc_counter::Counting = alloc_counter::Counting;

@@ -1,12 +1,12 @@
 //! The admin endpoint over real loopback sockets, and its /metrics through promtool.
 
-mod observe_common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use petrel_engine::admin::{self, AdminHandler, AdminLimits};
 use petrel_engine::metrics::CATALOGUE;
@@ -17,7 +17,7 @@ struct Handler {
 
 impl AdminHandler for Handler {
     fn metrics(&self, out: &mut String) {
-        observe_common::render_full_sample(out);
+        support::metrics_sample::render_full_sample(out);
     }
     fn ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
@@ -98,7 +98,7 @@ fn routes_answer_what_operators_and_prometheus_expect() {
     for def in CATALOGUE {
         assert!(metrics.body.contains(&format!("# TYPE {} ", def.name)), "{} missing", def.name);
     }
-    observe_common::promtool_check_metrics(&metrics.body);
+    support::promtool_check_metrics(&metrics.body);
 
     let head = exchange(addr, b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(head.status, 200);
@@ -118,24 +118,29 @@ fn routes_answer_what_operators_and_prometheus_expect() {
 
 #[test]
 fn oversized_and_slow_requests_are_refused() {
+    // A deadline no complete request outlasts, however loaded the machine.
     let limits = AdminLimits {
         request_head_max_bytes: 1024,
-        request_deadline: Duration::from_millis(300),
+        request_deadline: Duration::from_secs(60),
         ..AdminLimits::default()
     };
     let server = admin::serve_with(loopback(), handler(), limits).unwrap();
-    let addr = server.local_addr();
-
     let big = format!("GET /health HTTP/1.1\r\nX-Filler: {}\r\n\r\n", "a".repeat(2048));
-    assert_eq!(exchange(addr, big.as_bytes()).status, 431);
+    assert_eq!(exchange(server.local_addr(), big.as_bytes()).status, 431);
+    server.shutdown();
 
     // Half a request and then silence: the server answers 408 once the deadline passes,
     // instead of holding the connection forever.
+    let limits = AdminLimits { request_deadline: Duration::from_millis(300), ..AdminLimits::default() };
+    let server = admin::serve_with(loopback(), handler(), limits).unwrap();
+    let addr = server.local_addr();
     let slow = exchange(addr, b"GET /health HTTP/1.1\r\nHost:");
     assert_eq!(slow.status, 408);
 
-    // The server is still healthy afterwards.
-    assert_eq!(get(addr, "/health").status, 200);
+    // The server is still healthy afterwards. A machine that stalls past the short deadline
+    // gets a 408 for a complete request too: that one is asked again, anything else is final.
+    let healthy = (0..100).map(|_| get(addr, "/health").status).find(|&status| status != 408);
+    assert_eq!(healthy, Some(200));
 }
 
 #[test]
@@ -159,8 +164,11 @@ fn connections_beyond_the_limit_get_503_and_capacity_returns() {
         s.shutdown(Shutdown::Both).unwrap();
     }
     drop(idle);
+    // Waited for with a generous deadline, not a count of tries: how soon the server's thread
+    // sees them go depends on the machine.
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut answered = None;
-    for _ in 0..500 {
+    while Instant::now() < deadline {
         let r = get(addr, "/health");
         if r.status == 200 {
             answered = Some(r);

@@ -1,7 +1,7 @@
 //! The full exposition the engine will serve is accepted by `promtool check metrics`, and
 //! docs/METRICS.md documents exactly the catalogue.
 
-mod observe_common;
+mod support;
 
 use std::collections::BTreeSet;
 
@@ -10,24 +10,24 @@ use petrel_engine::metrics::{MetricKind, CATALOGUE};
 #[test]
 fn full_sample_passes_promtool_check_metrics() {
     let mut out = String::new();
-    observe_common::render_full_sample(&mut out);
+    support::metrics_sample::render_full_sample(&mut out);
     for def in CATALOGUE {
         assert!(out.contains(&format!("# TYPE {} ", def.name)), "{} not rendered", def.name);
     }
-    observe_common::promtool_check_metrics(&out);
+    support::promtool_check_metrics(&out);
 }
 
 #[test]
 fn promtool_check_is_not_a_rubber_stamp() {
     // The same checker refuses a counter without HELP text, so the test above can fail.
-    let result = std::panic::catch_unwind(|| observe_common::promtool_check_metrics("petrel_x_total 1\n"));
+    let result = std::panic::catch_unwind(|| support::promtool_check_metrics("petrel_x_total 1\n"));
     assert!(result.is_err());
 }
 
 #[test]
 fn metrics_md_documents_exactly_the_catalogue() {
-    let doc = std::fs::read_to_string(observe_common::repo_root().join("docs/METRICS.md")).unwrap();
-    let documented = observe_common::petrel_metrics_used(&doc);
+    let doc = std::fs::read_to_string(support::repo_root().join("docs/METRICS.md")).unwrap();
+    let documented = support::metrics_sample::petrel_metrics_used(&doc);
     let catalogue: BTreeSet<String> = CATALOGUE.iter().map(|d| d.name.to_owned()).collect();
     let undocumented: Vec<_> = catalogue.difference(&documented).collect();
     let unknown: Vec<_> = documented.difference(&catalogue).collect();

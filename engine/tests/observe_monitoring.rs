@@ -1,7 +1,7 @@
 //! The shipped monitoring assets: alert rules checked and unit-tested by promtool, and the
 //! rules and dashboard consistent with the metrics catalogue and the alert runbook.
 
-mod observe_common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -10,11 +10,11 @@ use std::process::Command;
 use petrel_engine::metrics::CATALOGUE;
 
 fn monitoring(path: &str) -> PathBuf {
-    observe_common::repo_root().join("monitoring").join(path)
+    support::repo_root().join("monitoring").join(path)
 }
 
 fn promtool(args: &[&str], dir: &std::path::Path) {
-    let out = Command::new(observe_common::promtool()).args(args).current_dir(dir).output().unwrap();
+    let out = Command::new(support::promtool()).args(args).current_dir(dir).output().unwrap();
     assert!(
         out.status.success(),
         "promtool {args:?} failed ({}):\n{}{}",
@@ -43,12 +43,12 @@ fn catalogue() -> BTreeSet<String> {
 fn every_alert_has_severity_a_runbook_section_and_both_test_outcomes() {
     let rules = std::fs::read_to_string(monitoring("prometheus/petrel.rules.yml")).unwrap();
     let tests = std::fs::read_to_string(monitoring("prometheus/petrel.rules.test.yml")).unwrap();
-    let runbook = std::fs::read_to_string(observe_common::repo_root().join("docs/ALERTS.md")).unwrap();
+    let runbook = std::fs::read_to_string(support::repo_root().join("docs/ALERTS.md")).unwrap();
     let alerts = alert_names(&rules);
     assert!(alerts.len() >= 14, "{alerts:?}");
 
     let unknown: Vec<_> =
-        observe_common::petrel_metrics_used(&rules).difference(&catalogue()).cloned().collect();
+        support::metrics_sample::petrel_metrics_used(&rules).difference(&catalogue()).cloned().collect();
     assert!(unknown.is_empty(), "rules use metrics the engine does not export: {unknown:?}");
 
     let headings: BTreeSet<String> =
@@ -95,7 +95,7 @@ fn dashboard_is_valid_json_and_covers_every_metric() {
             exprs.push('\n');
         }
     }
-    let used = observe_common::petrel_metrics_used(&exprs);
+    let used = support::metrics_sample::petrel_metrics_used(&exprs);
     let unknown: Vec<_> = used.difference(&catalogue()).cloned().collect();
     assert!(unknown.is_empty(), "dashboard uses metrics the engine does not export: {unknown:?}");
     let missing: Vec<_> = catalogue().difference(&used).cloned().collect();

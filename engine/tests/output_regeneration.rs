@@ -4,7 +4,6 @@
 //! after a restart the clients, reconnecting with the sequence number they expect next, must
 //! get those messages exactly once, and the regenerated order must really be live.
 
-mod common;
 mod support;
 use petrel_engine::core::Event;
 use petrel_engine::recovery::{recover, recover_collecting, Collection};
@@ -27,7 +26,7 @@ fn accepted(user_ref: u32) -> impl Fn(&OwnedOutbound) -> bool {
 /// of 100 at $585.40. Stopped cleanly. Returns the input sequence the next command will get.
 /// ALICE's stream then holds 6 messages, BOB's 4.
 fn first_session(config: &Path) -> u64 {
-    let daemon = Daemon::start(config);
+    let daemon = Daemon::start(BIN, config);
     let mut alice = Client::connect(daemon.addr);
     assert_eq!(
         alice.login("ALICE", "alice", 1),
@@ -59,7 +58,7 @@ fn first_session(config: &Path) -> u64 {
 /// Restarts with `failpoint` at `sequence`; ALICE buys 150 at $585.40 (that command is
 /// `sequence`): it takes BOB's 100 offered and rests 50. The daemon aborts before anyone hears.
 fn crash_on_alices_fifth_order(config: &Path, failpoint: &str, sequence: u64) {
-    let daemon = Daemon::start_with_env(config, &[(failpoint, &sequence.to_string())]);
+    let daemon = Daemon::start_with_env(BIN, config, &[(failpoint, &sequence.to_string())]);
     assert_eq!(daemon.last_sequence() + 1, sequence, "no command entered the journal at start");
     let mut alice = Client::connect(daemon.addr);
     assert_eq!(
@@ -121,7 +120,7 @@ fn check_streams_after_regeneration(config: &Path, daemon: Daemon, mut alice: Cl
     assert!(daemon.stop().success());
     assert_eq!(alice.recv(), Some(Got::EndOfSession));
 
-    let daemon = Daemon::start(config);
+    let daemon = Daemon::start(BIN, config);
     assert!(
         daemon.log_lines("regenerated").is_empty(),
         "after a clean stop nothing is regenerated: {:?}",
@@ -163,7 +162,7 @@ fn messages_lost_before_recording_are_regenerated_at_restart() {
     let sequence = first_session(&config);
     crash_on_alices_fifth_order(&config, BEFORE_RELEASE, sequence);
 
-    let daemon = Daemon::start(&config);
+    let daemon = Daemon::start(BIN, &config);
     let expected =
         format!("regenerated 3 messages for 2 accounts from input sequences ({}, {sequence}]", sequence - 1);
     assert_eq!(daemon.log_lines(&expected).len(), 1, "start-up log: {:#?}", daemon.startup);
@@ -215,7 +214,7 @@ fn a_stream_torn_mid_command_is_completed_without_duplicates() {
         .set_len(newest.data_end_offset - 8)
         .unwrap();
 
-    let daemon = Daemon::start(&config);
+    let daemon = Daemon::start(BIN, &config);
     assert!(!daemon.log_lines("torn tail").is_empty(), "the cut is logged: {:#?}", daemon.startup);
     let expected =
         format!("regenerated 1 messages for 1 accounts from input sequences ({}, {sequence}]", sequence - 1);
@@ -244,11 +243,12 @@ fn a_stream_torn_mid_command_is_completed_without_duplicates() {
 #[test]
 fn recovery_collects_the_live_events_of_the_commands_after_t() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, config) = common::write_config(dir.path(), "none", 10_000);
+    let (_, config) = support::engine_setup::write_config(dir.path(), "none", 10_000);
     let recovered = recover(&config, &mut |_, _| {}).unwrap();
-    let mut sequencer = Sequencer::new(recovered.engine, recovered.writer, common::test_clock())
-        .with_snapshots(config.snapshots.clone(), config.journal.clone());
-    let (commands, _) = petrel_benches::exchange_core_mix(25_000, 11);
+    let mut sequencer =
+        Sequencer::new(recovered.engine, recovered.writer, support::engine_setup::test_clock())
+            .with_snapshots(config.snapshots.clone(), config.journal.clone());
+    let (commands, _) = petrel_workload::exchange_core_mix(25_000, 11);
     let mut live: Vec<(u64, Event)> = Vec::new();
     let mut snapshots = Vec::new();
     for chunk in commands[..25_000].chunks(1_000) {

@@ -3,31 +3,30 @@
 //!
 //! The child is this test binary re-executed to run the ignored `pipeline_crash_child` test: it
 //! recovers, starts the runtime (fsync durability, small segments, frequent snapshots) and feeds
-//! the exchange-core workload through the `GatewayPort` as fast as the rings take it. It
-//! releases events only through `DurableOutbound`, as the gateway does, and prints
-//! `MATCH <match number>` per released execution and `ACK <sequence>` per command whose last
-//! event was released. The parent kills it after a seeded random number of acknowledgements,
+//! the exchange-core workload through the `GatewayPort` as fast as the rings take it, with at
+//! most `IN_FLIGHT_MAX` commands unacknowledged. It releases events only through
+//! `DurableOutbound`, as the gateway does, and prints `MATCH <match number>` per released
+//! execution and `ACK <sequence>` per command whose last event was released. The parent kills it after a seeded random number of acknowledgements,
 //! 24 times, restarting it each time, and checks after each kill:
 //! - every acknowledged sequence was recovered;
 //! - the recovered state (snapshot + tail) equals a fresh replay of the whole journal;
 //! - no match number released to a client is ever released again;
 //! - the restarted child continues the sequence where the journal ends.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
-use petrel_benches::{exchange_core_mix, Rng};
 use petrel_engine::config::Config;
 use petrel_engine::core::Event;
 use petrel_engine::journal::JournalLocation;
 use petrel_engine::recovery::{recover, replay_read_only};
 use petrel_engine::runtime::{DurableOutbound, InboundCommand, Runtime};
+use petrel_testkit::crash_child::{ChildReport, CrashChild, ReportLine};
+use petrel_workload::{exchange_core_mix, Rng};
+use support::engine_setup::*;
 
 const CONFIG_ENV: &str = "PETREL_PIPELINE_CRASH_CONFIG";
 const SEED_ENV: &str = "PETREL_PIPELINE_CRASH_SEED";
@@ -37,6 +36,13 @@ const STREAM_SEED: u64 = 7;
 const ROUNDS: usize = 24;
 /// Most acknowledgements a child gets before its kill.
 const MAX_ACKS_BEFORE_KILL: u64 = 2_500;
+/// Acknowledgements a child may make past the one after which it is killed.
+const ACKS_PAST_KILL: u64 = 100;
+/// Most commands a child has submitted and not yet seen acknowledged, as a trading client
+/// bounds its outstanding orders. A round then journals at most MAX_ACKS_BEFORE_KILL +
+/// ACKS_PAST_KILL + IN_FLIGHT_MAX commands however far the sequencer runs ahead of the disk, so
+/// the rounds never use up the stream.
+const IN_FLIGHT_MAX: u64 = 8_192;
 const DEFAULT_SEED: u64 = 0x91e1_2025;
 
 #[test]
@@ -50,10 +56,7 @@ fn pipeline_crash_child() {
     let start = recovered.engine.last_sequence();
     let (commands, _) = exchange_core_mix(STREAM_COMMANDS, STREAM_SEED);
     let (runtime, port) = Runtime::start(&config, recovered).unwrap();
-    let mut stdout = std::io::stdout().lock();
-    // The harness has printed "test pipeline_crash_child ... " without a newline.
-    writeln!(stdout, "\nSTART {start}").unwrap();
-    stdout.flush().unwrap();
+    let mut report = ChildReport::start(start);
     // Command k of the stream always gets sequence k + 1: a restarted child resubmits exactly
     // the unacknowledged commands, as clients would.
     let mut next = start as usize;
@@ -62,6 +65,7 @@ fn pipeline_crash_child() {
     while (acked as usize) < commands.len() {
         let mut progressed = false;
         while next < commands.len()
+            && (next as u64) < acked + IN_FLIGHT_MAX
             && port.try_submit(InboundCommand { conn: next as u32, command: commands[next] }).is_ok()
         {
             next += 1;
@@ -70,22 +74,22 @@ fn pipeline_crash_child() {
         let mut printed = false;
         while let Some(event) = releaser.next(&port) {
             if let Event::Executed(e) = event.event {
-                writeln!(stdout, "MATCH {}", e.match_id.0).unwrap();
+                report.matched(e.match_id.0);
             }
             if event.last_of_command {
-                writeln!(stdout, "ACK {}", event.sequence).unwrap();
+                report.ack(event.sequence);
                 acked = event.sequence;
             }
             printed = true;
         }
         if printed {
-            stdout.flush().unwrap();
+            report.flush();
         } else if !progressed {
             std::thread::sleep(Duration::from_micros(50));
         }
     }
     runtime.shutdown(false).unwrap();
-    writeln!(stdout, "DONE").unwrap();
+    report.done();
 }
 
 #[test]
@@ -104,25 +108,19 @@ fn acknowledged_commands_survive_sigkill_of_the_pipeline() {
     let mut released_matches: HashSet<u64> = HashSet::new();
     let mut kills = 0;
     for round in 0..ROUNDS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "pipeline_crash_child", "--nocapture", "--test-threads=1"])
-            .env(CONFIG_ENV, &config_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
         let acks_before_kill = 1 + rng.below(MAX_ACKS_BEFORE_KILL);
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut child = CrashChild::spawn(
+            "pipeline_crash_child",
+            acks_before_kill + ACKS_PAST_KILL,
+            &[(CONFIG_ENV, config_path.as_os_str())],
+        );
         let mut acks = 0;
         let mut started_at = None;
         let mut done = false;
         while acks < acks_before_kill {
-            let Some(line) = lines.next() else { break };
-            let line = line.unwrap();
-            let (word, value) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-            match word {
-                "START" => {
-                    let start: u64 = value.parse().unwrap();
+            let Some(line) = child.next_line() else { break };
+            match line {
+                ReportLine::Start(start) => {
                     assert!(
                         start >= acked,
                         "round {round}: restarted at {start}, but {acked} was acknowledged"
@@ -130,27 +128,23 @@ fn acknowledged_commands_survive_sigkill_of_the_pipeline() {
                     started_at = Some(start);
                     acked = start;
                 }
-                "MATCH" => {
-                    let id: u64 = value.parse().unwrap();
+                ReportLine::Match(id) => {
                     assert!(released_matches.insert(id), "round {round}: match number {id} released twice");
                 }
-                "ACK" => {
-                    let sequence: u64 = value.parse().unwrap();
+                ReportLine::Ack(sequence) => {
                     assert!(started_at.is_some(), "START comes first");
                     assert_eq!(sequence, acked + 1, "round {round}: acknowledgements are in sequence order");
                     acked = sequence;
                     acks += 1;
                 }
-                "DONE" => {
+                ReportLine::Done => {
                     done = true;
                     break;
                 }
-                // The test harness's own lines ("running 1 test", ...).
-                _ => {}
+                ReportLine::Other(_) => {}
             }
         }
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
+        let status = child.kill();
         if !done {
             assert_eq!(status.signal(), Some(9), "round {round}: the child died on its own: {status}");
             kills += 1;

@@ -3,16 +3,13 @@
 //! single-threaded engine's, and only once durable; tiny rings apply backpressure and lose
 //! nothing; shutdown drains and what it leaves recovers to the live state.
 
-mod common;
-mod pipeline_support;
+mod support;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::*;
 use crossbeam::queue::ArrayQueue;
-use petrel_benches::exchange_core_mix;
 use petrel_engine::core::{
     Accepted, AccountId, ClientRef, Command, Event, InstrumentId, NewOrder, OrderId, OrderType, RejectReason,
     Side, TimeInForce,
@@ -22,7 +19,9 @@ use petrel_engine::runtime::{
     Doorbell, DurableOutbound, GatewayPort, InboundCommand, OutboundEvent, Ring, RingCapacities, Runtime,
     RuntimeError, RuntimeStats, ADMIN_CONN,
 };
-use pipeline_support::*;
+use petrel_workload::exchange_core_mix;
+use support::engine_setup::*;
+use support::pipeline::*;
 
 fn start(config: &petrel_engine::config::Config, rings: RingCapacities) -> (Runtime, GatewayPort) {
     let recovered = recover(config, &mut |_, _| {}).unwrap();
@@ -329,9 +328,11 @@ fn progress_shows_every_thread_beating_and_idle_when_nothing_is_queued() {
     let (runtime, port) = start(&config, RingCapacities::default());
     let before = runtime.progress();
     drive(&port, &commands);
-    // Bounded poll: the threads park between loops, so idleness shows within a few sleeps.
+    // The threads park between loops, so idleness shows within a few sleeps; waited for with a
+    // generous deadline, not a count of polls.
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut after = runtime.progress();
-    for _ in 0..10_000 {
+    while Instant::now() < deadline {
         if after.threads.iter().all(|t| t.idle) {
             break;
         }

@@ -3,8 +3,9 @@
 //! helper without one heap allocation in any thread of the process. A counting global
 //! allocator watches every allocation.
 
-mod alloc_counter;
-mod common;
+mod support;
+
+use petrel_testkit::alloc_counter;
 
 #[global_allocator]
 static GLOBAL: alloc_counter::Counting = alloc_counter::Counting;
@@ -12,10 +13,10 @@ static GLOBAL: alloc_counter::Counting = alloc_counter::Counting;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
-use petrel_benches::exchange_core_mix;
 use petrel_engine::recovery::recover;
 use petrel_engine::runtime::{DurableOutbound, GatewayPort, InboundCommand, Runtime};
+use petrel_workload::exchange_core_mix;
+use support::engine_setup::*;
 
 /// Feeds commands (`conn` = index) and releases events until every command completed; counts
 /// only, so this loop itself allocates nothing.

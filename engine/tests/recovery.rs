@@ -1,15 +1,15 @@
 //! Recovery rebuilds exactly the state the live engine had: from the journal alone, from a
 //! snapshot plus the journal tail, and never past a record that does not decode.
 
-mod common;
+mod support;
 
-use common::*;
-use petrel_benches::{bench_config, exchange_core_mix};
 use petrel_engine::core::codec::{encode, MAX_COMMAND_BYTES};
 use petrel_engine::core::{Engine, Event, StateHash};
 use petrel_engine::journal::Journal;
 use petrel_engine::recovery::{recover, RecoveryError};
 use petrel_engine::sequencer::{Sequencer, SnapshotOutcome};
+use petrel_workload::{bench_config, exchange_core_mix};
+use support::engine_setup::*;
 
 /// Runs `count` commands through a Sequencer on a freshly recovered engine, committing every
 /// `batch`; returns the live engine's hash and the number of executions.

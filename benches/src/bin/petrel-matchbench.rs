@@ -7,10 +7,9 @@
 //! HdrHistogram (ns); the timer's own cost is measured and printed alongside.
 
 use hdrhistogram::Histogram;
-use petrel_benches::{
-    add_heavy_mix, bench_config, exchange_core_mix, lobster_commands, renumber_client_refs,
-};
 use petrel_core::{Command, CountingSink, Engine, EngineConfig};
+use petrel_workload::lobster::{lobster_commands, lobster_loop, SAMPLE_MESSAGES};
+use petrel_workload::{add_heavy_mix, bench_config, exchange_core_mix};
 use std::time::Instant;
 
 fn main() {
@@ -37,14 +36,9 @@ fn main() {
         }
         "add-heavy" => (bench_config(1 << 18), add_heavy_mix(n, 100_000, 2)),
         "lobster" => {
-            let csv = std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../engine/tests/data/lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv"
-            ))
-            .expect("LOBSTER sample");
+            let csv = std::fs::read_to_string(SAMPLE_MESSAGES).expect("LOBSTER sample");
             let (config, pass) = lobster_commands(&csv).expect("LOBSTER sample parses");
-            let passes = n.div_ceil(pass.len());
-            (config, renumber_client_refs((0..passes).flat_map(|_| pass.iter().copied()).collect()))
+            (config, lobster_loop(&pass, n.div_ceil(pass.len())))
         }
         other => {
             eprintln!("unknown mix {other:?}: use exchange-core, add-heavy or lobster");

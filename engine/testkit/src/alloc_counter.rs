@@ -1,15 +1,15 @@
 //! The counting global allocator of the no-allocation tests. A test binary installs it with
 //!
 //! ```ignore
-//! mod alloc_counter;
+//! use petrel_testkit::alloc_counter;
 //! #[global_allocator]
 //! static GLOBAL: alloc_counter::Counting = alloc_counter::Counting;
 //! ```
 //!
-//! and counts either every thread's allocations ([`count_all_threads`]) or only those of the
+//! (the binary chooses its allocator, so each test binary declares this static itself) and
+//! counts either every thread's allocations ([`count_all_threads`]) or only those of the
 //! threads that called [`watch_this_thread`] ([`count_watched_threads`]), so that a test's own
 //! client may allocate freely. `alloc` and `realloc` count; `dealloc` does not.
-#![allow(dead_code)] // each test binary uses part of it
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -1,11 +1,17 @@
-//! The LOBSTER sample format (see tests/data/lobster/README.md) as engine commands, for the
-//! `replay-lobster` command and the benchmarks.
+//! The LOBSTER sample format (see engine/tests/data/lobster/README.md) as engine commands, for
+//! the engine's `replay-lobster` command, the benchmarks and the load generator.
 
 use petrel_core::*;
 
 const TICK: Price = 100;
 
-/// The LOBSTER sample (tests/data/lobster in the engine crate) as commands: adds, reductions,
+/// The sample's message file: AAPL on 2012-06-21, ten levels.
+pub const SAMPLE_MESSAGES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/data/lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv"
+);
+
+/// The LOBSTER sample ([`SAMPLE_MESSAGES`]) as commands: adds, reductions,
 /// deletes and visible executions (as IOC orders), skipping events on orders older than the
 /// sample. Account 0 rests, account 1 takes.
 pub fn lobster_commands(message_csv: &str) -> Result<(EngineConfig, Vec<Command>), String> {
@@ -80,4 +86,53 @@ pub fn lobster_commands(message_csv: &str) -> Result<(EngineConfig, Vec<Command>
         }
     }
     Ok((config, commands))
+}
+
+/// `passes` repetitions of one pass of [`lobster_commands`], renumbered so that client
+/// references still increase per account: the sample is short, and each pass rests and then
+/// clears its own orders.
+pub fn lobster_loop(one_pass: &[Command], passes: usize) -> Vec<Command> {
+    renumber_client_refs((0..passes).flat_map(|_| one_pass.iter().copied()).collect())
+}
+
+/// Renumbers client references so that a stream repeated several times still has strictly
+/// increasing references per account (each pass's references are offset past the last pass).
+pub fn renumber_client_refs(commands: Vec<Command>) -> Vec<Command> {
+    let mut offset: std::collections::HashMap<u32, u32> = Default::default();
+    let mut max_seen: std::collections::HashMap<u32, u32> = Default::default();
+    let mut last: std::collections::HashMap<u32, u32> = Default::default();
+    commands
+        .into_iter()
+        .map(|command| {
+            let account = command.account().0;
+            let bump = |r: ClientRef, offset: &mut std::collections::HashMap<u32, u32>| {
+                ClientRef(r.0 + offset.get(&account).copied().unwrap_or(0))
+            };
+            match command {
+                Command::NewOrder(mut o) => {
+                    // A reference at or below the previous new one starts a new pass.
+                    if last.get(&account).is_some_and(|&l| o.client_ref.0 <= l) {
+                        offset.insert(account, *max_seen.get(&account).unwrap_or(&0));
+                    }
+                    last.insert(account, o.client_ref.0);
+                    o.client_ref = bump(o.client_ref, &mut offset);
+                    let m = max_seen.entry(account).or_default();
+                    *m = (*m).max(o.client_ref.0);
+                    Command::NewOrder(o)
+                }
+                Command::Cancel(mut c) => {
+                    c.client_ref = bump(c.client_ref, &mut offset);
+                    Command::Cancel(c)
+                }
+                Command::Replace(mut r) => {
+                    r.client_ref = bump(r.client_ref, &mut offset);
+                    r.new_client_ref = bump(r.new_client_ref, &mut offset);
+                    let m = max_seen.entry(account).or_default();
+                    *m = (*m).max(r.new_client_ref.0);
+                    Command::Replace(r)
+                }
+                other => other,
+            }
+        })
+        .collect()
 }

@@ -1,5 +1,5 @@
 //! The generated exchange-core mix has the shape its documentation claims.
-use petrel_benches::exchange_core_mix;
+use petrel_workload::exchange_core_mix;
 
 #[test]
 fn exchange_core_mix_has_the_published_shape() {

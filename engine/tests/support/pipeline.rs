@@ -1,6 +1,5 @@
 //! Shared by the pipeline tests: a gateway stand-in that feeds commands through the real
 //! `GatewayPort` and releases events only through `DurableOutbound`, as the gateway does.
-#![allow(dead_code)] // each test binary uses a different part
 
 use std::time::Duration;
 

@@ -1,11 +1,7 @@
-//! Shared by the observe_* tests: a full sample of every exported metric and promtool.
-
-#![allow(dead_code)]
+//! Shared by the observe_* tests: a full sample of every exported metric, and the metric names
+//! a document or a rule file mentions.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
 use petrel_engine::core::RejectReason;
 use petrel_engine::metrics::{self, Exposition, LatencySummary, MetricKind, CATALOGUE};
@@ -63,43 +59,6 @@ pub fn render_full_sample(out: &mut String) {
             (MetricKind::Summary, Some(_)) => panic!("labelled summaries are not rendered"),
         }
     }
-}
-
-/// The promtool binary, or a panic that says which package provides it.
-pub fn promtool() -> &'static str {
-    match Command::new("promtool").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
-        Ok(s) if s.success() => "promtool",
-        _ => panic!(
-            "promtool not found or not working: install the Debian package `prometheus` \
-             (apt-get install --no-install-recommends prometheus); these tests validate the \
-             metrics output and alert rules with it"
-        ),
-    }
-}
-
-/// Runs `promtool check metrics` on `text`; panics with promtool's report if it objects.
-pub fn promtool_check_metrics(text: &str) {
-    let mut child = Command::new(promtool())
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
-        "promtool check metrics refused the exposition ({}):\n{}{}\n--- exposition ---\n{text}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-}
-
-/// The repository root (engine/..).
-pub fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
 /// `petrel_...` metric names mentioned in `text` (PromQL, Markdown), a summary's `_sum` and
