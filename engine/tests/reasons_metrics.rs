@@ -136,7 +136,7 @@ fn expect_canceled(client: &mut Client, user_ref: u32, reason: ouch::CancelReaso
 #[test]
 fn every_reason_a_client_can_cause_is_answered_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&tight_config(dir.path()));
+    let daemon = Daemon::start(BIN, &tight_config(dir.path()));
     let mut alice = Client::connect(daemon.addr);
     assert!(matches!(alice.login("ALICE", "alice", 0), Got::LoginAccepted { .. }));
     let mut bob = Client::connect(daemon.addr);
