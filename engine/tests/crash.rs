@@ -20,11 +20,12 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use petrel_benches::{exchange_core_mix, Rng};
+use petrel_engine::clock::SystemClock;
 use petrel_engine::config::Config;
 use petrel_engine::core::Event;
 use petrel_engine::journal::JournalLocation;
 use petrel_engine::recovery::{recover, replay_read_only};
-use petrel_engine::sequencer::{Sequencer, SystemClock};
+use petrel_engine::runtime::reference::Sequencer;
 
 const CONFIG_ENV: &str = "PETREL_CRASH_CHILD_CONFIG";
 const SEED_ENV: &str = "PETREL_CRASH_SEED";

@@ -10,7 +10,7 @@ use common::*;
 use petrel_benches::exchange_core_mix;
 use petrel_engine::config::Config;
 use petrel_engine::recovery::recover;
-use petrel_engine::sequencer::Sequencer;
+use petrel_engine::runtime::reference::Sequencer;
 
 const RECORDS: usize = 3_000;
 

@@ -26,8 +26,9 @@ use petrel_benches::{exchange_core_mix, Rng};
 use petrel_engine::config::Config;
 use petrel_engine::core::Event;
 use petrel_engine::journal::JournalLocation;
+use petrel_engine::port::{DurableOutbound, InboundCommand};
 use petrel_engine::recovery::{recover, replay_read_only};
-use petrel_engine::runtime::{DurableOutbound, InboundCommand, Runtime};
+use petrel_engine::runtime::Runtime;
 
 const CONFIG_ENV: &str = "PETREL_PIPELINE_CRASH_CONFIG";
 const SEED_ENV: &str = "PETREL_PIPELINE_CRASH_SEED";

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use common::*;
 use petrel_benches::exchange_core_mix;
+use petrel_engine::port::{DurableOutbound, GatewayPort, InboundCommand};
 use petrel_engine::recovery::recover;
-use petrel_engine::runtime::{DurableOutbound, GatewayPort, InboundCommand, Runtime};
+use petrel_engine::runtime::Runtime;
 
 /// Feeds commands (`conn` = index) and releases events until every command completed; counts
 /// only, so this loop itself allocates nothing.
