@@ -9,9 +9,10 @@ use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 use petrel_journal::JournalConfig;
 
+use super::idle::Idler;
 use super::progress::HOUSEKEEPING;
+use super::shared::Shared;
 use super::stamp::Stamped;
-use super::{Idler, Shared};
 use crate::config::{Config, SnapshotConfig, ThreadConfig};
 use crate::port::GatewayPort;
 

@@ -9,9 +9,10 @@ use crossbeam::queue::ArrayQueue;
 use hdrhistogram::Histogram;
 use petrel_journal::{CommitStats, JournalError, JournalWriter};
 
+use super::idle::{IdleStrategy, Idler};
 use super::progress::JOURNAL;
+use super::shared::Shared;
 use super::stamp::Stamped;
-use super::{IdleStrategy, Idler, Shared};
 use crate::port::{new_histogram, GatewayPort};
 
 /// Most records the journal thread takes from its ring per group commit (beyond that, the

@@ -7,9 +7,10 @@
 //!
 //! Beside them: `stamp.rs`, the sequencing rule (sequence, timestamp, journal before apply),
 //! also run by `reference.rs`, the single-threaded sequencer tests use to write journals;
-//! `idle.rs` (idle strategies), `os.rs` (pinning, SCHED_FIFO, mlockall), `progress.rs`
-//! (heartbeats for the watchdog). This file: [`Runtime`] (start, admin commands, progress,
-//! shutdown), ring capacities and errors. What crosses to the gateway is in `crate::port`.
+//! `shared.rs` (the flags and counters the threads share), `idle.rs` (idle strategies), `os.rs`
+//! (pinning, SCHED_FIFO, mlockall), `progress.rs` (heartbeats for the watchdog), `error.rs`.
+//! This file: [`Runtime`] (start, admin commands, progress, shutdown) and ring capacities.
+//! What crosses to the gateway is in `crate::port`.
 //!
 //! Invariants:
 //! - The sequencer thread is the one place a command gets its sequence and timestamp (the only
@@ -26,6 +27,7 @@
 //!   commands and [`Runtime::progress`] reports the failure; only a restart recovers.
 //! - No allocation per command on the data plane (tests/pipeline_no_alloc.rs).
 
+mod error;
 mod housekeeping;
 mod idle;
 mod journal_writer;
@@ -34,6 +36,7 @@ mod pipeline;
 mod progress;
 pub mod reference;
 mod sequencer;
+mod shared;
 mod stamp;
 
 use std::path::PathBuf;
@@ -43,17 +46,20 @@ use std::thread::JoinHandle;
 
 use crossbeam::queue::ArrayQueue;
 use petrel_core::{Command, Engine, StateHash};
-use petrel_journal::{JournalError, JournalWriter, SnapshotError};
+use petrel_journal::{JournalError, JournalWriter};
 
 use crate::config::Config;
 use crate::port::{Doorbell, Ring, RuntimeStats};
 use crate::recovery::Recovered;
 use crate::snapshot::SnapshotWriteError;
+use shared::Shared;
 
+pub use error::{Full, RuntimeError};
 pub use idle::{IdleStrategy, Idler};
 pub use progress::{ProgressSnapshot, ThreadProgress, THREADS};
 
-// for engine/src/gateway until it imports crate::port
+// for engine/src/gateway until it imports crate::port (this file uses the names too: a second
+// `use` of the same items would clash)
 pub use crate::port::{DurableOutbound, GatewayPort, InboundCommand, OutboundEvent, ADMIN_CONN};
 
 /// Largest ring capacity accepted, slots: bounds the memory a misconfigured ring could take.
@@ -86,61 +92,12 @@ impl RingCapacities {
             (Ring::Outbound, self.outbound),
         ];
         match rings.into_iter().find(|(_, c)| *c == 0 || *c > MAX_RING_CAPACITY) {
-            Some((ring, capacity)) => Err(RuntimeError::RingCapacity { ring: ring.as_str(), capacity }),
+            Some((ring, capacity)) => {
+                Err(RuntimeError::RingCapacity { ring: ring.as_str(), capacity, max: MAX_RING_CAPACITY })
+            }
             None => Ok(()),
         }
     }
-}
-
-/// The admin ring was full: the control plane should retry shortly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the admin command ring is full ({capacity} commands waiting for the sequencer); try again")]
-pub struct Full {
-    pub capacity: usize,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    #[error(
-        "runtime.{thread}.cores: core {core} does not exist or is not allowed for this process \
-         (usable cores: {usable})"
-    )]
-    CoreUnavailable { thread: &'static str, core: u32, usable: String },
-    #[error("cannot pin the {thread} thread to cores {cores:?}: {source}")]
-    Affinity {
-        thread: &'static str,
-        cores: Vec<u32>,
-        #[source]
-        source: nix::Error,
-    },
-    #[error(
-        "runtime.realtime_priority: cannot give the {thread} thread SCHED_FIFO priority {priority}: {detail}"
-    )]
-    RealtimePriority { thread: &'static str, priority: u8, detail: String },
-    #[error("runtime.mlockall: cannot lock memory: {detail}")]
-    MlockAll { detail: String },
-    #[error("{ring} ring capacity {capacity} is outside 1..={MAX_RING_CAPACITY}")]
-    RingCapacity { ring: &'static str, capacity: usize },
-    #[error("cannot create the gateway's wake-up eventfd: {0}")]
-    Doorbell(#[source] std::io::Error),
-    #[error("cannot start the {thread} thread: {source}")]
-    Spawn {
-        thread: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the journal writer failed; nothing after sequence {durable_sequence} is durable. Restart the engine to recover: {source}")]
-    Journal {
-        durable_sequence: u64,
-        #[source]
-        source: JournalError,
-    },
-    #[error("cannot write the shutdown snapshot: {0}")]
-    Snapshot(#[from] SnapshotError),
-    #[error("cannot apply journal retention after the shutdown snapshot: {0}")]
-    Retention(#[source] JournalError),
-    #[error("the {thread} thread panicked")]
-    Panicked { thread: &'static str },
 }
 
 /// What [`Runtime::shutdown`] did.
@@ -159,28 +116,6 @@ pub struct ShutdownReport {
     pub unprocessed_inbound: usize,
     /// Events dropped because the gateway stopped draining the outbound ring during shutdown.
     pub outbound_dropped: u64,
-}
-
-/// State shared by the pipeline threads and the handle.
-#[derive(Debug)]
-struct Shared {
-    stats: Arc<RuntimeStats>,
-    /// Intake closed: the sequencer drains what is queued and exits.
-    stop: AtomicBool,
-    /// The sequencer has exited: the journal thread drains its ring, commits and exits.
-    sequencer_done: AtomicBool,
-    /// The journal thread has exited: housekeeping finishes its snapshot job and exits.
-    journal_done: AtomicBool,
-    failure: Mutex<Option<String>>,
-    beats: [progress::Beat; THREADS.len()],
-    /// Rung by the sequencer after each batch it pushed to the journal ring.
-    journal_bell: Doorbell,
-}
-
-impl Shared {
-    fn failed(&self) -> bool {
-        self.stats.journal_failed.load(Ordering::Acquire)
-    }
 }
 
 /// Owns the sequencer, journal and housekeeping threads.

@@ -29,11 +29,13 @@ use crossbeam::queue::ArrayQueue;
 use petrel_core::Engine;
 use petrel_journal::{JournalError, JournalWriter};
 
+use super::error::RuntimeError;
 use super::housekeeping::{Housekeeping, SnapshotJob};
 use super::journal_writer::JournalThread;
+use super::os;
 use super::sequencer::{Sequencer, SequencerWiring};
+use super::shared::Shared;
 use super::stamp::Stamped;
-use super::{os, RuntimeError, Shared};
 use crate::config::{Config, ThreadConfig};
 use crate::port::{GatewayPort, InboundCommand};
 

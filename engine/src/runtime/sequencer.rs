@@ -13,9 +13,10 @@ use hdrhistogram::Histogram;
 use petrel_core::{Engine, Event, EventSink, RejectReason};
 
 use super::housekeeping::SnapshotJob;
+use super::idle::{IdleStrategy, Idler};
 use super::progress::SEQUENCER;
+use super::shared::Shared;
 use super::stamp::{Stamped, Stamper};
-use super::{IdleStrategy, Idler, Shared};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::port::{new_histogram, Doorbell, GatewayPort, InboundCommand, OutboundEvent, Ring};
