@@ -195,18 +195,17 @@ fn open_read_only_from_checks_only_what_it_reads_and_reports_damage_when_reached
         }
     };
     assert_eq!(returned, (second.first_sequence + 1..damaged).collect::<Vec<_>>());
-    assert!(
-        matches!(&err, JournalError::Corrupt { file, offset, .. } if *file == later.path && *offset == offset_of(later.first_sequence, damaged)),
-        "{err}"
-    );
+    let damaged_at = offset_of(later.first_sequence, damaged);
+    let at_damage = matches!(&err, JournalError::Corrupt { file, offset, .. }
+        if *file == later.path && *offset == damaged_at);
+    assert!(at_damage, "{err}");
     patch(&later.path, at, &original);
 
     // A missing segment in the middle is a gap, reported when the reader reaches it.
     std::fs::remove_file(&segments[2].path).unwrap();
     let mut reader = open_read_only_from(&loc, second.first_sequence).unwrap();
     let err = drain(&mut reader).unwrap_err();
-    assert!(
-        matches!(&err, JournalError::Corrupt { file, reason, .. } if *file == later.path && reason.contains("records are missing")),
-        "{err}"
-    );
+    let gap = matches!(&err, JournalError::Corrupt { file, reason, .. }
+        if *file == later.path && reason.contains("records are missing"));
+    assert!(gap, "{err}");
 }

@@ -8,8 +8,8 @@
 //! pipeline's events with a plain `Engine` fed the same commands).
 //!
 //! It shares the pipeline's rules rather than copying them: commands are numbered and stamped
-//! by `stamp::Stamper` (contiguous sequences, timestamps that never decrease, journal before apply),
-//! appended with `JournalWriter::append_or_commit`, and snapshots written by
+//! by `stamp::Stamper` (contiguous sequences, timestamps that never decrease, journal before
+//! apply), appended with `JournalWriter::append_or_commit`, and snapshots are written by
 //! [`crate::snapshot`].
 //!
 //! Invariants:
