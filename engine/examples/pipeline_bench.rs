@@ -24,8 +24,9 @@ use petrel_engine::config::{
 };
 use petrel_engine::core::{CountingSink, Engine};
 use petrel_engine::journal::{Durability, JournalConfig};
+use petrel_engine::port::{DurableOutbound, InboundCommand};
 use petrel_engine::recovery::recover;
-use petrel_engine::runtime::{DurableOutbound, InboundCommand, Runtime};
+use petrel_engine::runtime::Runtime;
 use petrel_workload::{bench_config, exchange_core_mix, ACCOUNTS};
 
 fn main() {
@@ -83,7 +84,7 @@ fn main() {
         let h = stats.matcher_service_ns.lock().unwrap();
         (h.value_at_quantile(0.5), h.value_at_quantile(0.99))
     };
-    let ring_full: Vec<String> = petrel_engine::runtime::Ring::ALL
+    let ring_full: Vec<String> = petrel_engine::port::Ring::ALL
         .iter()
         .map(|r| format!("{}={}", r.as_str(), stats.ring_full(*r)))
         .collect();

@@ -18,7 +18,8 @@ use crate::gateway::{
 };
 use crate::metrics::{self as m, Exposition, LatencySummary};
 use crate::notify::{Notifier, ThreadProgress, Watchdog};
-use crate::runtime::{GatewayPort, Ring, Runtime, RuntimeStats};
+use crate::port::{GatewayPort, Ring, RuntimeStats};
+use crate::runtime::Runtime;
 use crate::users::Users;
 use petrel_core::{AccountId, Command, RejectReason};
 use std::net::SocketAddr;

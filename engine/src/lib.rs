@@ -2,8 +2,11 @@
 //!
 //! - [`config`]: the TOML configuration file, validated and converted to engine units.
 //! - [`recovery`]: rebuilding the engine from the latest snapshot and the journal tail.
-//! - [`sequencer`]: the single-threaded reference of numbering, stamping, journaling, applying.
-//! - [`runtime`]: the pinned pipeline (sequencer, journal writer, housekeeping threads, rings).
+//! - [`port`]: what crosses between the gateway and the runtime (commands, events, rings,
+//!   doorbells, the durable-release rule).
+//! - [`runtime`]: the pinned pipeline (sequencer, journal writer, housekeeping threads, rings),
+//!   and `runtime::reference`, the single-threaded sequencer tests use to write journals.
+//! - [`clock`]: where timestamps come from. [`snapshot`]: writing snapshot files.
 //! - [`journal_tools`]: the operator's `journal verify|stats|dump|replay` commands.
 //! - [`describe`]: human and JSON renderings of commands, for dumps and logs.
 //! - [`admin`]: the admin HTTP endpoint (`/metrics`, `/health`, `/ready`, `/status`).
@@ -16,6 +19,7 @@
 pub use petrel_core as core;
 pub use petrel_journal as journal;
 pub mod admin;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod describe;
@@ -24,7 +28,8 @@ pub mod journal_tools;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod port;
 pub mod recovery;
 pub mod runtime;
-pub mod sequencer;
+pub mod snapshot;
 pub mod users;

@@ -9,7 +9,7 @@
 //! - A torn tail (the unacknowledged end of a commit cut short by a crash) is cut by
 //!   `Journal::open`, logged as a warning here and returned in the report; never silent.
 //! - A snapshot is only written of state whose commands are all durable in the journal (see
-//!   [`write_snapshot`]), so a snapshot never runs ahead of the journal.
+//!   [`crate::snapshot`]), so a snapshot never runs ahead of the journal.
 //! - Asked to collect the events of the commands after a sequence T ([`recover_collecting`]),
 //!   recovery starts from the newest snapshot at or before T (or from an empty engine when the
 //!   journal still begins at sequence 1) instead of the newest one: the replay is longer, the
@@ -25,8 +25,8 @@ use petrel_journal::{
     Journal, JournalError, JournalLocation, JournalWriter, Recovery, SnapshotError, TornTail,
 };
 
-use crate::config::{Config, SnapshotConfig};
-use crate::runtime::OutboundEvent;
+use crate::config::Config;
+use crate::port::OutboundEvent;
 
 /// How often, in records, the progress callback hears from a replay.
 pub const PROGRESS_EVERY_RECORDS: u64 = 1 << 16;
@@ -203,23 +203,11 @@ pub fn replay_read_only(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Engine, RecoveryReport), RecoveryError> {
     let started = Instant::now();
-    let verified = petrel_journal::verify(location)?;
+    let recovery = petrel_journal::open_read_only(location)?;
     let journal_scan = started.elapsed();
-    // `verify` checked exactly what `Journal::open` checks, without the lock or the repair; a
-    // `Recovery` built from its findings replays the same records (a torn tail is beyond the
-    // segments' `data_end_offset`, so it is never read).
-    let recovery = Recovery {
-        location: location.clone(),
-        record_count: verified.record_count,
-        first_sequence: verified.first_sequence,
-        last_sequence: verified.last_sequence,
-        segments: verified.segments,
-        truncation: verified.torn_tail.clone(),
-        removed_temp_files: Vec::new(),
-        created: false,
-    };
     let (engine, mut report, _) = rebuild(engine_config, &recovery, snapshot_dir, None, progress)?;
-    report.torn_tail = verified.torn_tail;
+    // Found, not cut: `open_read_only` changes nothing, and a replay never reads a torn tail.
+    report.torn_tail = recovery.truncation;
     report.timing.journal_scan = journal_scan;
     Ok((engine, report))
 }
@@ -404,16 +392,4 @@ fn rebuild(
 fn segment_of(recovery: &Recovery, sequence: u64) -> PathBuf {
     let i = recovery.segments.partition_point(|s| s.first_sequence <= sequence).saturating_sub(1);
     recovery.segments.get(i).map(|s| s.path.clone()).unwrap_or_default()
-}
-
-/// Writes a snapshot of `engine` and deletes snapshots beyond `config.keep`. The caller must
-/// have committed every command the engine applied: a snapshot ahead of the durable journal
-/// would make the next start refuse the journal as short. [`crate::sequencer::Sequencer`] does
-/// this for its own engine.
-pub fn write_snapshot(engine: &Engine, config: &SnapshotConfig) -> Result<PathBuf, SnapshotError> {
-    let mut bytes = Vec::with_capacity(1 << 16);
-    engine.encode_state(&mut bytes);
-    let path = petrel_journal::write_snapshot(&config.dir, engine.last_sequence(), &bytes)?;
-    petrel_journal::prune_snapshots(&config.dir, config.keep as usize)?;
-    Ok(path)
 }

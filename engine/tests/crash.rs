@@ -16,11 +16,12 @@ mod support;
 use std::collections::HashSet;
 use std::os::unix::process::ExitStatusExt;
 
+use petrel_engine::clock::SystemClock;
 use petrel_engine::config::Config;
 use petrel_engine::core::Event;
 use petrel_engine::journal::JournalLocation;
 use petrel_engine::recovery::{recover, replay_read_only};
-use petrel_engine::sequencer::{Sequencer, SystemClock};
+use petrel_engine::runtime::reference::Sequencer;
 use petrel_testkit::crash_child::{ChildReport, CrashChild, ReportLine};
 use petrel_workload::{exchange_core_mix, Rng};
 use support::engine_setup::*;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use petrel_engine::config::Config;
 use petrel_engine::recovery::recover;
-use petrel_engine::sequencer::Sequencer;
+use petrel_engine::runtime::reference::Sequencer;
 use petrel_workload::exchange_core_mix;
 use support::engine_setup::*;
 use support::BIN;

@@ -7,7 +7,7 @@
 mod support;
 use petrel_engine::core::Event;
 use petrel_engine::recovery::{recover, recover_collecting, Collection};
-use petrel_engine::sequencer::{Sequencer, SnapshotOutcome};
+use petrel_engine::runtime::reference::{Sequencer, SnapshotOutcome};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use support::*;

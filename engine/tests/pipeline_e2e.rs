@@ -14,11 +14,11 @@ use petrel_engine::core::{
     Accepted, AccountId, ClientRef, Command, Event, InstrumentId, NewOrder, OrderId, OrderType, RejectReason,
     Side, TimeInForce,
 };
-use petrel_engine::recovery::recover;
-use petrel_engine::runtime::{
-    Doorbell, DurableOutbound, GatewayPort, InboundCommand, OutboundEvent, Ring, RingCapacities, Runtime,
-    RuntimeError, RuntimeStats, ADMIN_CONN,
+use petrel_engine::port::{
+    Doorbell, DurableOutbound, GatewayPort, InboundCommand, OutboundEvent, Ring, RuntimeStats, ADMIN_CONN,
 };
+use petrel_engine::recovery::recover;
+use petrel_engine::runtime::{RingCapacities, Runtime, RuntimeError};
 use petrel_workload::exchange_core_mix;
 use support::engine_setup::*;
 use support::pipeline::*;

@@ -13,8 +13,9 @@ static GLOBAL: alloc_counter::Counting = alloc_counter::Counting;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use petrel_engine::port::{DurableOutbound, GatewayPort, InboundCommand};
 use petrel_engine::recovery::recover;
-use petrel_engine::runtime::{DurableOutbound, GatewayPort, InboundCommand, Runtime};
+use petrel_engine::runtime::Runtime;
 use petrel_workload::exchange_core_mix;
 use support::engine_setup::*;
 

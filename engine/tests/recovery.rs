@@ -7,7 +7,7 @@ use petrel_engine::core::codec::{encode, MAX_COMMAND_BYTES};
 use petrel_engine::core::{Engine, Event, StateHash};
 use petrel_engine::journal::Journal;
 use petrel_engine::recovery::{recover, RecoveryError};
-use petrel_engine::sequencer::{Sequencer, SnapshotOutcome};
+use petrel_engine::runtime::reference::{Sequencer, SnapshotOutcome};
 use petrel_workload::{bench_config, exchange_core_mix};
 use support::engine_setup::*;
 
@@ -64,7 +64,7 @@ fn recovery_from_the_journal_alone_reproduces_the_live_state() {
     let mut clock = test_clock();
     let mut sink = Vec::new();
     for (i, c) in commands[..20_000].iter().enumerate() {
-        use petrel_engine::sequencer::Clock;
+        use petrel_engine::clock::Clock;
         direct.apply(c, i as u64 + 1, clock.now_ns(), &mut sink);
     }
     assert_eq!(direct.state_hash(), live_hash);

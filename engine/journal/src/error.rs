@@ -55,6 +55,11 @@ pub enum JournalError {
     )]
     SequenceBeyondEnd { requested: u64, last: u64 },
 
+    /// A record larger than `max_record_payload_bytes` (from `append_or_commit`; nothing was
+    /// buffered). The engine's configuration sizes the limit to hold any command.
+    #[error("journal payload of {payload_bytes} bytes exceeds max_record_payload_bytes = {max_bytes}")]
+    PayloadTooLarge { payload_bytes: usize, max_bytes: u32 },
+
     /// A commit failed part-way: what reached the disk is unknown (and after a failed fsync the
     /// kernel may have dropped the dirty pages), so the writer refuses further use. Restart, and
     /// recovery will establish what is durable.

@@ -5,6 +5,10 @@
 //! messages (output journal) into it. The on-disk format and the recovery rules are in
 //! `FORMAT.md` beside this crate's `Cargo.toml`.
 //!
+//! Reading without the writer's lock: [`open_read_only`] checks every record first, as
+//! `Journal::open` would, and changes nothing; [`open_read_only_from`] starts at a sequence
+//! without scanning the journal and checks each record as it reads it.
+//!
 //! Typical use:
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,6 +25,11 @@
 //! let seq = writer.next_sequence();
 //! writer.append(seq, 1_700_000_000_000_000_000, b"command bytes")?;
 //! let durable = writer.commit()?.durable_sequence; // release outputs up to `durable`
+//! // Or: commit only when the write buffer is full, and keep appending.
+//! let seq = writer.next_sequence();
+//! if let Some(committed) = writer.append_or_commit(seq, 1_700_000_000_000_000_001, b"more")? {
+//!     let _ = committed.durable_sequence;
+//! }
 //! # let _ = durable; Ok(()) }
 //! ```
 
@@ -28,6 +37,7 @@ mod config;
 mod error;
 mod format;
 mod inspect;
+mod read_only;
 mod reader;
 mod retention;
 mod scan;
@@ -41,6 +51,7 @@ pub use format::{
     SEGMENT_HEADER_BYTES,
 };
 pub use inspect::{dump, hex_payload, inspect_at, verify, DumpFormat, VerifyReport};
+pub use read_only::{open_read_only, open_read_only_from};
 pub use reader::JournalReader;
 pub use retention::apply_retention;
 pub use scan::{JournalLocation, TornTail};

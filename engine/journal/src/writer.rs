@@ -4,7 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -67,7 +67,7 @@ impl Recovery {
     /// Reads the recovered records with `sequence >= from_sequence`, in order, one segment
     /// buffer at a time. After loading a snapshot taken at sequence S, call with S + 1.
     pub fn replay_from(&self, from_sequence: u64) -> Result<JournalReader, JournalError> {
-        JournalReader::new(self.location.clone(), self.segments.clone(), from_sequence)
+        JournalReader::new(self.location.clone(), &self.segments, from_sequence)
     }
 }
 
@@ -272,6 +272,9 @@ pub struct CommitStats {
     pub durable_sequence: u64,
     /// Whether this commit started a new segment.
     pub rolled_segment: bool,
+    /// Time spent in the write and, in `fsync` mode, the `fdatasync` (0 when nothing was
+    /// buffered): what the engine's commit-latency histogram records.
+    pub duration_ns: u64,
 }
 
 /// Appends records into a preallocated buffer and writes them in one batch per `commit`.
@@ -360,8 +363,10 @@ impl JournalWriter {
                 bytes_written: 0,
                 durable_sequence: self.next_sequence - 1,
                 rolled_segment: false,
+                duration_ns: 0,
             });
         }
+        let started = Instant::now();
         self.poisoned = true;
         let (here_bytes, spill) = match self.spill {
             Some((at, first_sequence)) => (at, Some(first_sequence)),
@@ -386,12 +391,40 @@ impl JournalWriter {
             bytes_written: self.buffered_bytes as u64,
             durable_sequence: self.next_sequence - 1,
             rolled_segment: spill.is_some(),
+            duration_ns: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
         };
         self.buffered_bytes = 0;
         self.spill = None;
         self.batch_first_sequence = self.next_sequence;
         self.poisoned = false;
         Ok(stats)
+    }
+
+    /// [`append`](Self::append), committing the buffered batch first when the buffer is full:
+    /// how a writer that never holds records back appends. `Some` carries the commit it made
+    /// (the durable mark moved: outputs up to it may be released). A payload over
+    /// `max_record_payload_bytes` is `JournalError::PayloadTooLarge`, and nothing is buffered.
+    #[inline]
+    pub fn append_or_commit(
+        &mut self,
+        sequence: u64,
+        timestamp_ns: u64,
+        payload: &[u8],
+    ) -> Result<Option<CommitStats>, JournalError> {
+        match self.append(sequence, timestamp_ns, payload) {
+            Ok(()) => Ok(None),
+            Err(AppendError::BufferFull { .. }) => {
+                let committed = self.commit()?;
+                // Config validation makes an empty buffer hold one record of the largest payload,
+                // and the payload passed that check above.
+                self.append(sequence, timestamp_ns, payload)
+                    .expect("an empty write buffer holds one record of any accepted payload");
+                Ok(Some(committed))
+            }
+            Err(AppendError::PayloadTooLarge { payload_bytes, max_bytes }) => {
+                Err(JournalError::PayloadTooLarge { payload_bytes, max_bytes })
+            }
+        }
     }
 
     fn write_and_sync(&mut self, from: usize, to: usize) -> Result<(), JournalError> {

@@ -4,7 +4,7 @@
 
 use super::settings::GatewayError;
 use super::transport::ConnId;
-use crate::runtime::Doorbell;
+use crate::port::Doorbell;
 use crate::users::Users;
 use crossbeam::channel::{Receiver, Sender};
 use petrel_core::AccountId;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crossbeam::channel::{Receiver, Sender};
 
-use crate::runtime::Doorbell;
+use crate::port::Doorbell;
 
 /// The daemon's side: close the intake and wait until the gateway has stopped submitting.
 #[derive(Debug)]

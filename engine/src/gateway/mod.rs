@@ -33,7 +33,8 @@ pub mod transport;
 
 use crate::config::Config;
 use crate::logging::{HotLevel, HotLog, HotRecord};
-use crate::runtime::{GatewayPort, IdleStrategy, Idler, InboundCommand, ADMIN_CONN};
+use crate::port::{GatewayPort, InboundCommand, ADMIN_CONN};
+use crate::runtime::{IdleStrategy, Idler};
 use crate::users::Users;
 use auth::Auth;
 use intake::Intake;

@@ -18,7 +18,7 @@ use super::settings::GatewayError;
 use super::stats::{bump, GatewayStats, LatencyRecorder};
 use super::streams::StreamSet;
 use crate::logging::{HotLevel, HotLog, HotRecord};
-use crate::runtime::{DurableOutbound, GatewayPort, OutboundEvent, ADMIN_CONN};
+use crate::port::{DurableOutbound, GatewayPort, OutboundEvent, ADMIN_CONN};
 use petrel_core::{CancelReason, CommandKind, Event, RejectReason};
 use std::sync::atomic::Ordering;
 use std::time::Instant;

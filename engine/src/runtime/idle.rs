@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::Doorbell;
 pub use crate::config::IdleStrategy;
+use crate::port::Doorbell;
 
 /// The per-thread state of an idle strategy: how long it has been idle.
 #[derive(Clone, Copy, Debug)]

@@ -1,12 +1,16 @@
 //! The engine runtime: the pinned pipeline of threads joined by bounded rings (LMAX shape).
+//! `pipeline.rs` wires it in one place (every thread and ring, stages numbered); one file per
+//! thread, each owning its state:
+//! - `sequencer.rs`: the sequencer/matcher thread and its outbound sink;
+//! - `journal_writer.rs`: the journal writer thread (group commit, durable watermark);
+//! - `housekeeping.rs`: the housekeeping thread (snapshot files, retention, ring gauges).
 //!
-//! ```text
-//!  gateway ──inbound──▶ sequencer ──journal ring──▶ journal writer ──durable_sequence──┐
-//!  (lead)   admin ────▶ (stamp, encode,                (group commit,                  │
-//!                        match)  ──outbound──▶ gateway releases an event only when ◀───┘
-//!                                               durable_sequence >= its sequence
-//!  housekeeping: snapshots (written once durable), gauges
-//! ```
+//! Beside them: `stamp.rs`, the sequencing rule (sequence, timestamp, journal before apply),
+//! also run by `reference.rs`, the single-threaded sequencer tests use to write journals;
+//! `shared.rs` (the flags and counters the threads share), `idle.rs` (idle strategies), `os.rs`
+//! (pinning, SCHED_FIFO, mlockall), `progress.rs` (heartbeats for the watchdog), `error.rs`.
+//! This file: [`Runtime`] (start, admin commands, progress, shutdown) and ring capacities.
+//! What crosses to the gateway is in `crate::port`.
 //!
 //! Invariants:
 //! - The sequencer thread is the one place a command gets its sequence and timestamp (the only
@@ -23,11 +27,17 @@
 //!   commands and [`Runtime::progress`] reports the failure; only a restart recovers.
 //! - No allocation per command on the data plane (tests/pipeline_no_alloc.rs).
 
-mod doorbell;
+mod error;
+mod housekeeping;
 mod idle;
+mod journal_writer;
 pub mod os;
 mod pipeline;
-mod stats;
+mod progress;
+pub mod reference;
+mod sequencer;
+mod shared;
+mod stamp;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,110 +45,23 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam::queue::ArrayQueue;
-use petrel_core::{Command, Engine, Event, StateHash};
-use petrel_journal::{JournalError, JournalWriter, SnapshotError};
+use petrel_core::{Command, Engine, StateHash};
+use petrel_journal::{JournalError, JournalWriter};
 
 use crate::config::Config;
+use crate::port::{Doorbell, Ring, RuntimeStats};
 use crate::recovery::Recovered;
+use crate::snapshot::SnapshotWriteError;
+use shared::Shared;
 
-pub use doorbell::Doorbell;
+pub use error::{Full, RuntimeError};
 pub use idle::{IdleStrategy, Idler};
-pub use stats::{ProgressSnapshot, Ring, RuntimeStats, ThreadProgress, THREADS};
+pub use progress::{ProgressSnapshot, ThreadProgress, THREADS};
 
-/// The `conn` of commands that came from the control plane ([`Runtime::submit_admin`]).
-pub const ADMIN_CONN: u32 = u32::MAX;
+use crate::port::{GatewayPort, InboundCommand, ADMIN_CONN};
+
 /// Largest ring capacity accepted, slots: bounds the memory a misconfigured ring could take.
 pub const MAX_RING_CAPACITY: usize = 1 << 22;
-
-/// A command from the gateway. `conn` is the gateway's connection id (opaque to the runtime),
-/// echoed on every output of this command so the gateway can route rejects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InboundCommand {
-    pub conn: u32,
-    pub command: Command,
-}
-
-/// One event, tagged with the sequence of the command that produced it and its origin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutboundEvent {
-    pub sequence: u64,
-    pub timestamp_ns: u64,
-    pub conn: u32,
-    pub event: Event,
-    /// The command produced no more events after this one.
-    pub last_of_command: bool,
-}
-
-/// What the gateway holds: the bounded rings into and out of the sequencer and the durable
-/// watermark. Outbound events may be released to clients only when
-/// `durable_sequence >= event.sequence` (journal-before-ack): use [`DurableOutbound`].
-#[derive(Clone, Debug)]
-pub struct GatewayPort {
-    pub inbound: Arc<ArrayQueue<InboundCommand>>,
-    pub outbound: Arc<ArrayQueue<OutboundEvent>>,
-    /// Every command up to this sequence is durable (Release-stored by the journal thread).
-    pub durable_sequence: Arc<AtomicU64>,
-    pub stats: Arc<RuntimeStats>,
-    /// Rung by the gateway after it submits commands (wakes a parked sequencer).
-    pub sequencer_bell: Arc<Doorbell>,
-    /// Rung by the journal writer after each commit moves `durable_sequence` (an eventfd the
-    /// gateway's transport watches while the gateway sleeps in its poll).
-    pub gateway_bell: Arc<Doorbell>,
-}
-
-impl GatewayPort {
-    /// Pushes a command to the sequencer. `Err` gives it back when the ring is full (counted in
-    /// `ring_full_total{ring="inbound"}`): the gateway must stop reading sockets and retry.
-    #[inline]
-    pub fn try_submit(&self, command: InboundCommand) -> Result<(), InboundCommand> {
-        self.inbound.push(command).inspect_err(|_| self.stats.count_ring_full(Ring::Inbound))
-    }
-}
-
-/// Releases outbound events in order, each only once its command is durable. Holds at most one
-/// event back (the rings are in sequence order, so when one is not durable, none after it is).
-#[derive(Debug, Default)]
-pub struct DurableOutbound {
-    held: Option<OutboundEvent>,
-}
-
-impl DurableOutbound {
-    pub fn new() -> DurableOutbound {
-        DurableOutbound::default()
-    }
-
-    /// The next event whose command is durable, or `None` when there is none yet.
-    #[inline]
-    pub fn next(&mut self, port: &GatewayPort) -> Option<OutboundEvent> {
-        let event = match self.held.take() {
-            Some(event) => event,
-            None => port.outbound.pop()?,
-        };
-        // Loaded after the pop: the durable mark only grows, so a pass here stays true.
-        if event.sequence <= port.durable_sequence.load(Ordering::Acquire) {
-            Some(event)
-        } else {
-            self.held = Some(event);
-            None
-        }
-    }
-
-    /// An event popped but not yet durable is being held.
-    pub fn is_holding(&self) -> bool {
-        self.held.is_some()
-    }
-
-    /// Whether [`DurableOutbound::next`] may return an event now: the held event is durable,
-    /// or nothing is held and the ring has an event to look at. A held event that is not
-    /// durable yet says no, whatever waits behind it (the journal's doorbell will ring).
-    #[inline]
-    pub fn has_releasable(&self, port: &GatewayPort) -> bool {
-        match &self.held {
-            Some(event) => event.sequence <= port.durable_sequence.load(Ordering::Acquire),
-            None => !port.outbound.is_empty(),
-        }
-    }
-}
 
 /// Slots of each ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,61 +90,12 @@ impl RingCapacities {
             (Ring::Outbound, self.outbound),
         ];
         match rings.into_iter().find(|(_, c)| *c == 0 || *c > MAX_RING_CAPACITY) {
-            Some((ring, capacity)) => Err(RuntimeError::RingCapacity { ring: ring.as_str(), capacity }),
+            Some((ring, capacity)) => {
+                Err(RuntimeError::RingCapacity { ring: ring.as_str(), capacity, max: MAX_RING_CAPACITY })
+            }
             None => Ok(()),
         }
     }
-}
-
-/// The admin ring was full: the control plane should retry shortly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the admin command ring is full ({capacity} commands waiting for the sequencer); try again")]
-pub struct Full {
-    pub capacity: usize,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    #[error(
-        "runtime.{thread}.cores: core {core} does not exist or is not allowed for this process \
-         (usable cores: {usable})"
-    )]
-    CoreUnavailable { thread: &'static str, core: u32, usable: String },
-    #[error("cannot pin the {thread} thread to cores {cores:?}: {source}")]
-    Affinity {
-        thread: &'static str,
-        cores: Vec<u32>,
-        #[source]
-        source: nix::Error,
-    },
-    #[error(
-        "runtime.realtime_priority: cannot give the {thread} thread SCHED_FIFO priority {priority}: {detail}"
-    )]
-    RealtimePriority { thread: &'static str, priority: u8, detail: String },
-    #[error("runtime.mlockall: cannot lock memory: {detail}")]
-    MlockAll { detail: String },
-    #[error("{ring} ring capacity {capacity} is outside 1..={MAX_RING_CAPACITY}")]
-    RingCapacity { ring: &'static str, capacity: usize },
-    #[error("cannot create the gateway's wake-up eventfd: {0}")]
-    Doorbell(#[source] std::io::Error),
-    #[error("cannot start the {thread} thread: {source}")]
-    Spawn {
-        thread: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the journal writer failed; nothing after sequence {durable_sequence} is durable. Restart the engine to recover: {source}")]
-    Journal {
-        durable_sequence: u64,
-        #[source]
-        source: JournalError,
-    },
-    #[error("cannot write the shutdown snapshot: {0}")]
-    Snapshot(#[from] SnapshotError),
-    #[error("cannot apply journal retention after the shutdown snapshot: {0}")]
-    Retention(#[source] JournalError),
-    #[error("the {thread} thread panicked")]
-    Panicked { thread: &'static str },
 }
 
 /// What [`Runtime::shutdown`] did.
@@ -240,28 +114,6 @@ pub struct ShutdownReport {
     pub unprocessed_inbound: usize,
     /// Events dropped because the gateway stopped draining the outbound ring during shutdown.
     pub outbound_dropped: u64,
-}
-
-/// State shared by the pipeline threads and the handle.
-#[derive(Debug)]
-struct Shared {
-    stats: Arc<RuntimeStats>,
-    /// Intake closed: the sequencer drains what is queued and exits.
-    stop: AtomicBool,
-    /// The sequencer has exited: the journal thread drains its ring, commits and exits.
-    sequencer_done: AtomicBool,
-    /// The journal thread has exited: housekeeping finishes its snapshot job and exits.
-    journal_done: AtomicBool,
-    failure: Mutex<Option<String>>,
-    beats: [stats::Beat; THREADS.len()],
-    /// Rung by the sequencer after each batch it pushed to the journal ring.
-    journal_bell: Doorbell,
-}
-
-impl Shared {
-    fn failed(&self) -> bool {
-        self.stats.journal_failed.load(Ordering::Acquire)
-    }
 }
 
 /// Owns the sequencer, journal and housekeeping threads.
@@ -402,9 +254,11 @@ impl Runtime {
         assert_eq!(report.durable_sequence, report.last_sequence, "the final commit covers every command");
         let last_snapshot = stats.last_snapshot_sequence.load(Ordering::Relaxed);
         if snapshot && engine.last_sequence() > last_snapshot {
-            let path = crate::recovery::write_snapshot(&engine, &self.snapshots)?;
-            petrel_journal::apply_retention(&self.journal_config, engine.last_sequence())
-                .map_err(RuntimeError::Retention)?;
+            let path = crate::snapshot::write_snapshot(&engine, &self.snapshots, &self.journal_config)
+                .map_err(|e| match e {
+                    SnapshotWriteError::Snapshot(e) => RuntimeError::Snapshot(e),
+                    SnapshotWriteError::Retention(e) => RuntimeError::Retention(e),
+                })?;
             stats.last_snapshot_sequence.store(engine.last_sequence(), Ordering::Relaxed);
             stats.snapshots_written_total.fetch_add(1, Ordering::Relaxed);
             tracing::info!(path = %path.display(), sequence = engine.last_sequence(), "wrote shutdown snapshot");

@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 
 use crate::config::{Config, ThreadConfig};
 
-use super::RuntimeError;
+use super::error::RuntimeError;
 
 /// CPUs this process may run on (its affinity mask at start), ascending.
 pub fn usable_cores() -> Result<Vec<u32>, RuntimeError> {

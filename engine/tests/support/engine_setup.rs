@@ -23,9 +23,9 @@ pub fn write_config_text(dir: &Path, text: &str) -> (PathBuf, Config) {
 }
 
 /// Timestamps for tests: 1 µs apart from a fixed start, so runs are reproducible.
-pub fn test_clock() -> petrel_engine::sequencer::FnClock<impl FnMut() -> u64> {
+pub fn test_clock() -> petrel_engine::clock::FnClock<impl FnMut() -> u64> {
     let mut now = 1_700_000_000_000_000_000u64;
-    petrel_engine::sequencer::FnClock(move || {
+    petrel_engine::clock::FnClock(move || {
         now += 1_000;
         now
     })

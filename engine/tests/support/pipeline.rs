@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use petrel_engine::core::{Command, Engine, EngineConfig, Event};
-use petrel_engine::runtime::{DurableOutbound, GatewayPort, InboundCommand, OutboundEvent};
+use petrel_engine::port::{DurableOutbound, GatewayPort, InboundCommand, OutboundEvent};
 
 /// What a gateway loop saw.
 #[derive(Debug, Default)]

@@ -2,11 +2,13 @@
 //! atomics written with `Relaxed` stores by the one thread that owns each value, so reading
 //! them never slows the data plane; the two histograms sit behind mutexes that the data-plane
 //! thread only `try_lock`s to merge its private histogram, never waits on.
+//!
+//! They sit with the port because the port carries them: the gateway counts its refused
+//! pushes here, the runtime's threads everything else, and the daemon reads them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crossbeam::utils::CachePadded;
 use hdrhistogram::Histogram;
 use petrel_core::RejectReason;
 
@@ -136,62 +138,5 @@ impl RuntimeStats {
 impl Default for RuntimeStats {
     fn default() -> RuntimeStats {
         RuntimeStats::new()
-    }
-}
-
-/// The pipeline threads the runtime owns, for `ProgressSnapshot`.
-pub const THREADS: [&str; 3] = ["sequencer", "journal", "housekeeping"];
-
-/// One thread's liveness, written by that thread on every loop.
-#[derive(Debug, Default)]
-pub(crate) struct Beat {
-    heartbeat: CachePadded<AtomicU64>,
-    idle: AtomicBool,
-}
-
-impl Beat {
-    /// One loop done; `idle`: the loop found nothing to do and nothing is queued for it.
-    #[inline]
-    pub(crate) fn beat(&self, idle: bool) {
-        self.heartbeat.fetch_add(1, Ordering::Relaxed);
-        // Only on change: this line is read by the watchdog, keep it quiet.
-        if self.idle.load(Ordering::Relaxed) != idle {
-            self.idle.store(idle, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn read(&self) -> ThreadProgress {
-        ThreadProgress {
-            heartbeat: self.heartbeat.load(Ordering::Relaxed),
-            idle: self.idle.load(Ordering::Relaxed),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ThreadProgress {
-    /// Loops done; moves while the thread is alive (also while it sleeps between polls).
-    pub heartbeat: u64,
-    /// The last loop found no work and nothing queued for the thread.
-    pub idle: bool,
-}
-
-/// The liveness of every pipeline thread at one moment, for the watchdog.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProgressSnapshot {
-    /// Indexed like [`THREADS`].
-    pub threads: [ThreadProgress; THREADS.len()],
-    /// Why the pipeline stopped (a journal failure), if it did: restart and recover.
-    pub failure: Option<String>,
-}
-
-impl ProgressSnapshot {
-    /// The first thread that made no loop since `earlier` and was not idle: stuck in a system
-    /// call or a loop (the watchdog should stop the engine). `None`: all made progress.
-    pub fn stalled_since(&self, earlier: &ProgressSnapshot) -> Option<&'static str> {
-        THREADS
-            .iter()
-            .zip(self.threads.iter().zip(earlier.threads.iter()))
-            .find_map(|(name, (now, then))| (now.heartbeat == then.heartbeat && !now.idle).then_some(*name))
     }
 }

@@ -1,59 +1,34 @@
-//! The sequencer: the one place where commands get their sequence number and timestamp, are
-//! journaled and applied to the engine. This single-threaded version is the reference for
-//! what the pinned pipeline does with threads and rings, and what tests and tools use.
+//! The single-threaded sequencer: stamps, journals (group commit when the caller commits) and
+//! applies commands on the caller's thread, and writes snapshots after commits. No production
+//! path runs it: the daemon runs the threaded pipeline (`pipeline.rs`). Tests use it to produce
+//! real journals and snapshots without threads: the SIGKILL crash test's child process
+//! (tests/crash.rs), the recovery tests (tests/recovery.rs), the journal CLI tests
+//! (tests/journal_cli.rs) and the output regeneration tests (tests/output_regeneration.rs).
+//! It is not what the pipeline is checked against (tests/pipeline_e2e.rs compares the
+//! pipeline's events with a plain `Engine` fed the same commands).
+//!
+//! It shares the pipeline's rules rather than copying them: commands are numbered and stamped
+//! by `stamp::Stamper` (contiguous sequences, timestamps that never decrease, journal before
+//! apply), appended with `JournalWriter::append_or_commit`, and snapshots are written by
+//! [`crate::snapshot`].
 //!
 //! Invariants:
-//! - Sequences are contiguous from the journal's next sequence; timestamps never decrease
-//!   (a clock stepped back by NTP gives the previous timestamp again, so rate windows and
-//!   time priority never see time run backwards).
-//! - Every command is appended to the journal before it is applied, and its events may be
-//!   released to clients only once [`Sequencer::durable_sequence`] has reached it
-//!   (journal-before-ack). The engine runs ahead of the disk by at most one commit batch.
+//! - A command's events may be released to clients only once [`Sequencer::durable_sequence`]
+//!   has reached it (journal-before-ack). The engine runs ahead of the disk by at most one
+//!   commit batch.
 //! - After a failed commit the sequencer refuses all work: the engine holds commands whose
 //!   durability is unknown, and only a restart (recovery) knows what is on disk.
 //! - Snapshots are taken only right after a commit, of state whose commands are all durable.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use petrel_core::codec::{self, MAX_COMMAND_BYTES};
 use petrel_core::{Command, Engine, EventSink};
-use petrel_journal::{AppendError, CommitStats, JournalConfig, JournalError, JournalWriter, SnapshotError};
+use petrel_journal::{CommitStats, JournalConfig, JournalError, JournalWriter, SnapshotError};
 
+use super::stamp::{Lent, Stamped, Stamper};
+use crate::clock::{Clock, SystemClock};
 use crate::config::SnapshotConfig;
-
-/// Where timestamps come from. The sequencer is the only reader of a clock in the engine.
-pub trait Clock {
-    /// Nanoseconds since the Unix epoch.
-    fn now_ns(&mut self) -> u64;
-}
-
-/// `CLOCK_REALTIME`, through `SystemTime` (a vDSO call: no system call).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ns(&mut self) -> u64 {
-        // A clock before 1970 is a broken host; 0 keeps the sequencer going (timestamps then
-        // hold at the last value, see `Sequencer::submit`).
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-    }
-}
-
-/// A clock for tests: returns the values of a closure.
-pub struct FnClock<F: FnMut() -> u64>(pub F);
-
-impl<F: FnMut() -> u64> Clock for FnClock<F> {
-    fn now_ns(&mut self) -> u64 {
-        (self.0)()
-    }
-}
-
-impl<F: FnMut() -> u64> std::fmt::Debug for FnClock<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FnClock")
-    }
-}
+use crate::snapshot::SnapshotWriteError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SequencerError {
@@ -85,8 +60,7 @@ pub enum SnapshotOutcome {
 pub struct Sequencer<C: Clock = SystemClock> {
     engine: Engine,
     writer: JournalWriter,
-    clock: C,
-    last_timestamp_ns: u64,
+    stamper: Stamper<C>,
     snapshots: Option<(SnapshotConfig, JournalConfig)>,
     last_snapshot_sequence: u64,
     stopped: bool,
@@ -112,11 +86,10 @@ impl<C: Clock> Sequencer<C> {
         );
         assert_eq!(writer.buffered_records(), 0, "a fresh writer has nothing buffered");
         Sequencer {
-            last_timestamp_ns: engine.last_timestamp_ns(),
+            stamper: Stamper::continuing(&engine, clock),
             last_snapshot_sequence: engine.last_sequence(),
             engine,
             writer,
-            clock,
             snapshots: None,
             stopped: false,
         }
@@ -130,31 +103,26 @@ impl<C: Clock> Sequencer<C> {
         self
     }
 
-    /// Sequences one command: timestamps it, appends it to the journal buffer (committing the
+    /// Sequences one command: stamps it, appends it to the journal buffer (committing the
     /// buffer first when it is full), applies it to the engine and returns its sequence. Its
     /// events go to `sink` now but may be released only once `durable_sequence()` reaches it.
     pub fn submit(&mut self, command: &Command, sink: &mut impl EventSink) -> Result<u64, SequencerError> {
         if self.stopped {
             return Err(SequencerError::Stopped);
         }
-        let timestamp_ns = self.clock.now_ns().max(self.last_timestamp_ns);
-        let mut payload = [0u8; MAX_COMMAND_BYTES];
-        let len = codec::encode(command, &mut payload);
-        let sequence = self.writer.next_sequence();
-        match self.writer.append(sequence, timestamp_ns, &payload[..len]) {
-            Ok(()) => {}
-            Err(AppendError::BufferFull { .. }) => {
-                self.commit_buffer()?;
-                self.writer
-                    .append(sequence, timestamp_ns, &payload[..len])
-                    .expect("an empty write buffer holds one command (checked by the configuration)");
+        let (writer, stopped) = (&mut self.writer, &mut self.stopped);
+        let journal = |stamped: &Stamped| {
+            match writer.append_or_commit(stamped.sequence, stamped.timestamp_ns, stamped.payload()) {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    // A commit failed (or the configuration let a command outgrow the journal's
+                    // payload limit): what is durable is unknown until a restart.
+                    *stopped = true;
+                    Err(SequencerError::from(e))
+                }
             }
-            Err(e @ AppendError::PayloadTooLarge { .. }) => {
-                panic!("journal.max_record_payload_bytes is validated to hold any command: {e}")
-            }
-        }
-        self.last_timestamp_ns = timestamp_ns;
-        self.engine.apply(command, sequence, timestamp_ns, sink);
+        };
+        let (sequence, _) = self.stamper.sequence(command, &mut self.engine, journal, |_| Lent(sink))?;
         Ok(sequence)
     }
 
@@ -170,11 +138,10 @@ impl<C: Clock> Sequencer<C> {
                 if self.engine.last_sequence() - self.last_snapshot_sequence >= snapshots.every_commands =>
             {
                 debug_assert_eq!(self.writer.durable_sequence(), self.engine.last_sequence());
-                let written = crate::recovery::write_snapshot(&self.engine, snapshots)
-                    .map_err(SequencerError::from)
-                    .and_then(|path| {
-                        petrel_journal::apply_retention(journal, self.engine.last_sequence())?;
-                        Ok(path)
+                let written =
+                    crate::snapshot::write_snapshot(&self.engine, snapshots, journal).map_err(|e| match e {
+                        SnapshotWriteError::Snapshot(e) => SequencerError::Snapshot(e),
+                        SnapshotWriteError::Retention(e) => SequencerError::Journal(e),
                     });
                 match written {
                     Ok(path) => {

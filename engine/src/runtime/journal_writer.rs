@@ -1,0 +1,110 @@
+//! The journal writer thread: drains the journal ring into the journal's write buffer and makes
+//! each drained batch durable with one group commit (one `pwrite`, one `fdatasync`), then
+//! publishes the durable watermark that releases events and rings the gateway.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crossbeam::queue::ArrayQueue;
+use hdrhistogram::Histogram;
+use petrel_journal::{CommitStats, JournalError, JournalWriter};
+
+use super::idle::{IdleStrategy, Idler};
+use super::progress::JOURNAL;
+use super::shared::Shared;
+use super::stamp::Stamped;
+use crate::port::{new_histogram, GatewayPort};
+
+/// Most records the journal thread takes from its ring per group commit (beyond that, the
+/// write buffer's size bounds a commit anyway).
+const JOURNAL_BATCH_RECORDS: u32 = 65_536;
+
+pub(super) struct JournalThread {
+    writer: JournalWriter,
+    ring: Arc<ArrayQueue<Stamped>>,
+    shared: Arc<Shared>,
+    port: GatewayPort,
+    idle: IdleStrategy,
+    commit_ns: Histogram<u64>,
+}
+
+impl JournalThread {
+    pub(super) fn new(
+        writer: JournalWriter,
+        ring: Arc<ArrayQueue<Stamped>>,
+        shared: Arc<Shared>,
+        port: GatewayPort,
+        idle: IdleStrategy,
+    ) -> JournalThread {
+        JournalThread { writer, ring, shared, port, idle, commit_ns: new_histogram() }
+    }
+
+    /// The writer, for a thread that never ran (its OS settings failed).
+    pub(super) fn into_writer(self) -> Result<JournalWriter, JournalError> {
+        Ok(self.writer)
+    }
+
+    pub(super) fn run(mut self) -> Result<JournalWriter, JournalError> {
+        let mut idler = Idler::new(self.idle);
+        let shared = Arc::clone(&self.shared);
+        let beat = &shared.beats[JOURNAL];
+        loop {
+            // Loaded before draining: every push the sequencer made happened before it set this.
+            let sequencer_done = shared.sequencer_done.load(Ordering::Acquire);
+            let mut records = 0u32;
+            while records < JOURNAL_BATCH_RECORDS {
+                let Some(slot) = self.ring.pop() else { break };
+                match self.writer.append_or_commit(slot.sequence, slot.timestamp_ns, slot.payload()) {
+                    Ok(None) => {}
+                    // The write buffer filled mid-drain: that commit made its records durable.
+                    Ok(Some(committed)) => self.publish(committed),
+                    Err(e) => return Err(self.fail(e)),
+                }
+                records += 1;
+            }
+            if self.writer.buffered_records() > 0 {
+                match self.writer.commit() {
+                    Ok(committed) => self.publish(committed),
+                    Err(e) => return Err(self.fail(e)),
+                }
+            } else if sequencer_done {
+                break;
+            }
+            beat.beat(records == 0);
+            let (ring, shared) = (&self.ring, &self.shared);
+            idler.idle_or_sleep(records > 0, &shared.journal_bell, || {
+                !ring.is_empty() || shared.sequencer_done.load(Ordering::Acquire)
+            });
+        }
+        Ok(self.writer)
+    }
+
+    /// After one group commit: publishes the new durable mark (Release: the gateway that sees
+    /// it may release every event up to it) and rings the gateway.
+    fn publish(&mut self, committed: CommitStats) {
+        self.commit_ns.saturating_record(committed.duration_ns);
+        self.port.durable_sequence.store(committed.durable_sequence, Ordering::Release);
+        self.port.gateway_bell.ring();
+        let stats = &self.shared.stats;
+        stats.durable_sequence.store(committed.durable_sequence, Ordering::Relaxed);
+        stats.journal_bytes_total.fetch_add(committed.bytes_written, Ordering::Relaxed);
+        stats.journal_batches_total.fetch_add(1, Ordering::Relaxed);
+        stats.journal_batch_records.store(committed.records, Ordering::Relaxed);
+        if let Ok(mut shared) = stats.journal_commit_ns.try_lock() {
+            shared.add(&self.commit_ns).expect("histograms share their bounds");
+            self.commit_ns.reset();
+        }
+    }
+
+    fn fail(&self, error: JournalError) -> JournalError {
+        let durable = self.port.durable_sequence.load(Ordering::Relaxed);
+        tracing::error!(
+            durable_sequence = durable,
+            "journal writer failed, the engine stops sequencing: {error}"
+        );
+        *self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(format!("journal writer failed after durable sequence {durable}: {error}"));
+        self.shared.stats.journal_failed.store(true, Ordering::Release);
+        error
+    }
+}
