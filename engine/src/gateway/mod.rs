@@ -524,8 +524,11 @@ impl<T: Transport> Gateway<T> {
         self.releaser.release(&self.port, &mut outputs!(self))
     }
 
-    /// Sends what each connection has queued and continues replays.
+    /// Sends what each connection has queued and continues replays. The output journals are
+    /// committed first: the gateway's own answers (refusals, Account Query) are emitted while
+    /// reading, outside any release, and must be written before their bytes leave.
     fn flush_all(&mut self) -> bool {
+        self.streams.commit();
         let now = self.now_ns();
         let mut work = false;
         for conn in 0..self.conns.len() {

@@ -375,10 +375,14 @@ impl ConnTable {
             if c.replay_next >= end {
                 break;
             }
-            let Some(record) = reader.next_record()? else {
-                // The reader's view ended (a new segment since it opened): reopen next time.
-                c.replay = None;
-                break;
+            let record = match reader.next_record() {
+                Ok(Some(record)) => record,
+                // The reader reached what was committed when it got there: reopen next time.
+                Ok(None) | Err(petrel_journal::JournalError::SequenceBeyondEnd { .. }) => {
+                    c.replay = None;
+                    break;
+                }
+                Err(e) => return Err(e),
             };
             debug_assert_eq!(record.sequence, c.replay_next);
             c.tx.extend_from_slice(record.payload);

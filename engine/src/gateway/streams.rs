@@ -53,30 +53,22 @@ pub(super) fn stream_location(sessions_dir: &Path, account: usize) -> JournalLoc
     JournalLocation::new(sessions_dir.to_path_buf(), format!("account_{account}"))
 }
 
-/// A read-only view of an output journal (checked, nothing changed; a torn tail is left for the
-/// writer's next open to cut), from which records can be replayed.
+/// A read-only view of an output journal, every record checked (start-up only: reading the
+/// streams' tails before any client can log in).
 pub(super) fn read_only_view(
     location: &JournalLocation,
 ) -> Result<petrel_journal::Recovery, petrel_journal::JournalError> {
-    let verified = petrel_journal::verify(location)?;
-    Ok(petrel_journal::Recovery {
-        location: location.clone(),
-        record_count: verified.record_count,
-        first_sequence: verified.first_sequence,
-        last_sequence: verified.last_sequence,
-        segments: verified.segments,
-        truncation: verified.torn_tail,
-        removed_temp_files: Vec::new(),
-        created: false,
-    })
+    petrel_journal::open_read_only(location)
 }
 
-/// A reader of an output journal from `sequence`, without taking the writer's lock.
+/// A reader of an output journal from `sequence`, without taking the writer's lock and
+/// without scanning the stream first: segments are found by name and only the records read
+/// are checked (a login's replay on the gateway thread must not cost the whole stream).
 pub(super) fn open_reader(
     location: &JournalLocation,
     sequence: u64,
 ) -> Result<petrel_journal::JournalReader, petrel_journal::JournalError> {
-    read_only_view(location)?.replay_from(sequence)
+    petrel_journal::open_read_only_from(location, sequence)
 }
 
 /// One account's sequenced message stream.
@@ -113,6 +105,8 @@ impl Stream {
 /// Every account's stream, indexed by account.
 pub(super) struct StreamSet {
     streams: Vec<Stream>,
+    /// Accounts whose stream has records not yet committed, each once (`Stream::dirty`).
+    dirty: Vec<u32>,
     /// Set only while `Gateway::new` feeds regenerated events: `emit` then drops what each
     /// stream already holds.
     regenerating: bool,
@@ -159,7 +153,8 @@ impl StreamSet {
                 held_partial_messages: held.partial_messages,
             });
         }
-        Ok(StreamSet { streams, regenerating: false, stats, log })
+        let dirty = Vec::with_capacity(streams.len());
+        Ok(StreamSet { streams, dirty, regenerating: false, stats, log })
     }
 
     pub(super) fn len(&self) -> usize {
@@ -261,7 +256,10 @@ impl StreamSet {
             return;
         }
         stream.next_sequence += 1;
-        stream.dirty = true;
+        if !stream.dirty {
+            stream.dirty = true;
+            self.dirty.push(account.0);
+        }
         bump(&self.stats.messages_out_total);
         if let Some(conn) = stream.conn {
             conns.queue_live(conn, &packet[..len]);
@@ -272,14 +270,18 @@ impl StreamSet {
     /// number a client has seen is never reused for another message. False when a commit failed.
     pub(super) fn commit(&mut self) -> bool {
         let mut all_written = true;
-        for stream in self.streams.iter_mut().filter(|s| s.dirty) {
+        for account in self.dirty.drain(..) {
+            let stream = &mut self.streams[account as usize];
             stream.dirty = false;
             if stream.writer.commit().is_err() {
                 all_written = false;
-                self.log.try_log(HotRecord::new(
-                    HotLevel::Error,
-                    "session output journal commit failed (disk full or I/O error)",
-                ));
+                self.log.try_log(
+                    HotRecord::new(
+                        HotLevel::Error,
+                        "session output journal commit failed (disk full or I/O error)",
+                    )
+                    .account(account),
+                );
             }
         }
         all_written
