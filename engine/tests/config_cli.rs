@@ -177,3 +177,22 @@ fn syntax_errors_and_missing_files_are_reported() {
     assert_eq!(code, 2);
     assert!(stderr.contains("/nonexistent/petrel.toml: cannot read the configuration file"), "{stderr}");
 }
+
+/// What the configuration preallocates before the first order is in the summary, and an
+/// output-journal segment that cannot hold its write buffer is refused at its key.
+#[test]
+fn the_disk_reserved_at_start_is_summarised_and_output_segments_are_bounded() {
+    let (_, dev, _) = check(Path::new(DEV));
+    assert!(
+        dev.contains(
+            "disk reserved at start: 67.0 MiB (input journal segment 64.0 MiB + 3 accounts x output journal segment 1.0 MiB)"
+        ),
+        "{dev}"
+    );
+    let from = "# output_journal_segment_bytes = 1_048_576";
+    let to = "output_journal_segment_bytes = 65_536";
+    let err = error_after_edit(from, to);
+    assert!(err.starts_with(&position(from, to, to)), "{err}");
+    assert!(err.contains("gateway.output_journal_segment_bytes"), "{err}");
+    assert!(err.contains("must be a multiple of 4096 between 131072 and 1073741824"), "{err}");
+}
