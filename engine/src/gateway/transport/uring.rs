@@ -347,14 +347,9 @@ impl UringTransport {
         send_buffer_bytes: usize,
     ) -> io::Result<UringTransport> {
         assert!(max_connections > 0, "a gateway with no connection slots");
-        assert!(
-            read_buffer_bytes > 0 && u32::try_from(read_buffer_bytes).is_ok(),
-            "read buffer of {read_buffer_bytes} bytes"
-        );
-        assert!(
-            send_buffer_bytes > 0 && u32::try_from(send_buffer_bytes).is_ok(),
-            "send buffer of {send_buffer_bytes} bytes"
-        );
+        for (what, bytes) in [("read", read_buffer_bytes), ("send", send_buffer_bytes)] {
+            assert!(bytes > 0 && u32::try_from(bytes).is_ok(), "{what} buffer of {bytes} bytes");
+        }
         let recv_buffer_count =
             max_connections.saturating_mul(2).next_power_of_two().clamp(RECV_BUFFERS_MIN, RECV_BUFFERS_MAX);
         // Per connection and poll at most: one receive re-arm, one send, one cancel; plus the
