@@ -244,8 +244,7 @@ impl StreamSet {
             return;
         };
         let sequence = stream.next_sequence;
-        if append_committing_when_full(&mut stream.writer, sequence, source_sequence, &packet[..len]).is_err()
-        {
+        if stream.writer.append_or_commit(sequence, source_sequence, &packet[..len]).is_err() {
             self.log.try_log(
                 HotRecord::new(
                     HotLevel::Error,
@@ -285,22 +284,5 @@ impl StreamSet {
             }
         }
         all_written
-    }
-}
-
-/// Appends one record, committing the write buffer first when it is full.
-fn append_committing_when_full(
-    writer: &mut JournalWriter,
-    sequence: u64,
-    source_sequence: u64,
-    payload: &[u8],
-) -> Result<(), ()> {
-    match writer.append(sequence, source_sequence, payload) {
-        Ok(()) => Ok(()),
-        Err(petrel_journal::AppendError::BufferFull { .. }) => {
-            writer.commit().map_err(|_| ())?;
-            writer.append(sequence, source_sequence, payload).map_err(|_| ())
-        }
-        Err(_) => Err(()),
     }
 }
