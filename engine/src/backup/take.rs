@@ -19,6 +19,10 @@ use crate::recovery::replay_read_only;
 /// the one copied, and the segments it needed were deleted) before the backup gives up.
 const ATTEMPTS_MAX: u32 = 3;
 
+/// Reads of the release mark that may disagree before the backup gives up (each disagreement
+/// is a write racing a read, microseconds apart).
+const MARK_READS_MAX: u32 = 100;
+
 /// Where the recovery point comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AdminSource {
@@ -121,7 +125,7 @@ fn take_once(
         snapshot_sequence,
         journal_file_prefix: prefix.clone(),
         journal_first_sequence: copied.first_sequence,
-        source_config: config.path.clone(),
+        source_config: std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone()),
         source_journal_dir: config.journal.dir.clone(),
         source_snapshots_dir: config.snapshots.dir.clone(),
         files: manifest::list_files(to)?,
@@ -156,10 +160,9 @@ fn copy_sessions(from: &Path, to: &Path) -> Result<(), BackupError> {
     }
     std::fs::create_dir_all(to).map_err(BackupError::io("create directory", to))?;
     let mark = from.join(RELEASE_MARK_FILE);
-    match std::fs::copy(&mark, to.join(RELEASE_MARK_FILE)) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(BackupError::io("copy", &mark)(e)),
+    if let Some(bytes) = read_settled(&mark)? {
+        let copy = to.join(RELEASE_MARK_FILE);
+        std::fs::write(&copy, bytes).map_err(BackupError::io("write", &copy))?;
     }
     for prefix in petrel_journal::journal_prefixes(from)? {
         petrel_journal::copy_records(
@@ -169,6 +172,28 @@ fn copy_sessions(from: &Path, to: &Path) -> Result<(), BackupError> {
         )?;
     }
     sync_dir(to)
+}
+
+/// The release mark's bytes, read until two reads agree: the gateway rewrites it in place
+/// while the engine runs, and a read racing that write could mix two marks. `None`: no mark.
+fn read_settled(path: &Path) -> Result<Option<Vec<u8>>, BackupError> {
+    let read = || match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(BackupError::io("read", path)(e)),
+    };
+    let mut last = read()?;
+    for _ in 0..MARK_READS_MAX {
+        let again = read()?;
+        if again == last {
+            return Ok(again);
+        }
+        last = again;
+    }
+    Err(BackupError::Verify(format!(
+        "the release mark {} kept changing over {MARK_READS_MAX} reads",
+        path.display()
+    )))
 }
 
 /// Copies the newest snapshot of `from` into `to` and checks the copy; its sequence, or `None`
