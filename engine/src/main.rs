@@ -354,9 +354,9 @@ fn journal_inner(command: JournalCommand) -> Result<ExitCode, ExitCode> {
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
-        command @ (JournalCommand::Formats { .. }
-        | JournalCommand::Backup { .. }
-        | JournalCommand::Restore { .. }) => journal_copies(command),
+        JournalCommand::Formats { config } => journal_formats(&config),
+        JournalCommand::Backup { config, to, admin } => journal_backup(&config, &to, admin),
+        JournalCommand::Restore { config, from } => journal_restore(&config, &from),
     }
 }
 
@@ -364,49 +364,54 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| fail(EXIT_USAGE, e))
 }
 
-/// `journal formats|backup|restore`.
-fn journal_copies(command: JournalCommand) -> Result<ExitCode, ExitCode> {
-    match command {
-        JournalCommand::Formats { config } => {
-            let config = load_config(&config)?;
-            let formats = FormatVersions::of_config(&config).map_err(|e| fail(EXIT_FAILURE, e))?;
-            println!("{formats}");
-        }
-        JournalCommand::Backup { config, to, admin } => {
-            let config = load_config(&config)?;
-            let started = Instant::now();
-            let admin = admin.map_or(AdminSource::Config, AdminSource::At);
-            let manifest = backup::backup(&config, &to, admin, &mut journal_tools::stderr_progress())
-                .map_err(|e| fail(EXIT_FAILURE, format!("backup into {} failed: {e}", to.display())))?;
-            let line = serde_json::json!({
-                "backup": to,
-                "sequence": manifest.sequence,
-                "sequence_source": manifest.sequence_source,
-                "state_hash": manifest.state_hash,
-                "snapshot_sequence": manifest.snapshot_sequence,
-                "files": manifest.files.len(),
-                "bytes": manifest.total_bytes(),
-                "elapsed_ms": started.elapsed().as_millis() as u64,
-            });
-            println!("{line}");
-        }
-        JournalCommand::Restore { config, from } => {
-            let config = load_config(&config)?;
-            let started = Instant::now();
-            let restored = backup::restore(&config, &from, &mut journal_tools::stderr_progress())
-                .map_err(|e| fail(EXIT_FAILURE, format!("restore from {} refused: {e}", from.display())))?;
-            let line = serde_json::json!({
-                "restored": from,
-                "sequence": restored.manifest.sequence,
-                "state_hash": restored.manifest.state_hash,
-                "files": restored.files,
-                "bytes": restored.bytes,
-                "elapsed_ms": started.elapsed().as_millis() as u64,
-            });
-            println!("{line}");
-        }
-        _ => unreachable!("journal_inner handles the read-only commands"),
-    }
+/// `journal formats`: one JSON line.
+fn journal_formats(config: &std::path::Path) -> Result<ExitCode, ExitCode> {
+    let config = load_config(config)?;
+    let formats = FormatVersions::of_config(&config).map_err(|e| fail(EXIT_FAILURE, e))?;
+    println!("{formats}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `journal backup`: one JSON line summing up the manifest.
+fn journal_backup(
+    config: &std::path::Path,
+    to: &std::path::Path,
+    admin: Option<std::net::SocketAddr>,
+) -> Result<ExitCode, ExitCode> {
+    let config = load_config(config)?;
+    let started = Instant::now();
+    let admin = admin.map_or(AdminSource::Config, AdminSource::At);
+    let manifest = backup::backup(&config, to, admin, &mut journal_tools::stderr_progress())
+        .map_err(|e| fail(EXIT_FAILURE, format!("backup into {} failed: {e}", to.display())))?;
+    let line = serde_json::json!({
+        "backup": to,
+        "sequence": manifest.sequence,
+        "sequence_source": manifest.sequence_source,
+        "state_hash": manifest.state_hash,
+        "snapshot_sequence": manifest.snapshot_sequence,
+        "files": manifest.files.len(),
+        "bytes": manifest.total_bytes(),
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+    });
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `journal restore`: one JSON line.
+fn journal_restore(config: &std::path::Path, from: &std::path::Path) -> Result<ExitCode, ExitCode> {
+    let config = load_config(config)?;
+    let started = Instant::now();
+    let restored = backup::restore(&config, from, &mut journal_tools::stderr_progress())
+        .map_err(|e| fail(EXIT_FAILURE, format!("restore from {} refused: {e}", from.display())))?;
+    let line = serde_json::json!({
+        "restored": from,
+        "sequence": restored.manifest.sequence,
+        "state_hash": restored.manifest.state_hash,
+        "files": restored.files,
+        "bytes": restored.bytes,
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+    });
+    println!("{line}");
     Ok(ExitCode::SUCCESS)
 }
 
