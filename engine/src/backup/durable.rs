@@ -48,7 +48,9 @@ pub(super) fn durable_sequence(addr: SocketAddr, journal_dir: &Path) -> Result<O
     let status: serde_json::Value =
         serde_json::from_str(body).map_err(|e| admin_error(format!("/status is not JSON: {e}")))?;
     let serving = status["journal_dir"].as_str().unwrap_or_default();
-    if Path::new(serving) != journal_dir {
+    // The same directory may be named differently (a configuration loaded by another path).
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    if canonical(Path::new(serving)) != canonical(journal_dir) {
         return Err(admin_error(format!(
             "this is the engine of journal {serving}, not of {}: pass the admin address of the \
              engine this configuration runs (--admin)",

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use petrel_journal::JournalLocation;
+use petrel_journal::{CopiedJournal, JournalError, JournalLocation};
 
 use super::manifest::{self, Manifest, MANIFEST_VERSION};
 use super::{describe_entries, durable, sync_dir, BackupError, JOURNAL_DIR, SESSIONS_DIR, SNAPSHOTS_DIR};
@@ -89,10 +89,55 @@ fn take_once(
     let snapshot_sequence = copy_newest_snapshot(&config.snapshots.dir, &to.join(SNAPSHOTS_DIR))?;
     // 3. The recovery point, then the input journal through it.
     let (through, sequence_source) = recovery_point(config, admin)?;
+    let copied = copy_journal(config, to, through, snapshot_sequence)?;
+    let sequence = copied.last_sequence.unwrap_or(0);
+    // 4. The copy must stand on its own: replay it read-only.
+    let state_hash = verify_copy(config, to, sequence, progress)?;
+    let manifest = Manifest {
+        manifest_version: MANIFEST_VERSION,
+        engine_version: env!("CARGO_PKG_VERSION").to_owned(),
+        formats: FormatVersions::on_disk(
+            &JournalLocation::new(to.join(JOURNAL_DIR), &config.journal.file_prefix),
+            &to.join(SESSIONS_DIR),
+            &to.join(SNAPSHOTS_DIR),
+        )?,
+        created_unix_ns,
+        sequence,
+        sequence_source: sequence_source.to_owned(),
+        state_hash,
+        snapshot_sequence,
+        journal_file_prefix: config.journal.file_prefix.clone(),
+        journal_first_sequence: copied.first_sequence,
+        source_config: std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone()),
+        source_journal_dir: config.journal.dir.clone(),
+        source_snapshots_dir: config.snapshots.dir.clone(),
+        files: manifest::list_files(to)?,
+    };
+    manifest.write(to)?;
+    Ok(manifest)
+}
+
+/// Copies the input journal through `through` (every complete record without it) and checks
+/// that the copy holds it, and every record after the copied snapshot.
+fn copy_journal(
+    config: &Config,
+    to: &Path,
+    through: Option<u64>,
+    snapshot_sequence: Option<u64>,
+) -> Result<CopiedJournal, Attempt> {
     let prefix = &config.journal.file_prefix;
     let from = JournalLocation::new(&config.journal.dir, prefix);
-    let copied =
-        petrel_journal::copy_records(&from, &JournalLocation::new(to.join(JOURNAL_DIR), prefix), through)?;
+    let copied = match petrel_journal::copy_records(
+        &from,
+        &JournalLocation::new(to.join(JOURNAL_DIR), prefix),
+        through,
+    ) {
+        // Retention deleted a segment after it was listed (it keeps the newest snapshot's).
+        Err(JournalError::Io { source, path, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Attempt::Overtaken(format!("segment {} was deleted", path.display())))
+        }
+        copied => copied?,
+    };
     let sequence = copied.last_sequence.unwrap_or(0);
     if let Some(durable) = through.filter(|durable| sequence < *durable) {
         return Err(Attempt::Failed(BackupError::Verify(format!(
@@ -102,36 +147,12 @@ fn take_once(
         ))));
     }
     let needed_from = snapshot_sequence.unwrap_or(0) + 1;
-    if copied.first_sequence.is_some_and(|first| first > needed_from) {
+    if let Some(first) = copied.first_sequence.filter(|first| *first > needed_from) {
         return Err(Attempt::Overtaken(format!(
-            "the journal now starts at sequence {}, after the copied snapshot's",
-            copied.first_sequence.unwrap_or_default()
+            "the journal now starts at sequence {first}, after the copied snapshot's"
         )));
     }
-    // 4. The copy must stand on its own: replay it read-only.
-    let state_hash = verify_copy(config, to, sequence, progress)?;
-    let manifest = Manifest {
-        manifest_version: MANIFEST_VERSION,
-        engine_version: env!("CARGO_PKG_VERSION").to_owned(),
-        formats: FormatVersions::on_disk(
-            &JournalLocation::new(to.join(JOURNAL_DIR), prefix),
-            &to.join(SESSIONS_DIR),
-            &to.join(SNAPSHOTS_DIR),
-        )?,
-        created_unix_ns,
-        sequence,
-        sequence_source: sequence_source.to_owned(),
-        state_hash,
-        snapshot_sequence,
-        journal_file_prefix: prefix.clone(),
-        journal_first_sequence: copied.first_sequence,
-        source_config: std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone()),
-        source_journal_dir: config.journal.dir.clone(),
-        source_snapshots_dir: config.snapshots.dir.clone(),
-        files: manifest::list_files(to)?,
-    };
-    manifest.write(to)?;
-    Ok(manifest)
+    Ok(copied)
 }
 
 /// The last input sequence to copy, and where it came from: the running engine's durable
