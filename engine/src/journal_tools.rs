@@ -1,6 +1,7 @@
-//! The operator's journal commands: `petrel-engine journal verify|stats|dump|replay`. All are
-//! read-only: they take no lock and never cut a torn tail, so they are safe on a running
-//! engine's journal and on backups (only `Journal::open`, at engine start, repairs).
+//! The operator's journal commands: `petrel-engine journal verify|stats|dump|replay|formats`, and
+//! the format versions `petrel-engine --version` prints. All are read-only: they take no lock
+//! and never cut a torn tail, so they are safe on a running engine's journal and on backups
+//! (only `Journal::open`, at engine start, repairs). `journal backup|restore`: [`crate::backup`].
 
 use std::io::Write;
 use std::path::Path;
@@ -157,5 +158,68 @@ pub fn millions(n: u64) -> String {
         0..=9_999 => n.to_string(),
         10_000..=999_999 => format!("{}k", n / 1_000),
         _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+/// The format versions a build reads and writes, as `petrel-engine --version` prints them after
+/// its first line (clap prints the binary's name before this text).
+pub fn version_text() -> String {
+    let (journal, snapshot) = (petrel_journal::FORMAT_VERSION, petrel_journal::SNAPSHOT_VERSION);
+    format!(
+        "{}\njournal format: reads {journal}, writes {journal}\nsnapshot format: reads {snapshot}, writes {snapshot}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The newest format versions among files on disk (0: no such file): what `journal formats`
+/// prints, and a backup's manifest records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FormatVersions {
+    /// Input and output journal segments.
+    pub journal: u32,
+    pub snapshot: u32,
+}
+
+/// Why the format versions on disk could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatsError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Snapshot(#[from] petrel_journal::SnapshotError),
+}
+
+impl FormatVersions {
+    /// Reads the header of every segment of the input journal at `input` and of the output
+    /// journals in `sessions_dir`, and of every snapshot in `snapshots_dir`. Takes no lock,
+    /// changes nothing.
+    pub fn on_disk(
+        input: &JournalLocation,
+        sessions_dir: &Path,
+        snapshots_dir: &Path,
+    ) -> Result<FormatVersions, FormatsError> {
+        let mut journal = petrel_journal::newest_segment_format_version(input)?;
+        for prefix in petrel_journal::journal_prefixes(sessions_dir)? {
+            let output = JournalLocation::new(sessions_dir, prefix);
+            journal = journal.max(petrel_journal::newest_segment_format_version(&output)?);
+        }
+        let snapshot = petrel_journal::newest_snapshot_format_version(snapshots_dir)?;
+        Ok(FormatVersions { journal: journal.unwrap_or(0), snapshot: snapshot.unwrap_or(0) })
+    }
+
+    /// Those of the engine that `config` describes.
+    pub fn of_config(config: &crate::config::Config) -> Result<FormatVersions, FormatsError> {
+        FormatVersions::on_disk(
+            &JournalLocation::new(&config.journal.dir, &config.journal.file_prefix),
+            &crate::gateway::GatewaySettings::from_config(config).sessions_dir,
+            &config.snapshots.dir,
+        )
+    }
+}
+
+impl std::fmt::Display for FormatVersions {
+    /// One JSON line: `{"journal": N, "snapshot": M}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{{\"journal\": {}, \"snapshot\": {}}}", self.journal, self.snapshot)
     }
 }

@@ -7,7 +7,9 @@
 //! - [`runtime`]: the pinned pipeline (sequencer, journal writer, housekeeping threads, rings),
 //!   and `runtime::reference`, the single-threaded sequencer tests use to write journals.
 //! - [`clock`]: where timestamps come from. [`snapshot`]: writing snapshot files.
-//! - [`journal_tools`]: the operator's `journal verify|stats|dump|replay` commands.
+//! - [`journal_tools`]: the operator's `journal verify|stats|dump|replay|formats` commands and
+//!   the format versions `--version` prints.
+//! - [`backup`]: `journal backup|restore`, a consistent copy of a running engine and its restore.
 //! - [`describe`]: human and JSON renderings of commands, for dumps and logs.
 //! - [`admin`]: the admin HTTP endpoint (`/metrics`, `/health`, `/ready`, `/status`).
 //! - [`metrics`]: Prometheus exposition and the catalogue of exported metrics.
@@ -19,6 +21,7 @@
 pub use petrel_core as core;
 pub use petrel_journal as journal;
 pub mod admin;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod daemon;

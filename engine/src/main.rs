@@ -2,20 +2,22 @@
 //! library parts together.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use petrel_engine::backup::{self, AdminSource};
 use petrel_engine::config::Config;
 use petrel_engine::core::{CountingSink, Engine, InstrumentId};
 use petrel_engine::journal::{DumpFormat, JournalLocation};
-use petrel_engine::journal_tools;
+use petrel_engine::journal_tools::{self, FormatVersions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use tracing_subscriber::EnvFilter;
 
+/// `--version` and `-V` print the version and, on two more lines, the journal and snapshot
+/// formats this build reads and writes (set at run time, from the journal crate's constants).
 #[derive(Parser)]
 #[command(
     name = "petrel-engine",
-    version,
     about = "Petrel trading engine: price-time matching with pre-trade risk checks"
 )]
 struct Cli {
@@ -45,8 +47,9 @@ enum Commands {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Inspect, check and replay an input journal (read-only: safe on a running engine's journal
-    /// and on backups; nothing is locked, repaired or deleted).
+    /// Inspect, check, replay and back up an input journal (read-only: safe on a running
+    /// engine's journal and on backups; nothing is locked, repaired or deleted), and restore a
+    /// backup onto an empty host.
     #[command(subcommand)]
     Journal(JournalCommand),
     /// Check a configuration file without starting anything.
@@ -71,7 +74,7 @@ enum Commands {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     // The daemon sets up its own logging from the configuration (journald under systemd);
     // operator commands log warnings to stderr unless RUST_LOG asks for more.
     if !matches!(cli.command, Commands::Run { .. }) {
@@ -82,8 +85,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Commands::Completions { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "petrel-engine", &mut std::io::stdout());
+            clap_complete::generate(shell, &mut cli_command(), "petrel-engine", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
         Commands::Run { config } => match petrel_engine::daemon::run(&config) {
@@ -108,6 +110,20 @@ fn main() -> ExitCode {
         Commands::CheckConfig { config } => check_config(&config),
         Commands::Journal(command) => journal(command),
     }
+}
+
+/// The command line, with the version text that names the formats.
+fn parse_cli() -> Cli {
+    use clap::FromArgMatches;
+    let matches = cli_command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+fn cli_command() -> clap::Command {
+    use clap::CommandFactory;
+    // clap keeps borrowed strings; the text is built once per process.
+    let version: &'static str = Box::leak(journal_tools::version_text().into_boxed_str());
+    Cli::command().version(version).long_version(version)
 }
 
 /// Exit status for damage found or an operation that failed.
@@ -186,6 +202,48 @@ enum JournalCommand {
         /// sequence 1 (needed once retention has deleted the oldest segments).
         #[arg(long)]
         from_snapshot: bool,
+    },
+    /// Print the newest journal and snapshot format versions on disk, as one JSON line
+    /// {"journal": N, "snapshot": M} (0: no such file): compare with what `--version` says a
+    /// build reads before installing it. Reads file headers only; takes no lock.
+    Formats {
+        /// The engine configuration: its journal (input and session output journals) and
+        /// snapshot directories are read.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Copy a running engine's journal, newest snapshot and session output journals into DIR,
+    /// without stopping it and without its lock; verify the copy by replaying it read-only and
+    /// write DIR/manifest.json (recovery point `sequence`, `state_hash`, formats, SHA-256 per
+    /// file). Prints one JSON line. On failure (exit 1) nothing is left in DIR.
+    ///
+    /// The copy holds every command durable when it started: the running engine's durable
+    /// sequence from its admin endpoint's /status (`sequence_source` "admin"), or, when nothing
+    /// answers there (a stopped engine), every complete journal record ("journal").
+    Backup {
+        /// The running engine's configuration.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The backup directory: new, or empty.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// The running engine's admin endpoint (default: the configuration's [admin] listen,
+        /// a wildcard address reached on loopback; with port 0 the journal is read instead).
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<std::net::SocketAddr>,
+    },
+    /// Restore a backup taken by `journal backup` into the configuration's journal, snapshot
+    /// and session directories, which must be empty or absent. Every file's SHA-256 is checked
+    /// before anything is written; the restored journal is replayed read-only and must reach
+    /// the manifest's state hash. Prints one JSON line. Then start the engine on this
+    /// configuration: it recovers to the manifest's `sequence` and `state_hash`.
+    Restore {
+        /// The configuration of the engine to restore (same instruments and accounts).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The backup directory (holding manifest.json).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
     },
 }
 
@@ -296,7 +354,65 @@ fn journal_inner(command: JournalCommand) -> Result<ExitCode, ExitCode> {
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
+        JournalCommand::Formats { config } => journal_formats(&config),
+        JournalCommand::Backup { config, to, admin } => journal_backup(&config, &to, admin),
+        JournalCommand::Restore { config, from } => journal_restore(&config, &from),
     }
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| fail(EXIT_USAGE, e))
+}
+
+/// `journal formats`: one JSON line.
+fn journal_formats(config: &std::path::Path) -> Result<ExitCode, ExitCode> {
+    let config = load_config(config)?;
+    let formats = FormatVersions::of_config(&config).map_err(|e| fail(EXIT_FAILURE, e))?;
+    println!("{formats}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `journal backup`: one JSON line summing up the manifest.
+fn journal_backup(
+    config: &std::path::Path,
+    to: &std::path::Path,
+    admin: Option<std::net::SocketAddr>,
+) -> Result<ExitCode, ExitCode> {
+    let config = load_config(config)?;
+    let started = Instant::now();
+    let admin = admin.map_or(AdminSource::Config, AdminSource::At);
+    let manifest = backup::backup(&config, to, admin, &mut journal_tools::stderr_progress())
+        .map_err(|e| fail(EXIT_FAILURE, format!("backup into {} failed: {e}", to.display())))?;
+    let line = serde_json::json!({
+        "backup": to,
+        "sequence": manifest.sequence,
+        "sequence_source": manifest.sequence_source,
+        "state_hash": manifest.state_hash,
+        "snapshot_sequence": manifest.snapshot_sequence,
+        "files": manifest.files.len(),
+        "bytes": manifest.total_bytes(),
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+    });
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `journal restore`: one JSON line.
+fn journal_restore(config: &std::path::Path, from: &std::path::Path) -> Result<ExitCode, ExitCode> {
+    let config = load_config(config)?;
+    let started = Instant::now();
+    let restored = backup::restore(&config, from, &mut journal_tools::stderr_progress())
+        .map_err(|e| fail(EXIT_FAILURE, format!("restore from {} refused: {e}", from.display())))?;
+    let line = serde_json::json!({
+        "restored": from,
+        "sequence": restored.manifest.sequence,
+        "state_hash": restored.manifest.state_hash,
+        "files": restored.files,
+        "bytes": restored.bytes,
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+    });
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check_config(path: &std::path::Path) -> ExitCode {

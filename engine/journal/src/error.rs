@@ -28,6 +28,18 @@ pub enum JournalError {
     )]
     Corrupt { dir: PathBuf, prefix: String, file: PathBuf, offset: u64, reason: String },
 
+    /// A segment whose header is intact but in a format newer than this build reads: not
+    /// damage, and nothing a restart of this build can fix.
+    #[error(
+        "journal segment {file} is in journal format {found}, which this build of petrel-engine \
+         does not read (it reads journal format {reads}): a newer petrel-engine wrote it. Install \
+         a petrel-engine that reads journal format {found} (`petrel-engine --version` lists the \
+         formats a build reads); nothing was changed",
+        file = file.display(),
+        reads = crate::format::FORMAT_VERSION
+    )]
+    NewerFormat { file: PathBuf, found: u32 },
+
     #[error(
         "journal {dir} (prefix {prefix}) is locked by another writer (lock file {lock}); \
          is another petrel-engine running?",

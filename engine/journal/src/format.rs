@@ -3,7 +3,10 @@
 
 /// Identifies a Petrel journal segment. Eight bytes so that `file(1)`-style sniffing is easy.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"PTRLJRNL";
-/// Bumped on any incompatible change of the segment or record layout.
+/// Bumped on any incompatible change of the segment or record layout. Whatever a later version
+/// changes, it keeps the magic (bytes 0..8), this version (8..12) and the header checksum
+/// (CRC32C of bytes 0..60, at 60..64) where they are, so that an older build tells a segment
+/// it cannot read from a damaged one (`JournalError::NewerFormat`).
 pub const FORMAT_VERSION: u32 = 1;
 /// Records start one page into the file so that data writes stay page-aligned relative to the
 /// file start (room for O_DIRECT later) and the header never shares a page with records.
@@ -88,14 +91,16 @@ impl SegmentHeader {
         if page[0..8] != SEGMENT_MAGIC {
             return Err(HeaderProblem::Magic);
         }
-        let version = le_u32(page, 8);
-        if version != FORMAT_VERSION {
-            return Err(HeaderProblem::Version(version));
-        }
+        // The checksum before the version: a flipped bit in the version field is damage, and
+        // only a header whose checksum holds can say it was written in another format.
         let stored = le_u32(page, HEADER_CRC_OFFSET);
         let computed = crc32c::crc32c(&page[..HEADER_CRC_OFFSET]);
         if stored != computed {
             return Err(HeaderProblem::Checksum { stored, computed });
+        }
+        let version = le_u32(page, 8);
+        if version != FORMAT_VERSION {
+            return Err(HeaderProblem::Version(version));
         }
         let header_bytes = le_u32(page, 12);
         if u64::from(header_bytes) != SEGMENT_HEADER_BYTES {

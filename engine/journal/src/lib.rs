@@ -7,7 +7,9 @@
 //!
 //! Reading without the writer's lock: [`open_read_only`] checks every record first, as
 //! `Journal::open` would, and changes nothing; [`open_read_only_from`] starts at a sequence
-//! without scanning the journal and checks each record as it reads it.
+//! without scanning the journal and checks each record as it reads it; [`copy_records`] copies
+//! a consistent prefix of a journal being written (backups). The format versions on disk are
+//! read from headers alone ([`newest_segment_format_version`]).
 //!
 //! Typical use:
 //! ```no_run
@@ -34,6 +36,7 @@
 //! ```
 
 mod config;
+mod copy;
 mod error;
 mod format;
 mod inspect;
@@ -42,9 +45,11 @@ mod reader;
 mod retention;
 mod scan;
 mod snapshot;
+mod versions;
 mod writer;
 
 pub use config::{ConfigError, Durability, JournalConfig, Retention};
+pub use copy::{copy_records, CopiedJournal};
 pub use error::{AppendError, JournalError};
 pub use format::{
     record_total_bytes, Record, FORMAT_VERSION, PAYLOAD_BYTES_LIMIT, RECORD_HEADER_BYTES,
@@ -54,8 +59,13 @@ pub use inspect::{dump, hex_payload, inspect_at, verify, DumpFormat, VerifyRepor
 pub use read_only::{open_read_only, open_read_only_from};
 pub use reader::JournalReader;
 pub use retention::apply_retention;
-pub use scan::{JournalLocation, TornTail};
+pub use scan::{journal_prefixes, JournalLocation, TornTail};
 pub use snapshot::{
     latest_snapshot, list_snapshots, prune_snapshots, read_snapshot, write_snapshot, Snapshot, SnapshotError,
+    SNAPSHOT_VERSION,
 };
-pub use writer::{CommitStats, Journal, JournalWriter, Recovery, SegmentSummary};
+pub use versions::{
+    newest_segment_format_version, newest_snapshot_format_version, segment_format_version,
+    snapshot_format_version,
+};
+pub use writer::{preallocate, CommitStats, Journal, JournalWriter, Recovery, SegmentSummary};

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::JournalError;
 use crate::format::{
-    le_u64, parse_record, InvalidRecord, Parsed, Record, SegmentHeader, RECORD_ALIGN_BYTES,
-    RECORD_BYTES_LIMIT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_SUFFIX, TEMP_SUFFIX,
+    le_u64, parse_record, HeaderProblem, InvalidRecord, Parsed, Record, SegmentHeader, FORMAT_VERSION,
+    RECORD_ALIGN_BYTES, RECORD_BYTES_LIMIT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_SUFFIX,
+    TEMP_SUFFIX,
 };
 
 /// Read buffer of every reader: large reads keep replay at memory speed; it must hold two of the
@@ -89,6 +90,29 @@ pub(crate) fn list_segments(location: &JournalLocation) -> Result<Listing, Journ
     listing.segments.sort_by_key(|s| s.first_sequence);
     listing.temp_files.sort();
     Ok(listing)
+}
+
+/// The prefixes of the journals that have segments in `dir`, sorted; an absent directory has
+/// none. Several journals share a directory (the gateway's output journals, one per account).
+pub fn journal_prefixes(dir: &Path) -> Result<Vec<String>, JournalError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(JournalError::io("list directory", dir)(e)),
+    };
+    let mut prefixes = std::collections::BTreeSet::new();
+    for entry in entries {
+        let name = entry.map_err(JournalError::io("list directory", dir))?.file_name();
+        let Some((prefix, digits)) =
+            name.to_str().and_then(|n| n.strip_suffix(SEGMENT_SUFFIX)).and_then(|n| n.rsplit_once('-'))
+        else {
+            continue;
+        };
+        if digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            prefixes.insert(prefix.to_owned());
+        }
+    }
+    Ok(prefixes.into_iter().collect())
 }
 
 /// Sequential reader over one file with a fixed buffer; `pread`, so no shared file position.
@@ -190,7 +214,7 @@ pub(crate) fn read_header(
     reader.seek(0);
     reader.fill(SEGMENT_HEADER_BYTES as usize)?;
     let header = SegmentHeader::decode(&reader.data()[..SEGMENT_HEADER_BYTES as usize])
-        .map_err(|problem| location.corrupt(&path, 0, problem.to_string()))?;
+        .map_err(|problem| header_error(location, &path, problem))?;
     reader.consume(SEGMENT_HEADER_BYTES as usize);
     if header.first_sequence != name_sequence {
         return Err(location.corrupt(
@@ -203,6 +227,16 @@ pub(crate) fn read_header(
         ));
     }
     Ok(header)
+}
+
+/// Why a segment header was refused: a newer format, or damage.
+pub(crate) fn header_error(location: &JournalLocation, path: &Path, problem: HeaderProblem) -> JournalError {
+    match problem {
+        HeaderProblem::Version(found) if found > FORMAT_VERSION => {
+            JournalError::NewerFormat { file: path.to_owned(), found }
+        }
+        problem => location.corrupt(path, 0, problem.to_string()),
+    }
 }
 
 /// A damaged end of the newest segment that no later commit depends on: what a crash during

@@ -11,8 +11,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::format::{le_u32, le_u64};
 
-const SNAPSHOT_MAGIC: [u8; 8] = *b"PTRLSNAP";
-const SNAPSHOT_VERSION: u32 = 1;
+pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"PTRLSNAP";
+/// The snapshot file format this build writes and reads. Bumped on any incompatible change of
+/// the file (this header) or of what it holds (the core's state encoding, `PTRLSTAT`, whose own
+/// version is checked again when the state is restored). Like segments, later versions keep the
+/// magic, this version (8..12) and the header checksum (60..64) where they are.
+pub const SNAPSHOT_VERSION: u32 = 1;
 const SNAPSHOT_HEADER_BYTES: usize = 64;
 const FILE_PREFIX: &str = "snapshot-";
 const FILE_SUFFIX: &str = ".snap";
@@ -47,6 +51,16 @@ pub enum SnapshotError {
         dir = path.parent().map(|d| d.display().to_string()).unwrap_or_default()
     )]
     Corrupt { path: PathBuf, reason: String },
+    /// An intact snapshot in a format newer than this build reads.
+    #[error(
+        "snapshot {path} is in snapshot format {found}, which this build of petrel-engine does \
+         not read (it reads snapshot format {reads}): a newer petrel-engine wrote it. Install a \
+         petrel-engine that reads snapshot format {found} (`petrel-engine --version` lists the \
+         formats a build reads); nothing was changed",
+        path = path.display(),
+        reads = SNAPSHOT_VERSION
+    )]
+    NewerFormat { path: PathBuf, found: u32 },
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SnapshotError + 'a {
@@ -149,6 +163,9 @@ pub fn read_snapshot(path: &Path, name_sequence: u64) -> Result<Snapshot, Snapsh
         )));
     }
     let version = le_u32(header, 8);
+    if version > SNAPSHOT_VERSION {
+        return Err(SnapshotError::NewerFormat { path: path.to_owned(), found: version });
+    }
     if version != SNAPSHOT_VERSION {
         return Err(corrupt(format!(
             "snapshot format version {version} is not supported (this build reads {SNAPSHOT_VERSION})"

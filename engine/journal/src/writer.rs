@@ -209,7 +209,9 @@ fn cut_tail(
     Ok(())
 }
 
-fn preallocate(file: &File, path: &Path, segment_bytes: u64) -> Result<(), JournalError> {
+/// Reserves `segment_bytes` of disk for a segment file (zeroes), so that appending to it never
+/// fails for lack of space; where the file system cannot, the file is extended sparse.
+pub fn preallocate(file: &File, path: &Path, segment_bytes: u64) -> Result<(), JournalError> {
     let len = i64::try_from(segment_bytes).expect("segment size is validated to 2^40");
     match nix::fcntl::fallocate(file.as_raw_fd(), nix::fcntl::FallocateFlags::empty(), 0, len) {
         Ok(()) => Ok(()),
