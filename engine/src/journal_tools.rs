@@ -161,6 +161,10 @@ pub fn millions(n: u64) -> String {
     }
 }
 
+// A snapshot file carries the core's state encoding: a new encoding needs a new file version,
+// so that an older build refuses the file by name instead of failing to restore it.
+const _: () = assert!(petrel_core::STATE_ENCODING_VERSION == petrel_journal::SNAPSHOT_VERSION);
+
 /// The format versions a build reads and writes, as `petrel-engine --version` prints them after
 /// its first line (clap prints the binary's name before this text).
 pub fn version_text() -> String {

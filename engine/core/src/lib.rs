@@ -45,7 +45,7 @@ pub use event::{
     RejectReason, Rejected, Replaced,
 };
 pub use order_books::OrderView;
-pub use state::{SnapshotError, StateHash};
+pub use state::{SnapshotError, StateHash, STATE_ENCODING_VERSION};
 pub use types::{
     AccountId, ClientRef, InstrumentId, MatchId, OrderId, OrderType, Price, Qty, Side, StpMode, Symbol,
     TimeInForce,

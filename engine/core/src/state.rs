@@ -22,7 +22,9 @@ use crate::types::{Side, StpMode};
 use thiserror::Error;
 
 const MAGIC: &[u8; 8] = b"PTRLSTAT";
-const VERSION: u32 = 1;
+/// The state encoding's version (inside a snapshot file, whose own version must change with it).
+pub const STATE_ENCODING_VERSION: u32 = 1;
+const VERSION: u32 = STATE_ENCODING_VERSION;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SnapshotError {
