@@ -273,6 +273,9 @@ impl<T: Transport> Gateway<T> {
             } else {
                 work = self.poll_idle(&mut idler, &mut park_us)?;
             }
+            // Sessions the network ended are finished before logins are answered, so that a
+            // client reconnecting at once does not find its account still taken.
+            work |= self.finish_ended(true);
             work |= self.auth_results();
             work |= self.release();
             work |= self.flush_all();
