@@ -1,7 +1,6 @@
-//! A kernel command line change needs a reboot: petrel_tuner applies the rest, writes the GRUB
-//! drop-in, and stops with a message instead of rebooting (petrel_tuner_reboot_allowed is
-//! false). The container's own kernel command line cannot change, so the drop-in is all a
-//! reboot would act on; the host must still be on the same boot afterwards.
+//! A kernel command line change needs a reboot: petrel_tuner applies the rest, petrel-tuner
+//! writes the GRUB drop-in, and the role stops with a message instead of rebooting
+//! (petrel_tuner_reboot_allowed is false): the host is still on the same boot afterwards.
 
 use super::fleet::{Fleet, HOSTS};
 use crate::util::Result;
@@ -11,6 +10,8 @@ const DROPIN: &str = "/etc/default/grub.d/60-petrel-tuner.cfg";
 pub fn cmdline_change_is_reported_not_rebooted(fleet: &Fleet) -> Result {
     let h = fleet.host(HOSTS[2])?;
     let boot_id = h.c.sh("cat /proc/sys/kernel/random/boot_id")?;
+    // A host that boots with GRUB (the container has no boot loader of its own).
+    h.c.sh("mkdir -p /etc/default/grub.d && touch /etc/default/grub")?;
     let yaml = format!(
         "all:\n  children:\n    petrel_engines:\n      hosts:\n        {}:\n          petrel_tuner_cmdline_extra: [nosoftlockup]\n          petrel_tuner_only: [net, cmdline]\n",
         h.name
@@ -27,7 +28,7 @@ pub fn cmdline_change_is_reported_not_rebooted(fleet: &Fleet) -> Result {
         return Err(format!("{} rebooted although petrel_tuner_reboot_allowed is false", h.name));
     }
     // Back to the inventory: undo what the tuner recorded, then converge the host again.
-    h.c.sh(&format!("petrel-tuner rollback >/dev/null; test ! -e {DROPIN}"))?;
+    h.c.sh(&format!("petrel-tuner rollback >/dev/null; test ! -e {DROPIN}; rm /etc/default/grub"))?;
     let run = fleet.playbook("site.yml", &["--limit", h.name])?;
     run.expect_success("site.yml after undoing the kernel command line change")
 }
