@@ -16,8 +16,6 @@ pub fn environment(bin: &Path) -> Result<Vec<(String, String)>> {
         ("ANSIBLE_VAULT_PASSWORD_FILE".into(), "tests/vault-password".into()),
         ("ANSIBLE_NOCOLOR".into(), "1".into()),
         ("ANSIBLE_FORCE_COLOR".into(), "0".into()),
-        // ansible-lint would otherwise try to reach Galaxy and the network.
-        ("ANSIBLE_LINT_SKIP_SCHEMA_UPDATE".into(), "1".into()),
         ("NO_COLOR".into(), "1".into()),
     ])
 }
