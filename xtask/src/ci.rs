@@ -20,6 +20,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("rpmlint", "checks the .rpm packages in `cargo xtask dist`"),
     ("rpm", "reads, checks and installs the .rpm packages in `cargo xtask systest`"),
     ("prometheus", "promtool checks the metrics exposition and the alert rules"),
+    ("dpkg-dev", "dpkg-scanpackages indexes the local apt repository of the Ansible system tests"),
 ];
 
 /// Cargo tools: (command checked with `cargo <sub> --version`, crate, pinned version).
@@ -108,6 +109,8 @@ pub fn ci() -> Result {
             "the system tests (QEMU VM, network namespaces) need root; run `cargo xtask ci` as root".into()
         );
     }
+    // The playbooks' static checks (ansible-lint, syntax); they run on the hosts in systest.
+    crate::systest::ansible::lint()?;
     cargo(
         "tuner QEMU VM test",
         &["test", "--profile", "ci", "-p", "petrel-tuner", "--test", "vm", "--", "--ignored"],

@@ -26,9 +26,12 @@ tasks:
   dist        release build, man pages, .deb and .rpm of petrel-engine and petrel-tuner in
               target/dist/, checked with lintian and rpmlint
   systest [--require-engine]
-              dist, then the packages in Debian 12 booted with systemd-nspawn (root);
+              dist, then the packages in Debian 12 booted with systemd-nspawn (root), and the
+              Ansible playbooks on three such hosts;
               --require-engine fails a build whose petrel-engine lacks `run` (otherwise
               nothing runs and one PENDING line says why)
+  ansible     ansible-lint and syntax checks of ansible/, then dist and the playbooks on three
+              hosts booted with systemd-nspawn (root); the venv is target/ansible-venv
 
 environment:
   PETREL_FUZZ_SECONDS    seconds per fuzz target in `ci` (default 20)
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
             Some("--require-engine") => systest::systest(true),
             Some(other) => Err(format!("systest: unknown argument {other:?}\n{USAGE}")),
         },
+        Some("ansible") => systest::ansible_only(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -13,9 +13,19 @@ use std::time::Duration;
 
 const SUITE: &str = "bookworm";
 /// What the scenarios use inside: systemd itself, dbus for systemctl, procps (pgrep, sysctl),
-/// iproute2, python3 (the trading client), rpm (installing the .rpm packages).
-const INCLUDE: &[&str] =
-    &["systemd", "systemd-sysv", "dbus", "libpam-systemd", "iproute2", "procps", "python3", "rpm"];
+/// iproute2, python3 (the trading client), rpm (installing the .rpm packages), python3-apt
+/// (Ansible's apt and dpkg_selections modules on the playbooks' hosts).
+const INCLUDE: &[&str] = &[
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "libpam-systemd",
+    "iproute2",
+    "procps",
+    "python3",
+    "rpm",
+    "python3-apt",
+];
 const WORK_DIR: &str = "target/systest";
 /// Polling bounds: the container's PID 1 appears within a second and boots in about one; these
 /// bounds only stop a hung boot from hanging the test run.
@@ -104,6 +114,11 @@ pub struct Container {
 impl Container {
     /// Unpacks a fresh rootfs from `tarball` and boots it.
     pub fn boot(name: &str, tarball: &Path) -> Result<Container> {
+        Container::boot_with(name, tarball, &[])
+    }
+
+    /// As [`Container::boot`], with more systemd-nspawn options (e.g. `--bind-ro=`).
+    pub fn boot_with(name: &str, tarball: &Path, nspawn_args: &[String]) -> Result<Container> {
         let dir = Path::new(WORK_DIR).join("run").join(name);
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
@@ -126,6 +141,7 @@ impl Container {
         let nspawn = Command::new("setsid")
             .args(["systemd-nspawn", "-D", path_str(&rootfs)?, "-b", "--register=no", "--keep-unit"])
             .args(["--console=passive", "-M", name, "--private-network", "--capability=CAP_IPC_LOCK"])
+            .args(nspawn_args)
             .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(log_err)
@@ -135,6 +151,12 @@ impl Container {
         container.pid1 = container.wait_for_pid1()?;
         container.wait_for_boot()?;
         Ok(container)
+    }
+
+    /// The container's PID 1, as the host sees it (what `nsenter -t` and Ansible's nsenter
+    /// connection enter).
+    pub fn pid1(&self) -> u32 {
+        self.pid1
     }
 
     fn nspawn_log(&self) -> String {
