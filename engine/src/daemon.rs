@@ -77,6 +77,9 @@ impl DaemonError {
 /// control plane's own.
 struct Observed {
     config: Config,
+    /// What recovery rebuilt at start: its last sequence and state hash (a restore is checked
+    /// against its backup's manifest with these).
+    recovered: (u64, String),
     runtime: Arc<RuntimeStats>,
     gateway: Arc<GatewayStats>,
     port: GatewayPort,
@@ -101,9 +104,16 @@ struct Summaries {
 const WATCHED: [&str; 4] = ["gateway", "sequencer", "journal", "housekeeping"];
 
 impl Observed {
-    fn new(config: Config, runtime: &Runtime, gateway: &BoundGateway, port: GatewayPort) -> Observed {
+    fn new(
+        config: Config,
+        recovered: (u64, String),
+        runtime: &Runtime,
+        gateway: &BoundGateway,
+        port: GatewayPort,
+    ) -> Observed {
         Observed {
             config,
+            recovered,
             runtime: runtime.stats(),
             gateway: gateway.stats.clone(),
             port,
@@ -275,6 +285,8 @@ impl AdminHandler for Observed {
             "last_sequence": r.last_sequence.load(Ordering::Relaxed),
             "durable_sequence": r.durable_sequence.load(Ordering::Relaxed),
             "journal_dir": self.config.journal.dir.display().to_string(),
+            "recovered_sequence": self.recovered.0,
+            "recovered_state_hash": self.recovered.1,
         })
         .to_string()
     }
@@ -294,7 +306,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     install_signal_handlers().map_err(DaemonError::Start)?;
     tracing::info!(config = %config_path.display(), log = ?log.target, "{}", config.summary());
     // 2. Recovery: the output journals' tails, then the engine from snapshot and journal.
-    let (recovered, regeneration) = recover(&config, &notifier)?;
+    let (recovered, regeneration, recovered_state) = recover(&config, &notifier)?;
     // 3. The pinned pipeline: sequencer/matcher, journal writer, housekeeping.
     let (runtime, port) =
         Runtime::start(&config, recovered).map_err(|e| DaemonError::Start(e.to_string()))?;
@@ -308,7 +320,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         }
     };
     // 5. The admin endpoint; then READY=1.
-    let observed = Arc::new(Observed::new(config.clone(), &runtime, &bound, port.clone()));
+    let observed = Arc::new(Observed::new(config.clone(), recovered_state, &runtime, &bound, port.clone()));
     let admin: AdminServer = admin::serve(config.admin.listen, observed.clone()).map_err(|e| {
         STOP.store(true, Ordering::SeqCst);
         DaemonError::Start(format!("admin endpoint: {e}"))
@@ -353,7 +365,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
 fn recover(
     config: &Config,
     notifier: &Notifier,
-) -> Result<(crate::recovery::Recovered, Regeneration), DaemonError> {
+) -> Result<(crate::recovery::Recovered, Regeneration, (u64, String)), DaemonError> {
     let _ = notifier.status("recovering the journal");
     let started = Instant::now();
     let sessions_dir = GatewaySettings::from_config(config).sessions_dir;
@@ -370,17 +382,19 @@ fn recover(
         })
         .map_err(|e| DaemonError::Start(e.to_string()))?;
     let report = &recovered.report;
+    let state_hash = recovered.engine.state_hash().to_string();
     tracing::info!(
         replayed = report.replayed_records,
         last_sequence = report.last_sequence,
         snapshot = ?report.snapshot.as_ref().map(|s| s.0),
         collected_events = report.collected_events,
         elapsed_ms = started.elapsed().as_millis() as u64,
-        state_hash = %recovered.engine.state_hash(),
+        state_hash = %state_hash,
         "journal recovered"
     );
     let regeneration = Regeneration { tails, collection, last_sequence: report.last_sequence };
-    Ok((recovered, regeneration))
+    let recovered_state = (report.last_sequence, state_hash);
+    Ok((recovered, regeneration, recovered_state))
 }
 
 /// What the gateway thread hands back once it listens.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use support::{write_config, Client, Daemon, Got, OwnedOutbound, BIN};
+use support::{http_get, write_config, Client, Daemon, Got, OwnedOutbound, BIN};
 
 const AAPL_585: u64 = 5_853_300;
 /// Alice's resting orders, all acknowledged before the backup.
@@ -255,6 +255,11 @@ fn a_backup_taken_while_trading_restores_to_its_recovery_point() {
     assert_eq!(recovered.len(), 1, "{recovered:?}");
     assert_eq!(log_field(&recovered[0], "state_hash"), state_hash);
     assert_eq!(log_field(&recovered[0], "last_sequence"), sequence.to_string());
+    // The admin endpoint says what recovery rebuilt at start: what a restore is checked against.
+    let status: serde_json::Value =
+        serde_json::from_str(&http_get(daemon.admin.expect("admin address"), "/status")).unwrap();
+    assert_eq!(status["recovered_state_hash"].as_str().unwrap(), state_hash);
+    assert_eq!(status["recovered_sequence"].as_u64().unwrap(), sequence);
 
     // ... with every order acknowledged before the backup in its clients' streams.
     let alice = whole_stream(daemon.addr, "ALICE", "alice");

@@ -46,10 +46,10 @@ pub fn backup_then_restore_elsewhere(fleet: &Fleet, backups: &Path) -> Result {
     let status = target.c.sh("python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9180/status', timeout=10).read().decode())\"")?;
     let status: serde_json::Value =
         serde_json::from_str(status.trim()).map_err(|e| format!("/status: {e}: {status}"))?;
-    if status["state_hash"] != manifest["state_hash"] || status["state_hash"].is_null() {
+    if status["recovered_state_hash"] != manifest["state_hash"] || status["recovered_state_hash"].is_null() {
         return Err(format!(
             "{}: state hash {} after the restore, the manifest says {}",
-            target.name, status["state_hash"], manifest["state_hash"]
+            target.name, status["recovered_state_hash"], manifest["state_hash"]
         ));
     }
     let restored = alice_acknowledged(target)?;
