@@ -1,6 +1,6 @@
 //! petrel-matchbench: throughput and per-command latency of the matching core on one core.
 //!
-//!     cargo run --release -p petrel-benches --bin petrel-matchbench -- [exchange-core|add-heavy|lobster] [COMMANDS]
+//!     cargo run --release -p petrel-benches --bin petrel-matchbench -- [exchange-core|add-heavy|deep-queues|lobster] [COMMANDS]
 //!
 //! Throughput: the whole pre-generated stream applied to a fresh engine, timed as one span,
 //! best and median of 5 runs. Latency: every command timed on its own with `Instant` into an
@@ -9,7 +9,7 @@
 use hdrhistogram::Histogram;
 use petrel_core::{Command, CountingSink, Engine, EngineConfig};
 use petrel_workload::lobster::{lobster_commands, lobster_loop, SAMPLE_MESSAGES};
-use petrel_workload::{add_heavy_mix, bench_config, exchange_core_mix};
+use petrel_workload::{add_heavy_mix, bench_config, deep_queues_mix, exchange_core_mix};
 use std::time::Instant;
 
 fn main() {
@@ -35,13 +35,14 @@ fn main() {
             (bench_config(1 << 16), commands)
         }
         "add-heavy" => (bench_config(1 << 18), add_heavy_mix(n, 100_000, 2)),
+        "deep-queues" => (bench_config(n as u32), deep_queues_mix(n, 3)),
         "lobster" => {
             let csv = std::fs::read_to_string(SAMPLE_MESSAGES).expect("LOBSTER sample");
             let (config, pass) = lobster_commands(&csv).expect("LOBSTER sample parses");
             (config, lobster_loop(&pass, n.div_ceil(pass.len())))
         }
         other => {
-            eprintln!("unknown mix {other:?}: use exchange-core, add-heavy or lobster");
+            eprintln!("unknown mix {other:?}: use exchange-core, add-heavy, deep-queues or lobster");
             std::process::exit(2);
         }
     };
