@@ -158,6 +158,62 @@ impl Client {
     }
 }
 
+/// $585.33 and one cent, in OUCH price units: where the system tests trade AAPL.
+pub const AAPL_585_33: u64 = 5_853_300;
+pub const CENT: u64 = 100;
+
+/// One trade between two logged-in clients: `maker` rests a bid of 100 AAPL at 585.33, `taker`
+/// sells into it with an IOC one cent lower; both hear of the one execution, at the bid's price
+/// and under one match number. Both orders use `user_ref`. Returns the bid's order reference.
+pub fn cross(maker: &mut Client, taker: &mut Client, user_ref: u32) -> Result<u64> {
+    let bid =
+        Order { user_ref, side: Side::Buy, qty: 100, symbol: "AAPL", price: AAPL_585_33, tif: Tif::Day };
+    let Message::Accepted { order_ref, .. } = maker.enter_accepted(&bid)? else {
+        unreachable!("enter_accepted returns an acceptance")
+    };
+    let ask = Order {
+        user_ref,
+        side: Side::Sell,
+        qty: 100,
+        symbol: "AAPL",
+        price: AAPL_585_33 - CENT,
+        tif: Tif::Ioc,
+    };
+    taker.enter_accepted(&ask)?;
+    let taken = taker.next()?;
+    let Message::Executed { user_ref: t, qty: 100, price: AAPL_585_33, liquidity: 'R', match_number, .. } =
+        taken
+    else {
+        return Err(format!(
+            "{}'s IOC: got {taken:?}, want an execution of 100 at the resting bid's price, removing liquidity",
+            taker.name
+        ));
+    };
+    let made = maker.next()?;
+    let Message::Executed {
+        user_ref: m,
+        qty: 100,
+        price: AAPL_585_33,
+        liquidity: 'A',
+        match_number: made_match,
+        ..
+    } = made
+    else {
+        return Err(format!(
+            "{}'s bid: got {made:?}, want an execution of 100, adding liquidity",
+            maker.name
+        ));
+    };
+    if (t, m) != (user_ref, user_ref) || made_match != match_number {
+        return Err(format!(
+            "one execution: {}'s order {t} and {}'s order {m} matched as {match_number} and {made_match}, \
+             want both {user_ref} under one match number",
+            taker.name, maker.name
+        ));
+    }
+    Ok(order_ref)
+}
+
 impl Drop for Client {
     /// Closing stdin ends the client; kill it in case it is stuck (a no-op once it exited).
     fn drop(&mut self) {

@@ -3,12 +3,8 @@
 //! between two OUCH clients.
 
 use super::fleet::Host;
-use crate::systest::ouch::{Client, Message, Order, Side, Tif};
+use crate::systest::ouch::{cross, Client, Message};
 use crate::util::Result;
-
-/// $585.33 in OUCH price units (1/10 000), AAPL's reference price in the test inventory.
-const AAPL_585_33: u64 = 5_853_300;
-const CENT: u64 = 100;
 
 /// A host's state as far as "was it touched" goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,40 +72,7 @@ pub fn trade(h: &Host, round: u32) -> Result<u64> {
     alice.login_accepted("ALICE", "alice", 0)?;
     let mut bob = Client::connect(&h.c, &h.client, "BOB")?;
     bob.login_accepted("BOB", "bob", 0)?;
-    let bid = Order {
-        user_ref: round,
-        side: Side::Buy,
-        qty: 100,
-        symbol: "AAPL",
-        price: AAPL_585_33,
-        tif: Tif::Day,
-    };
-    let Message::Accepted { order_ref, .. } = alice.enter_accepted(&bid)? else {
-        return Err(format!("{}: ALICE's bid was not accepted", h.name));
-    };
-    let ask = Order {
-        user_ref: round,
-        side: Side::Sell,
-        qty: 100,
-        symbol: "AAPL",
-        price: AAPL_585_33 - CENT,
-        tif: Tif::Ioc,
-    };
-    bob.enter_accepted(&ask)?;
-    let taker = bob.next()?;
-    let Message::Executed { qty: 100, price: AAPL_585_33, liquidity: 'R', match_number, .. } = taker else {
-        return Err(format!(
-            "{}: BOB's IOC got {taker:?}, want an execution of 100 at the bid's price",
-            h.name
-        ));
-    };
-    let maker = alice.next()?;
-    let Message::Executed { qty: 100, liquidity: 'A', match_number: maker_match, .. } = maker else {
-        return Err(format!("{}: ALICE's bid got {maker:?}, want an execution of 100", h.name));
-    };
-    if maker_match != match_number {
-        return Err(format!("{}: match numbers differ: {maker_match} and {match_number}", h.name));
-    }
+    let order_ref = cross(&mut alice, &mut bob, round).map_err(|e| format!("{}: {e}", h.name))?;
     alice.logout()?;
     bob.logout()?;
     Ok(order_ref)

@@ -20,10 +20,8 @@ pub(super) const ALICE: User =
     User { name: "ALICE", password: "alice", account: "acme-agency", account_id: 0 };
 pub(super) const BOB: User = User { name: "BOB", password: "bob", account: "mmco-mm1", account_id: 1 };
 
-/// $585.33 in OUCH price units (1/10 000), AAPL's reference price in the packaged configuration.
-pub(super) const AAPL_585_33: u64 = 5_853_300;
-/// One cent in OUCH price units: AAPL's tick.
-pub(super) const CENT: u64 = 100;
+/// AAPL's reference price in the packaged configuration and its tick, in OUCH price units.
+pub(super) use crate::systest::ouch::{AAPL_585_33, CENT};
 
 /// Writes /etc/petrel/users.toml as an operator does (root:petrel 0640, hashes made by the
 /// installed `petrel-engine hash-password`). cancel_on_disconnect = false: resting orders
