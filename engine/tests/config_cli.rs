@@ -196,3 +196,34 @@ fn the_disk_reserved_at_start_is_summarised_and_output_segments_are_bounded() {
     assert!(err.contains("gateway.output_journal_segment_bytes"), "{err}");
     assert!(err.contains("must be a multiple of 4096 between 131072 and 1073741824"), "{err}");
 }
+
+/// `runtime.mode` picks the data path, the summary says which, and pinning a thread that the
+/// chosen path does not run is refused at its key instead of being silently ignored.
+#[test]
+fn the_data_path_is_one_key_and_a_pinned_thread_it_does_not_run_is_refused() {
+    let (_, dev, _) = check(Path::new(DEV));
+    assert!(dev.contains("data path run-to-completion"), "{dev}");
+    let (_, production, _) = check(Path::new(PRODUCTION));
+    assert!(production.contains("data path pipeline"), "{production}");
+
+    let from = "mode = \"run-to-completion\"";
+    let text = std::fs::read_to_string(DEV).unwrap();
+    let pinned = text.replace("[runtime.journal]\n", "[runtime.journal]\ncores = [1]\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pinned.toml");
+    std::fs::write(&path, &pinned).unwrap();
+    let (code, _, err) = check(&path);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("runtime.journal.cores: runtime.mode = \"run-to-completion\" runs no journal thread"),
+        "{err}"
+    );
+    std::fs::write(&path, pinned.replace(from, "mode = \"pipeline\"")).unwrap();
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 0, "the pipeline runs a journal thread: {err}");
+    assert!(out.contains("data path pipeline") && out.contains("journal=[1]"), "{out}");
+
+    let err = error_after_edit(from, "mode = \"inline\"");
+    assert!(err.contains("runtime.mode"), "{err}");
+    assert!(err.contains("unknown variant `inline`, expected `run-to-completion` or `pipeline`"), "{err}");
+}

@@ -37,8 +37,8 @@ pub use convert::{
     MIN_SEND_BACKLOG_BYTES,
 };
 pub use sections::{
-    AccountInfo, AdminConfig, GatewayBackend, GatewayConfig, IdleStrategy, LogConfig, RuntimeConfig,
-    SnapshotConfig, ThreadConfig,
+    AccountInfo, AdminConfig, DataPath, GatewayBackend, GatewayConfig, IdleStrategy, LogConfig,
+    RuntimeConfig, SnapshotConfig, ThreadConfig,
 };
 pub use units::{format_price, parse_price, DecimalError, PRICE_UNITS_PER_CURRENCY_UNIT};
 

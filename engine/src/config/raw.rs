@@ -10,7 +10,7 @@ use petrel_core::StpMode;
 use petrel_journal::JournalConfig;
 use serde::Deserialize;
 
-use super::sections::{GatewayBackend, ThreadConfig};
+use super::sections::{DataPath, GatewayBackend, ThreadConfig};
 use super::units::{Decimal4, Limit, Money};
 
 #[derive(Deserialize)]
@@ -98,6 +98,8 @@ fn default_snapshots_keep() -> u32 {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRuntime {
+    #[serde(default)]
+    pub(super) mode: DataPath,
     #[serde(default)]
     pub(super) mlockall: bool,
     pub(super) realtime_priority: Option<u32>,

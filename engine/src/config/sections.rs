@@ -27,6 +27,8 @@ pub struct SnapshotConfig {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuntimeConfig {
+    /// Which threads carry an order (see [`DataPath`]).
+    pub mode: DataPath,
     /// Lock all current and future memory (`mlockall(MCL_CURRENT | MCL_FUTURE)`) at start.
     pub mlockall: bool,
     /// `SCHED_FIFO` priority (1..=99) of the pinned data-plane threads; `None`: normal scheduling.
@@ -58,6 +60,32 @@ pub struct ThreadConfig {
     /// What the thread does when it finds no work.
     #[serde(default)]
     pub idle: IdleStrategy,
+}
+
+/// How an order crosses the engine (`runtime.mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataPath {
+    /// One thread carries an order from socket to socket: the gateway's thread reads it,
+    /// sequences, matches and journals it, waits for its durable write and sends the answer.
+    /// No wake-up of another thread on an order's path: the lowest latency wherever threads
+    /// cannot each own a core (development machines, CI, small VMs), and a fair choice on any
+    /// host. `runtime.sequencer` and `runtime.journal` are not used.
+    RunToCompletion,
+    /// The LMAX pipeline: gateway, sequencer/matcher and journal writer on threads of their own,
+    /// joined by bounded rings. Matching overlaps the durable write and the network: the most
+    /// throughput on a host that pins each thread to a core of its own with `busy-spin`.
+    #[default]
+    Pipeline,
+}
+
+impl DataPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataPath::RunToCompletion => "run-to-completion",
+            DataPath::Pipeline => "pipeline",
+        }
+    }
 }
 
 /// What a thread does when a poll finds no work.

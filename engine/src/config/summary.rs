@@ -3,7 +3,7 @@
 
 use petrel_journal::Durability;
 
-use super::Config;
+use super::{Config, DataPath};
 
 impl Config {
     /// One line for operators: what this configuration runs.
@@ -17,7 +17,8 @@ impl Config {
             .collect();
         format!(
             "{} instruments, {} accounts in {} firms, max {} open orders; journal {} ({}); \
-             snapshots every {} commands in {}; gateway {}; admin {}; {}; disk reserved at start: {}",
+             snapshots every {} commands in {}; gateway {}; admin {}; data path {}; {}; \
+             disk reserved at start: {}",
             self.engine.instruments.len(),
             self.engine.accounts.len(),
             self.firms.len(),
@@ -31,6 +32,11 @@ impl Config {
             self.snapshots.dir.display(),
             self.gateway.listen,
             self.admin.listen,
+            match self.runtime.mode {
+                DataPath::RunToCompletion =>
+                    "run-to-completion (one thread: runtime.sequencer and runtime.journal unused)",
+                DataPath::Pipeline => "pipeline",
+            },
             if pinned.is_empty() {
                 "no core pinning".to_owned()
             } else {

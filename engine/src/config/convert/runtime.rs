@@ -4,7 +4,7 @@
 use crate::config::locate::Locator;
 use crate::config::locate::Seg::Key as K;
 use crate::config::raw::RawRuntime;
-use crate::config::{ConfigFileError, IdleStrategy, RuntimeConfig, ThreadConfig};
+use crate::config::{ConfigFileError, DataPath, IdleStrategy, RuntimeConfig, ThreadConfig};
 
 /// Largest CPU id a thread may be pinned to (`CPU_SETSIZE` is 1024 on Linux).
 pub const MAX_CPU_ID: u32 = 1023;
@@ -26,6 +26,7 @@ pub(super) fn runtime(raw: RawRuntime, loc: &Locator) -> Result<RuntimeConfig, C
         }
     };
     let runtime = RuntimeConfig {
+        mode: raw.mode,
         mlockall: raw.mlockall,
         realtime_priority,
         gateway: raw.gateway,
@@ -38,6 +39,7 @@ pub(super) fn runtime(raw: RawRuntime, loc: &Locator) -> Result<RuntimeConfig, C
         pinning(&threads, t, loc)?;
         idle(name, thread, loc)?;
     }
+    unused_threads(&runtime, loc)?;
     Ok(runtime)
 }
 
@@ -86,4 +88,22 @@ fn idle(name: &str, thread: &ThreadConfig, loc: &Locator) -> Result<(), ConfigFi
         }
         _ => Ok(()),
     }
+}
+
+/// Run to completion has no sequencer or journal thread: pinning one is a mistake worth
+/// stopping for (the operator means the pipeline, or means to pin the gateway). Their idle
+/// strategies are simply unused, so that one file can switch modes with one key.
+fn unused_threads(runtime: &RuntimeConfig, loc: &Locator) -> Result<(), ConfigFileError> {
+    if runtime.mode != DataPath::RunToCompletion {
+        return Ok(());
+    }
+    for (name, thread) in [("sequencer", &runtime.sequencer), ("journal", &runtime.journal)] {
+        if !thread.cores.is_empty() {
+            return Err(loc.error(
+                &[K("runtime"), K(name), K("cores")],
+                format!("runtime.mode = \"run-to-completion\" runs no {name} thread (the gateway's thread sequences, matches and journals): pin runtime.gateway instead, or set runtime.mode = \"pipeline\""),
+            ));
+        }
+    }
+    Ok(())
 }
