@@ -1,8 +1,9 @@
 //! Durable throughput of the pipeline and replay speed of recovery.
 //!
-//! `cargo run --release -p petrel-engine --example pipeline_bench -- [COMMANDS] [DIR] [IDLE]`
+//! `cargo run --release -p petrel-engine --example pipeline_bench -- [COMMANDS] [DIR] [IDLE] [MODE]`
 //! (defaults: 1_000_000 commands of the exchange-core mix, a fresh directory under
-//! target/pipeline-bench, idle `park`; `spin-yield` for the other strategy).
+//! target/pipeline-bench, idle `park`; `spin-yield` for the other strategy; mode `pipeline`, or
+//! `run-to-completion`: this thread, the gateway, then runs the core itself as the gateway does).
 //!
 //! Prints, for fsync durability:
 //! - pipeline: commands/s from the first push to the last durable release, through the real
@@ -19,8 +20,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use petrel_engine::config::{
-    AccountInfo, AdminConfig, Config, GatewayConfig, IdleStrategy, LogConfig, RuntimeConfig, SnapshotConfig,
-    ThreadConfig,
+    AccountInfo, AdminConfig, Config, DataPath, GatewayConfig, IdleStrategy, LogConfig, RuntimeConfig,
+    SnapshotConfig, ThreadConfig,
 };
 use petrel_engine::core::{CountingSink, Engine};
 use petrel_engine::journal::{Durability, JournalConfig};
@@ -39,11 +40,17 @@ fn main() {
         Some("spin-yield") => IdleStrategy::SpinYield { spins: 1_000 },
         Some(other) => panic!("IDLE is park or spin-yield, not {other}"),
     };
+    let mode = match args.get(4).map(String::as_str) {
+        None | Some("pipeline") => DataPath::Pipeline,
+        Some("run-to-completion") => DataPath::RunToCompletion,
+        Some(other) => panic!("MODE is pipeline or run-to-completion, not {other}"),
+    };
     if dir.exists() {
         std::fs::remove_dir_all(&dir).expect("clear the benchmark directory");
     }
     std::fs::create_dir_all(&dir).unwrap();
-    let config = config(&dir, idle);
+    let mut config = config(&dir, idle);
+    config.runtime.mode = mode;
 
     eprint!("generating {commands_count} commands ... ");
     let (commands, _) = exchange_core_mix(commands_count, 1);
@@ -55,7 +62,17 @@ fn main() {
     let stats = runtime.stats();
     let started = Instant::now();
     let mut releaser = DurableOutbound::new();
+    let mut core = port.core.take();
     let (mut next, mut completed, mut events) = (0usize, 0usize, 0u64);
+    let release = |releaser: &mut DurableOutbound, events: &mut u64, completed: &mut usize| {
+        let mut progressed = false;
+        while let Some(event) = releaser.next(&port) {
+            *events += 1;
+            *completed += usize::from(event.last_of_command);
+            progressed = true;
+        }
+        progressed
+    };
     while completed < commands.len() {
         let mut progressed = false;
         while next < commands.len()
@@ -64,16 +81,18 @@ fn main() {
             next += 1;
             progressed = true;
         }
-        while let Some(event) = releaser.next(&port) {
-            events += 1;
-            completed += usize::from(event.last_of_command);
-            progressed = true;
+        if let Some(core) = core.as_mut() {
+            progressed |= core.run(&mut || {
+                release(&mut releaser, &mut events, &mut completed);
+            });
         }
+        progressed |= release(&mut releaser, &mut events, &mut completed);
         if !progressed {
             std::thread::sleep(Duration::from_micros(50));
         }
     }
     let pipeline = started.elapsed();
+    drop(core);
     let batches = stats.journal_batches_total.load(Ordering::Relaxed);
     let bytes = stats.journal_bytes_total.load(Ordering::Relaxed);
     let (commit_p50, commit_p99) = {
@@ -131,8 +150,13 @@ fn main() {
     let replay_total = timing.journal_scan + timing.snapshot_load + timing.replay;
 
     let mut out = std::io::stdout().lock();
-    writeln!(out, "pipeline_bench: {} commands of the exchange-core mix, fsync, idle {idle}", commands.len())
-        .unwrap();
+    writeln!(
+        out,
+        "pipeline_bench: {} commands of the exchange-core mix, fsync, idle {idle}, {}",
+        commands.len(),
+        mode.as_str()
+    )
+    .unwrap();
     writeln!(
         out,
         "pipeline: {:.0} commands/s durable ({:.2} s, {events} events released); {batches} group commits, \
@@ -193,6 +217,7 @@ fn config(dir: &std::path::Path, idle: IdleStrategy) -> Config {
         },
         snapshots: SnapshotConfig { dir: dir.join("snapshots"), every_commands: u64::MAX, keep: 1 },
         runtime: RuntimeConfig {
+            mode: DataPath::Pipeline,
             mlockall: false,
             realtime_priority: None,
             gateway: thread.clone(),

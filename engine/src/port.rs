@@ -58,6 +58,46 @@ pub struct GatewayPort {
     /// Rung by the journal writer after each commit moves `durable_sequence` (an eventfd the
     /// gateway's transport watches while the gateway sleeps in its poll).
     pub gateway_bell: Arc<Doorbell>,
+    /// Run to completion: the core the gateway's thread runs itself (taken once, by the
+    /// gateway). Empty in the pipeline, whose sequencer and journal threads do that work.
+    pub core: CoreSlot,
+}
+
+/// The run-to-completion core: sequencing, matching and the journal, run by the gateway's own
+/// thread between its network polls (`runtime/run_to_completion.rs`), so that no order waits
+/// for another thread to wake up. It consumes the same inbound and admin rings and fills the
+/// same outbound ring and durable mark as the pipeline, so everything the gateway does with
+/// them (durable release, output journals, regeneration) is the same on both data paths.
+pub trait InlineCore: Send {
+    /// Sequences and applies every queued command (admin first), writes them to the journal
+    /// and makes them durable (one group commit), and publishes the durable mark. When the
+    /// outbound ring fills in the middle of a command it commits what it has and calls
+    /// `release`, which must take the (now durable) events off the ring. Whether it did work.
+    fn run(&mut self, release: &mut dyn FnMut()) -> bool;
+    /// A command is waiting (a parked gateway's last check before it sleeps).
+    fn has_work(&self) -> bool;
+}
+
+/// Where the run-to-completion core waits for the gateway to take it.
+#[derive(Clone, Default)]
+pub struct CoreSlot(Arc<std::sync::Mutex<Option<Box<dyn InlineCore>>>>);
+
+impl CoreSlot {
+    pub fn put(&self, core: Box<dyn InlineCore>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(core);
+    }
+
+    /// The core, once: whoever takes it runs it.
+    pub fn take(&self) -> Option<Box<dyn InlineCore>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl std::fmt::Debug for CoreSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.0.lock().map(|c| c.is_some()).unwrap_or(false);
+        f.debug_struct("CoreSlot").field("holds_core", &held).finish()
+    }
 }
 
 impl GatewayPort {
@@ -129,6 +169,7 @@ mod tests {
             stats: Arc::new(RuntimeStats::new()),
             sequencer_bell: Arc::new(Doorbell::for_thread()),
             gateway_bell: Arc::new(Doorbell::for_thread()),
+            core: CoreSlot::default(),
         }
     }
 

@@ -62,7 +62,23 @@ fn pipeline_crash_child() {
     // the unacknowledged commands, as clients would.
     let mut next = start as usize;
     let mut releaser = DurableOutbound::new();
+    // Run to completion: the core a gateway thread would run, run here in the same loop.
+    let mut core = port.core.take();
     let mut acked = start;
+    let release = |releaser: &mut DurableOutbound, report: &mut ChildReport, acked: &mut u64| {
+        let mut printed = false;
+        while let Some(event) = releaser.next(&port) {
+            if let Event::Executed(e) = event.event {
+                report.matched(e.match_id.0);
+            }
+            if event.last_of_command {
+                report.ack(event.sequence);
+                *acked = event.sequence;
+            }
+            printed = true;
+        }
+        printed
+    };
     while (acked as usize) < commands.len() {
         let mut progressed = false;
         while next < commands.len()
@@ -73,22 +89,17 @@ fn pipeline_crash_child() {
             progressed = true;
         }
         let mut printed = false;
-        while let Some(event) = releaser.next(&port) {
-            if let Event::Executed(e) = event.event {
-                report.matched(e.match_id.0);
-            }
-            if event.last_of_command {
-                report.ack(event.sequence);
-                acked = event.sequence;
-            }
-            printed = true;
+        if let Some(core) = core.as_mut() {
+            progressed |= core.run(&mut || printed |= release(&mut releaser, &mut report, &mut acked));
         }
+        printed |= release(&mut releaser, &mut report, &mut acked);
         if printed {
             report.flush();
         } else if !progressed {
             std::thread::sleep(Duration::from_micros(50));
         }
     }
+    drop(core);
     runtime.shutdown(false).unwrap();
     report.done();
 }

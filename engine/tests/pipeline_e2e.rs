@@ -28,10 +28,26 @@ fn start(config: &petrel_engine::config::Config, rings: RingCapacities) -> (Runt
     Runtime::start_with(config, recovered, rings).unwrap()
 }
 
+/// The configuration on the given data path.
+fn config_on(dir: &std::path::Path, mode: &str, snapshot_every: u64) -> petrel_engine::config::Config {
+    let text = petrel_testkit::config::set_runtime_mode(&bench_config_text("fsync", snapshot_every), mode);
+    write_config_text(dir, &text).1
+}
+
 #[test]
 fn events_come_back_in_order_tagged_and_equal_to_a_single_threaded_engine() {
+    events_equal_a_single_threaded_engine("pipeline");
+}
+
+/// The gateway thread's own core (run by `drive` as the gateway runs it) gives the same events.
+#[test]
+fn running_to_completion_gives_the_events_of_a_single_threaded_engine() {
+    events_equal_a_single_threaded_engine("run-to-completion");
+}
+
+fn events_equal_a_single_threaded_engine(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let (_, config) = write_config(dir.path(), "fsync", 1_000_000);
+    let config = config_on(dir.path(), mode, 1_000_000);
     let (commands, _) = exchange_core_mix(20_000, 11);
     let (runtime, port) = start(&config, RingCapacities::default());
     let drive = drive(&port, &commands);
@@ -63,6 +79,7 @@ fn durable_outbound_releases_nothing_before_its_command_is_durable() {
         stats: Arc::new(RuntimeStats::new()),
         sequencer_bell: Arc::new(Doorbell::for_thread()),
         gateway_bell: Arc::new(Doorbell::eventfd().unwrap()),
+        core: Default::default(),
     };
     let event = |sequence| OutboundEvent {
         sequence,
@@ -180,8 +197,17 @@ fn full_rings_make_producers_wait_and_are_counted_and_nothing_is_lost() {
 
 #[test]
 fn shutdown_drains_queued_commands_and_the_recovered_state_equals_the_live_one() {
+    shutdown_drains_queued_commands("pipeline");
+}
+
+#[test]
+fn running_to_completion_shutdown_drains_queued_commands_and_recovers_the_live_state() {
+    shutdown_drains_queued_commands("run-to-completion");
+}
+
+fn shutdown_drains_queued_commands(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let (_, config) = write_config(dir.path(), "fsync", 2_000);
+    let config = config_on(dir.path(), mode, 2_000);
     let (commands, _) = exchange_core_mix(6_000, 13);
     let (first, second) = commands.split_at(5_000);
     let (runtime, port) =

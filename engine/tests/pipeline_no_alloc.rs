@@ -21,9 +21,20 @@ use support::engine_setup::*;
 
 /// Feeds commands (`conn` = index) and releases events until every command completed; counts
 /// only, so this loop itself allocates nothing.
+/// Run to completion: runs the port's core in the loop, as the gateway thread does.
 fn feed(port: &GatewayPort, commands: &[petrel_engine::core::Command]) -> u64 {
     let mut releaser = DurableOutbound::new();
+    let mut core = port.core.take();
     let (mut next, mut completed, mut events) = (0, 0, 0u64);
+    let release = |releaser: &mut DurableOutbound, events: &mut u64, completed: &mut usize| {
+        let mut progressed = false;
+        while let Some(event) = releaser.next(port) {
+            *events += 1;
+            *completed += usize::from(event.last_of_command);
+            progressed = true;
+        }
+        progressed
+    };
     while completed < commands.len() {
         let mut progressed = false;
         while next < commands.len()
@@ -32,26 +43,41 @@ fn feed(port: &GatewayPort, commands: &[petrel_engine::core::Command]) -> u64 {
             next += 1;
             progressed = true;
         }
-        while let Some(event) = releaser.next(port) {
-            events += 1;
-            completed += usize::from(event.last_of_command);
-            progressed = true;
+        if let Some(core) = core.as_mut() {
+            progressed |= core.run(&mut || {
+                release(&mut releaser, &mut events, &mut completed);
+            });
         }
+        progressed |= release(&mut releaser, &mut events, &mut completed);
         if !progressed {
             std::thread::sleep(Duration::from_micros(50));
         }
+    }
+    if let Some(core) = core {
+        port.core.put(core);
     }
     events
 }
 
 #[test]
 fn the_pipeline_never_allocates_per_command() {
+    never_allocates_per_command("pipeline");
+}
+
+/// The same with the gateway's thread sequencing, matching and journaling itself.
+#[test]
+fn running_to_completion_never_allocates_per_command() {
+    never_allocates_per_command("run-to-completion");
+}
+
+fn never_allocates_per_command(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     // No periodic snapshot in the measured window: writing a file is not a per-command cost.
     // One 64 MiB segment holds the whole run: opening a new segment file (a path, a file) is a
     // per-segment cost, not a per-command one, and is left out of the window.
     let text = bench_config_text("fsync", 1_000_000_000)
         .replace("segment_size_bytes = 1_048_576", "segment_size_bytes = 67_108_864");
+    let text = petrel_testkit::config::set_runtime_mode(&text, mode);
     let (_, config) = write_config_text(dir.path(), &text);
     let (commands, _) = exchange_core_mix(130_000, 21);
     let (warm_up, measured) = commands.split_at(30_000);
@@ -70,5 +96,5 @@ fn the_pipeline_never_allocates_per_command() {
     assert_eq!(report.last_sequence, commands.len() as u64);
     assert!(events > measured.len() as u64 && stats.executions_total.load(Ordering::Relaxed) > 1_000);
     assert!(batches > 1, "group commits happened in the window");
-    assert_eq!(allocations, 0, "allocations while {} commands went through the pipeline", measured.len());
+    assert_eq!(allocations, 0, "allocations while {} commands went through the {mode}", measured.len());
 }

@@ -81,7 +81,40 @@ pub fn ensure_packaging_tools() -> Result {
 pub fn quick() -> Result {
     cargo("format check", &["fmt", "--all", "--check"])?;
     cargo("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    cargo("tests", &["test", "--workspace", "--profile", "ci"])
+    cargo("tests", &["test", "--workspace", "--profile", "ci"])?;
+    other_data_path()
+}
+
+/// The suites whose guarantees must hold on both data paths, each run once more on the path
+/// its configuration does not choose: the daemon suites run on config/dev.toml
+/// (run-to-completion), so again on the pipeline; the runtime's crash suite on the generated
+/// configuration (pipeline), so again running to completion. (pipeline_no_alloc and
+/// pipeline_e2e name their path in each test.)
+const BOTH_DATA_PATHS: [(&str, &str); 7] = [
+    ("gateway", "pipeline"),
+    ("gateway_no_alloc", "pipeline"),
+    ("crash", "pipeline"),
+    ("crash_network", "pipeline"),
+    ("output_regeneration", "pipeline"),
+    ("reasons_metrics", "pipeline"),
+    ("pipeline_crash", "run-to-completion"),
+];
+
+fn other_data_path() -> Result {
+    for mode in ["pipeline", "run-to-completion"] {
+        let mut args = vec!["test", "--profile", "ci", "-p", "petrel-engine"];
+        for (suite, _) in BOTH_DATA_PATHS.iter().filter(|(_, m)| *m == mode) {
+            args.extend(["--test", suite]);
+        }
+        run(
+            &format!("the same suites on the {mode} data path"),
+            "cargo",
+            &args,
+            &[("PETREL_TEST_RUNTIME_MODE", mode)],
+            None,
+        )?;
+    }
+    Ok(())
 }
 
 pub fn fuzz(seconds: u32) -> Result {

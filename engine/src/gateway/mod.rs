@@ -33,7 +33,7 @@ pub mod transport;
 
 use crate::config::Config;
 use crate::logging::{HotLevel, HotLog, HotRecord};
-use crate::port::{GatewayPort, InboundCommand, ADMIN_CONN};
+use crate::port::{GatewayPort, InboundCommand, InlineCore, ADMIN_CONN};
 use crate::runtime::{IdleStrategy, Idler};
 use crate::users::Users;
 use auth::Auth;
@@ -85,6 +85,9 @@ macro_rules! outputs {
 pub struct Gateway<T: Transport> {
     transport: T,
     port: GatewayPort,
+    /// Run to completion: the sequencing, matching and journal this thread runs itself
+    /// (`None` in the pipeline, whose threads do that).
+    core: Option<Box<dyn InlineCore>>,
     session_name: SessionName,
     users: Arc<RwLock<Arc<Users>>>,
     symbols: Symbols,
@@ -142,6 +145,7 @@ impl<T: Transport> Gateway<T> {
         };
         let mut gateway = Gateway {
             transport,
+            core: port.core.take(),
             port,
             session_name,
             users,
@@ -276,6 +280,7 @@ impl<T: Transport> Gateway<T> {
             // Sessions the network ended are finished before logins are answered, so that a
             // client reconnecting at once does not find its account still taken.
             work |= self.finish_ended(true);
+            work |= self.run_core();
             work |= self.auth_results();
             work |= self.release();
             work |= self.flush_all();
@@ -301,7 +306,8 @@ impl<T: Transport> Gateway<T> {
         *park_us = if *park_us == 0 { min_us.max(1) } else { (*park_us * 2).min(max_us.max(1)) };
         let bell = Arc::clone(&self.port.gateway_bell);
         bell.prepare_sleep();
-        if self.releaser.has_releasable(&self.port) || self.auth.has_results() {
+        let core_has_work = self.core.as_ref().is_some_and(|core| core.has_work());
+        if core_has_work || self.releaser.has_releasable(&self.port) || self.auth.has_results() {
             bell.cancel_sleep();
             return self.poll_network(Duration::ZERO);
         }
@@ -515,6 +521,9 @@ impl<T: Transport> Gateway<T> {
                         bump(&self.stats.inbound_full_total);
                         counted = true;
                     }
+                    if self.run_core() {
+                        continue; // it emptied the ring
+                    }
                     self.release();
                     self.flush_all();
                     std::thread::yield_now();
@@ -525,6 +534,18 @@ impl<T: Transport> Gateway<T> {
 
     fn release(&mut self) -> bool {
         self.releaser.release(&self.port, &mut outputs!(self))
+    }
+
+    /// Run to completion: sequences, matches and journals what was submitted, and makes it
+    /// durable (one group commit); `release` then sends the answers. The core releases from
+    /// inside only when the outbound ring fills in the middle of a command.
+    fn run_core(&mut self) -> bool {
+        let Some(core) = self.core.as_mut() else { return false };
+        let (releaser, port) = (&mut self.releaser, &self.port);
+        let mut out = outputs!(self);
+        core.run(&mut || {
+            releaser.release(port, &mut out);
+        })
     }
 
     /// Sends what each connection has queued and continues replays. The output journals are
@@ -609,7 +630,7 @@ impl<T: Transport> Gateway<T> {
     /// Shutdown: deliver what is durable, send End of Session to every session, close. Ending
     /// the trading session is not a disconnect: no cancel-on-disconnect here.
     fn close_all(&mut self) {
-        while self.release() {}
+        while self.run_core() | self.release() {}
         self.finish_ended(false);
         for conn in 0..self.conns.len() {
             if !self.conns.is_active(conn) {

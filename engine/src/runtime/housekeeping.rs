@@ -25,7 +25,8 @@ pub(super) struct SnapshotJob {
 pub(super) struct Housekeeping {
     shared: Arc<Shared>,
     port: GatewayPort,
-    journal_ring: Arc<ArrayQueue<Stamped>>,
+    /// The pipeline's journal ring (none when running to completion), for its depth gauge.
+    journal_ring: Option<Arc<ArrayQueue<Stamped>>>,
     thread: ThreadConfig,
     snapshots: SnapshotConfig,
     journal_config: JournalConfig,
@@ -38,7 +39,7 @@ impl Housekeeping {
         config: &Config,
         shared: Arc<Shared>,
         port: GatewayPort,
-        journal_ring: Arc<ArrayQueue<Stamped>>,
+        journal_ring: Option<Arc<ArrayQueue<Stamped>>>,
         jobs: Receiver<SnapshotJob>,
         buffers: Sender<Vec<u8>>,
     ) -> Housekeeping {
@@ -63,7 +64,8 @@ impl Housekeeping {
             let stats = &self.shared.stats;
             stats.inbound_depth.store(self.port.inbound.len() as u64, Ordering::Relaxed);
             stats.outbound_depth.store(self.port.outbound.len() as u64, Ordering::Relaxed);
-            stats.journal_ring_depth.store(self.journal_ring.len() as u64, Ordering::Relaxed);
+            let journal_depth = self.journal_ring.as_ref().map_or(0, |ring| ring.len());
+            stats.journal_ring_depth.store(journal_depth as u64, Ordering::Relaxed);
             if pending.is_none() {
                 pending = self.job_rx.try_recv().ok();
             }

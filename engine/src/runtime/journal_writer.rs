@@ -23,9 +23,8 @@ pub(super) struct JournalThread {
     writer: JournalWriter,
     ring: Arc<ArrayQueue<Stamped>>,
     shared: Arc<Shared>,
-    port: GatewayPort,
     idle: IdleStrategy,
-    commit_ns: Histogram<u64>,
+    commits: Commits,
 }
 
 impl JournalThread {
@@ -36,7 +35,7 @@ impl JournalThread {
         port: GatewayPort,
         idle: IdleStrategy,
     ) -> JournalThread {
-        JournalThread { writer, ring, shared, port, idle, commit_ns: new_histogram() }
+        JournalThread { writer, ring, commits: Commits::new(port, Arc::clone(&shared)), shared, idle }
     }
 
     /// The writer, for a thread that never ran (its OS settings failed).
@@ -57,15 +56,15 @@ impl JournalThread {
                 match self.writer.append_or_commit(slot.sequence, slot.timestamp_ns, slot.payload()) {
                     Ok(None) => {}
                     // The write buffer filled mid-drain: that commit made its records durable.
-                    Ok(Some(committed)) => self.publish(committed),
-                    Err(e) => return Err(self.fail(e)),
+                    Ok(Some(committed)) => self.commits.publish(committed),
+                    Err(e) => return Err(self.commits.fail(e)),
                 }
                 records += 1;
             }
             if self.writer.buffered_records() > 0 {
                 match self.writer.commit() {
-                    Ok(committed) => self.publish(committed),
-                    Err(e) => return Err(self.fail(e)),
+                    Ok(committed) => self.commits.publish(committed),
+                    Err(e) => return Err(self.commits.fail(e)),
                 }
             } else if sequencer_done {
                 break;
@@ -78,10 +77,25 @@ impl JournalThread {
         }
         Ok(self.writer)
     }
+}
+
+/// What follows a group commit, on either data path: the durable mark published (which releases
+/// events), the gateway rung, the commit counted and timed; or, after a failed one, the failure
+/// recorded for the watchdog and the operator.
+pub(super) struct Commits {
+    port: GatewayPort,
+    shared: Arc<Shared>,
+    commit_ns: Histogram<u64>,
+}
+
+impl Commits {
+    pub(super) fn new(port: GatewayPort, shared: Arc<Shared>) -> Commits {
+        Commits { port, shared, commit_ns: new_histogram() }
+    }
 
     /// After one group commit: publishes the new durable mark (Release: the gateway that sees
     /// it may release every event up to it) and rings the gateway.
-    fn publish(&mut self, committed: CommitStats) {
+    pub(super) fn publish(&mut self, committed: CommitStats) {
         self.commit_ns.saturating_record(committed.duration_ns);
         self.port.durable_sequence.store(committed.durable_sequence, Ordering::Release);
         self.port.gateway_bell.ring();
@@ -96,7 +110,8 @@ impl JournalThread {
         }
     }
 
-    fn fail(&self, error: JournalError) -> JournalError {
+    /// After a failed commit: nothing more can become durable. Records why, for `progress`.
+    pub(super) fn fail(&self, error: JournalError) -> JournalError {
         let durable = self.port.durable_sequence.load(Ordering::Relaxed);
         tracing::error!(
             durable_sequence = durable,

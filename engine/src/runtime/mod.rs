@@ -27,6 +27,7 @@
 //!   commands and [`Runtime::progress`] reports the failure; only a restart recovers.
 //! - No allocation per command on the data plane (tests/pipeline_no_alloc.rs).
 
+mod apply;
 mod error;
 mod housekeeping;
 mod idle;
@@ -35,6 +36,7 @@ pub mod os;
 mod pipeline;
 mod progress;
 pub mod reference;
+mod run_to_completion;
 mod sequencer;
 mod shared;
 mod stamp;
@@ -48,7 +50,7 @@ use crossbeam::queue::ArrayQueue;
 use petrel_core::{Command, Engine, StateHash};
 use petrel_journal::{JournalError, JournalWriter};
 
-use crate::config::Config;
+use crate::config::{Config, DataPath};
 use crate::port::{Doorbell, Ring, RuntimeStats};
 use crate::recovery::Recovered;
 use crate::snapshot::SnapshotWriteError;
@@ -125,6 +127,8 @@ pub struct Runtime {
     sequencer: Option<JoinHandle<Engine>>,
     journal: Option<JoinHandle<Result<JournalWriter, JournalError>>>,
     housekeeping: Option<JoinHandle<()>>,
+    /// Run to completion: where the gateway's thread hands the engine and journal back.
+    core: Option<crossbeam::channel::Receiver<run_to_completion::HandBack>>,
     snapshots: crate::config::SnapshotConfig,
     journal_config: petrel_journal::JournalConfig,
 }
@@ -171,13 +175,20 @@ impl Runtime {
             beats: Default::default(),
             journal_bell: Doorbell::for_thread(),
         });
+        let gateway_bell = Arc::new(Doorbell::eventfd().map_err(RuntimeError::Doorbell)?);
+        let sequencer_bell = match config.runtime.mode {
+            DataPath::Pipeline => Arc::new(Doorbell::for_thread()),
+            // The gateway's thread sequences: what would wake a sequencer wakes it.
+            DataPath::RunToCompletion => Arc::clone(&gateway_bell),
+        };
         let port = GatewayPort {
             inbound: Arc::new(ArrayQueue::new(rings.inbound)),
             outbound: Arc::new(ArrayQueue::new(rings.outbound)),
             durable_sequence: Arc::new(AtomicU64::new(writer.durable_sequence())),
             stats,
-            sequencer_bell: Arc::new(Doorbell::for_thread()),
-            gateway_bell: Arc::new(Doorbell::eventfd().map_err(RuntimeError::Doorbell)?),
+            sequencer_bell,
+            gateway_bell,
+            core: Default::default(),
         };
         let admin = Arc::new(ArrayQueue::new(rings.admin));
         let mut runtime = Runtime {
@@ -187,6 +198,7 @@ impl Runtime {
             sequencer: None,
             journal: None,
             housekeeping: None,
+            core: None,
             snapshots: config.snapshots.clone(),
             journal_config: config.journal.clone(),
         };
@@ -203,6 +215,7 @@ impl Runtime {
         runtime.sequencer = handles.sequencer;
         runtime.journal = handles.journal;
         runtime.housekeeping = handles.housekeeping;
+        runtime.core = handles.core;
         match result {
             Ok(()) => Ok((runtime, port)),
             // Dropping the runtime stops and joins whatever did start.
@@ -272,21 +285,58 @@ impl Runtime {
     fn stop_and_join(&mut self) -> (Result<Engine, RuntimeError>, Result<JournalWriter, RuntimeError>) {
         self.shared.stop.store(true, Ordering::Release);
         self.port.sequencer_bell.wake();
-        let engine = join(self.sequencer.take(), "sequencer");
-        self.shared.sequencer_done.store(true, Ordering::Release);
-        self.shared.journal_bell.wake();
-        let writer = match join(self.journal.take(), "journal") {
-            Ok(Ok(writer)) => Ok(writer),
-            Ok(Err(source)) => Err(RuntimeError::Journal {
-                durable_sequence: self.port.durable_sequence.load(Ordering::Acquire),
-                source,
-            }),
-            Err(e) => Err(e),
+        let (engine, writer) = match self.core.take() {
+            Some(handback) => self.collect_core(&handback),
+            None => self.join_pipeline(),
         };
         self.shared.journal_done.store(true, Ordering::Release);
         let housekeeping = join(self.housekeeping.take(), "housekeeping");
         let engine = engine.and_then(|e| housekeeping.map(|()| e));
         (engine, writer)
+    }
+
+    fn join_pipeline(&mut self) -> (Result<Engine, RuntimeError>, Result<JournalWriter, RuntimeError>) {
+        let engine = join(self.sequencer.take(), "sequencer");
+        self.shared.sequencer_done.store(true, Ordering::Release);
+        self.shared.journal_bell.wake();
+        let writer = match join(self.journal.take(), "journal") {
+            Ok(Ok(writer)) => Ok(writer),
+            Ok(Err(source)) => Err(self.journal_error(source)),
+            Err(e) => Err(e),
+        };
+        (engine, writer)
+    }
+
+    /// Run to completion: the gateway's thread sees the stop flag at its next step, sequences
+    /// what is queued, commits and hands the engine and journal back. A core no gateway took
+    /// (it failed to start) is finished here.
+    fn collect_core(
+        &mut self,
+        handback: &crossbeam::channel::Receiver<run_to_completion::HandBack>,
+    ) -> (Result<Engine, RuntimeError>, Result<JournalWriter, RuntimeError>) {
+        drop(self.port.core.take());
+        let gone = || {
+            (
+                Err(RuntimeError::Panicked { thread: "gateway" }),
+                Err(RuntimeError::Panicked { thread: "gateway" }),
+            )
+        };
+        loop {
+            match handback.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(back) => {
+                    self.shared.sequencer_done.store(true, Ordering::Release);
+                    let writer = back.writer.map_err(|source| self.journal_error(source));
+                    return (Ok(back.engine), writer);
+                }
+                // A parked gateway sleeps in its poll: wake it again until it has seen the flag.
+                Err(crossbeam::channel::RecvTimeoutError::Timeout) => self.port.gateway_bell.wake(),
+                Err(crossbeam::channel::RecvTimeoutError::Disconnected) => return gone(),
+            }
+        }
+    }
+
+    fn journal_error(&self, source: JournalError) -> RuntimeError {
+        RuntimeError::Journal { durable_sequence: self.port.durable_sequence.load(Ordering::Acquire), source }
     }
 }
 
@@ -299,7 +349,8 @@ fn join<T>(handle: Option<JoinHandle<T>>, thread: &'static str) -> Result<T, Run
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if self.sequencer.is_some() || self.journal.is_some() || self.housekeeping.is_some() {
+        let running = self.sequencer.is_some() || self.journal.is_some() || self.housekeeping.is_some();
+        if running || self.core.is_some() {
             let _ = self.stop_and_join();
         }
     }

@@ -42,7 +42,7 @@ fn write_config_rate(dir: &Path, backend: &str, rate_limit: &str) -> PathBuf {
         .replace("users_file = \"dev-users.toml\"", &format!("users_file = \"{}\"", users.display()))
         .replace("backend = \"auto\"", &format!("backend = \"{backend}\""));
     let path = dir.join("engine.toml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, with_runtime_mode(text)).unwrap();
     path
 }
 
@@ -70,7 +70,7 @@ pub fn write_bench_config(dir: &Path) -> PathBuf {
     let text =
         replaced(text, "users_file = \"bench-users.toml\"", &format!("users_file = \"{}\"", users.display()));
     let path = dir.join("bench.toml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, with_runtime_mode(text)).unwrap();
     path
 }
 
@@ -125,5 +125,50 @@ users_file = "users.toml"
             "\n[[accounts]]\nname = \"a{account}\"\nfirm = \"F{account:03}\"\nrisk_profile = \"open\"\n"
         ));
     }
-    text
+    with_runtime_mode(text)
+}
+
+/// The environment variable that chooses the data path of every test configuration:
+/// `run-to-completion` or `pipeline`. CI runs the gateway, crash, regeneration and
+/// no-allocation suites once more with it set, so that they hold on both; unset, each
+/// configuration keeps its own (`config/dev.toml`: run-to-completion; the runtime tests'
+/// generated one: the default, pipeline).
+pub const RUNTIME_MODE_ENV: &str = "PETREL_TEST_RUNTIME_MODE";
+
+/// `text` with `runtime.mode` set from [`RUNTIME_MODE_ENV`] when that is set.
+pub fn with_runtime_mode(text: String) -> String {
+    let Ok(mode) = std::env::var(RUNTIME_MODE_ENV) else { return text };
+    assert!(
+        mode == "run-to-completion" || mode == "pipeline",
+        "{RUNTIME_MODE_ENV}={mode:?}: expected run-to-completion or pipeline"
+    );
+    set_runtime_mode(&text, &mode)
+}
+
+/// `text` (a whole configuration) with `runtime.mode = mode`, in its `[runtime]` table (added
+/// when it has none).
+pub fn set_runtime_mode(text: &str, mode: &str) -> String {
+    let line = format!("mode = \"{mode}\"");
+    let mut out = String::with_capacity(text.len() + line.len() + 12);
+    let mut in_runtime = false;
+    let mut placed = false;
+    for l in text.lines() {
+        if l.trim_start().starts_with('[') {
+            in_runtime = l.trim() == "[runtime]";
+        }
+        if in_runtime && l.trim_start().starts_with("mode ") {
+            continue; // replaced by the line written under the header
+        }
+        out.push_str(l);
+        out.push('\n');
+        if l.trim() == "[runtime]" {
+            out.push_str(&line);
+            out.push('\n');
+            placed = true;
+        }
+    }
+    if !placed {
+        out.push_str(&format!("\n[runtime]\n{line}\n"));
+    }
+    out
 }

@@ -17,10 +17,12 @@ pub struct Drive {
 
 /// Pushes every command (conn = its index) and releases events until the last command's last
 /// event came back. Every released event is checked against the durable mark at release time.
-/// `sleep` between polls that did nothing (the park strategy of a gateway thread).
+/// `sleep` between polls that did nothing (the park strategy of a gateway thread). Run to
+/// completion: runs the port's core in the loop, as the gateway thread does.
 pub fn drive(port: &GatewayPort, commands: &[Command]) -> Drive {
     let mut out = Drive::default();
     let mut releaser = DurableOutbound::new();
+    let mut core = port.core.take();
     let mut next = 0usize;
     let mut completed = 0usize;
     while completed < commands.len() {
@@ -37,24 +39,43 @@ pub fn drive(port: &GatewayPort, commands: &[Command]) -> Drive {
                 }
             }
         }
-        while let Some(event) = releaser.next(port) {
-            let durable = port.durable_sequence.load(std::sync::atomic::Ordering::Acquire);
-            assert!(
-                event.sequence <= durable,
-                "event of {} released with durable mark {durable}",
-                event.sequence
-            );
-            if event.last_of_command {
-                completed += 1;
-            }
-            out.released.push(event);
-            progressed = true;
+        if let Some(core) = core.as_mut() {
+            progressed |= core.run(&mut || {
+                release(port, &mut releaser, &mut out, &mut completed);
+            });
         }
+        progressed |= release(port, &mut releaser, &mut out, &mut completed);
         if !progressed {
             std::thread::sleep(Duration::from_micros(50));
         }
     }
+    if let Some(core) = core {
+        port.core.put(core);
+    }
     out
+}
+
+fn release(
+    port: &GatewayPort,
+    releaser: &mut DurableOutbound,
+    out: &mut Drive,
+    completed: &mut usize,
+) -> bool {
+    let mut progressed = false;
+    while let Some(event) = releaser.next(port) {
+        let durable = port.durable_sequence.load(std::sync::atomic::Ordering::Acquire);
+        assert!(
+            event.sequence <= durable,
+            "event of {} released with durable mark {durable}",
+            event.sequence
+        );
+        if event.last_of_command {
+            *completed += 1;
+        }
+        out.released.push(event);
+        progressed = true;
+    }
+    progressed
 }
 
 /// The events a single-threaded engine produces for `commands` numbered from `first_sequence`,
