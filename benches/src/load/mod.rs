@@ -20,7 +20,7 @@ pub mod report;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use client::{run_load, LoadOptions, LoadResult, Login, ResponseCounts};
+pub use client::{parse_rate, run_load, run_load_marked, LoadOptions, LoadResult, Login, ResponseCounts};
 pub use echo::EchoServer;
 pub use flow::Mix;
 
