@@ -12,7 +12,9 @@
 //! message the engine would send, of the same size, so that the engine's figures can be given
 //! as a ratio to what this host's loopback TCP and thread wake-ups cost.
 
+pub mod admin;
 pub mod client;
+pub mod decomposition;
 pub mod echo;
 pub mod flow;
 pub mod report;
