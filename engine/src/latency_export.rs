@@ -17,7 +17,8 @@ use crate::metrics::LatencySummary;
 /// One group commit of the input journal: the write and, with `durability = "fsync"`, the
 /// fdatasync after it (the durable write every acknowledgement waits for).
 pub const JOURNAL_COMMIT: &str = "journal_commit";
-/// From a command's bytes read off the socket to its first answer handed to the transport.
+/// From an Enter Order's or Replace's bytes read off the socket to its Accepted or Replaced
+/// handed to the transport (cancels are not timed).
 pub const WIRE_TO_WIRE: &str = "wire_to_wire";
 /// The matcher's time per command (risk, match, events).
 pub const MATCHER_SERVICE: &str = "matcher_service";

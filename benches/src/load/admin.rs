@@ -69,7 +69,8 @@ pub fn read_durability(addr: SocketAddr) -> Result<Option<Durability>, AdminErro
 pub struct EngineLatency {
     /// One journal group commit each: the write and, with fsync, its fdatasync.
     pub journal_commit: Histogram<u64>,
-    /// Command bytes read off the socket to the answer handed to the transport.
+    /// An Enter Order's or Replace's bytes read off the socket to its Accepted or Replaced
+    /// handed to the transport (cancels are not timed).
     pub wire_to_wire: Histogram<u64>,
     /// The matcher's time per command: one sample per command sequenced.
     pub matcher_service: Histogram<u64>,
