@@ -83,6 +83,7 @@ fn bench_reports_engine_over_echo_and_flags_reused_user_refs() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(engine_binary(), &write_bench_config(dir.path()));
     let addr = daemon.addr.to_string();
+    let admin = daemon.admin.expect("the daemon logged its admin address").to_string();
     let histogram = dir.path().join("engine.hgrm");
     let bench = |extra: &[&str]| {
         // A generous response timeout: this checks the report and exit status, not latency, and
@@ -91,8 +92,6 @@ fn bench_reports_engine_over_echo_and_flags_reused_user_refs() {
             "bench",
             "--target",
             &addr,
-            "--rate",
-            "1000",
             "--duration-s",
             "1",
             "--warmup-s",
@@ -103,26 +102,57 @@ fn bench_reports_engine_over_echo_and_flags_reused_user_refs() {
         args.extend_from_slice(extra);
         Command::new(env!("CARGO_BIN_EXE_petrel-load")).args(&args).output().unwrap()
     };
-    let out =
-        bench(&["--sessions", "2", "--histogram", histogram.to_str().unwrap(), "--max-p99-us", "600000000"]);
+    // Two rates, each echo then engine, the second run's UserRefNums past the first's.
+    let out = bench(&[
+        "--rate",
+        "1000,500",
+        "--admin",
+        &admin,
+        "--sessions",
+        "2",
+        "--histogram",
+        histogram.to_str().unwrap(),
+        "--max-p99-us",
+        "600000000",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("engine/echo"), "ratio row: {stdout}");
     assert!(stdout.contains("echo: 1000 orders/s") && stdout.contains("engine: 1000 orders/s"), "{stdout}");
-    assert!(std::fs::read_to_string(&histogram).unwrap().contains("#[Max"));
+    assert!(stdout.contains("== 500 orders/s ==") && stdout.contains("engine: 500 orders/s"), "{stdout}");
+    // The engine's own figures over each engine run, and the goal for its fsync journal.
+    // A table row (the name padded) and a decomposition line each, per rate.
+    assert_eq!(stdout.matches("\ndurable write  ").count(), 2, "a durable-write row per rate: {stdout}");
+    assert_eq!(stdout.matches("\nin engine  ").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("\ndurable write (journal group commit, in the engine): p50 ").count(), 2);
+    assert_eq!(stdout.matches("\nin engine (wire to wire, socket to socket): p50 ").count(), 2);
+    assert_eq!(stdout.matches("goal, durability fsync:").count(), 2, "{stdout}");
+    assert!(
+        stdout.contains("engine p50 - echo p50 = ")
+            && stdout.contains(" x durable-write p50 (goal <= 1.5): ")
+    );
+    assert!(stdout.contains("echo p99 + 2 x durable-write p99 = "), "{stdout}");
+    for rate in [1000, 500] {
+        let file = dir.path().join(format!("engine-{rate}.hgrm"));
+        assert!(std::fs::read_to_string(&file).unwrap().contains("#[Max"), "{}", file.display());
+    }
 
     // The journal remembers the accounts' last UserRefNums: a second run starting at 1 is
-    // refused by the engine, and petrel-load says so and exits 1 ...
-    let out = bench(&["--sessions", "2"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // refused by the engine, and petrel-load says so and exits 1 ... An admin endpoint that
+    // cannot be reached leaves the echo and engine figures, and says why the rest is missing.
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let out = bench(&["--rate", "1000", "--sessions", "2", "--admin", &nobody]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("new orders were rejected") && stderr.contains("--first-user-ref"), "{stderr}");
+    assert!(stdout.contains("engine/echo") && !stdout.contains("\ndurable write  "), "no row: {stdout}");
+    assert!(stdout.contains(&format!("not measured: cannot reach the engine's admin endpoint at {nobody}")));
     // ... and one that starts above them runs clean.
-    let out = bench(&["--sessions", "2", "--first-user-ref", "1000000"]);
+    let out = bench(&["--rate", "1000", "--sessions", "2", "--admin", &admin, "--first-user-ref", "1000000"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // A wrong password is a login error, status 2.
-    let out = bench(&["--login", "LOAD01:wrong"]);
+    let out = bench(&["--login", "LOAD01:wrong", "--admin", &admin]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("login rejected"));
 }

@@ -1,10 +1,10 @@
-//! The admin HTTP endpoint: `/metrics`, `/health`, `/ready` and `/status`.
+//! The admin HTTP endpoint: `/metrics`, `/health`, `/ready`, `/status` and `/latency`.
 //!
 //! A deliberately small HTTP/1.1 server on std sockets: one accept thread plus one short-lived
 //! thread per connection, at most [`AdminLimits::max_connections`] at once, one request per
 //! connection (`Connection: close`), a bounded request head and a deadline for the whole
 //! request. Request heads are parsed by `httparse` (hyper's parser). A full HTTP framework
-//! would bring an async runtime into a daemon whose data plane is pinned threads, for four
+//! would bring an async runtime into a daemon whose data plane is pinned threads, for five
 //! GET routes scraped every few seconds; tiny_http has no connection cap and no per-request
 //! deadline, which is what keeps a stuck client from tying up housekeeping.
 //!
@@ -28,6 +28,9 @@ pub trait AdminHandler: Send + Sync {
     fn ready(&self) -> bool;
     /// A JSON object describing the engine for operators (sessions, sequence, lag, ...).
     fn status_json(&self) -> String;
+    /// A JSON object with the latency histograms since start, encoded so that a client can
+    /// subtract two reads ([`crate::latency_export::latency_json`]).
+    fn latency_json(&self) -> String;
 }
 
 /// Bounds of the admin server. The defaults suit Prometheus and an operator's curl.
@@ -220,11 +223,15 @@ fn serve_connection(mut stream: TcpStream, handler: &dyn AdminHandler, limits: A
                     let body = handler.status_json();
                     respond(&mut stream, 200, "application/json", body.as_bytes(), head_only)
                 }
+                "/latency" => {
+                    let body = handler.latency_json();
+                    respond(&mut stream, 200, "application/json", body.as_bytes(), head_only)
+                }
                 _ => respond(
                     &mut stream,
                     404,
                     text,
-                    b"not found: try /metrics, /health, /ready, /status\n",
+                    b"not found: try /metrics, /health, /ready, /status, /latency\n",
                     head_only,
                 ),
             }

@@ -16,6 +16,7 @@ use crate::gateway::{
     transport::epoll::EpollTransport, transport::uring::UringTransport, Gateway, GatewaySettings,
     GatewayStats, OutputTails, Regeneration, Transport,
 };
+use crate::latency_export::{self, JOURNAL_COMMIT, MATCHER_SERVICE, WIRE_TO_WIRE};
 use crate::metrics::{self as m, Exposition, LatencySummary};
 use crate::notify::{Notifier, ThreadProgress, Watchdog};
 use crate::port::{GatewayPort, Ring, RuntimeStats};
@@ -287,8 +288,22 @@ impl AdminHandler for Observed {
             "journal_dir": self.config.journal.dir.display().to_string(),
             "recovered_sequence": self.recovered.0,
             "recovered_state_hash": self.recovered.1,
+            "durability": match self.config.journal.durability {
+                petrel_journal::Durability::Fsync => "fsync",
+                petrel_journal::Durability::None => "none",
+            },
         })
         .to_string()
+    }
+
+    fn latency_json(&self) -> String {
+        self.absorb();
+        let s = self.latency.lock().expect("summaries lock");
+        latency_export::latency_json(&[
+            (JOURNAL_COMMIT, &s.fsync),
+            (WIRE_TO_WIRE, &s.wire_to_wire),
+            (MATCHER_SERVICE, &s.matcher),
+        ])
     }
 }
 

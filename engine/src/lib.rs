@@ -28,6 +28,7 @@ pub mod daemon;
 pub mod describe;
 pub mod gateway;
 pub mod journal_tools;
+pub mod latency_export;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

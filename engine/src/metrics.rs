@@ -366,16 +366,20 @@ fn valid_name(name: &str) -> bool {
 pub const LATENCY_NS_MAX: u64 = 60_000_000_000;
 
 /// A latency summary kept by housekeeping: quantiles over a window, count and sum over the
-/// process lifetime (Prometheus summary semantics, so `rate(_sum)/rate(_count)` is a mean).
+/// process lifetime (Prometheus summary semantics, so `rate(_sum)/rate(_count)` is a mean),
+/// and the whole distribution over the process lifetime.
 ///
 /// Hot threads record into their own `Histogram`s; housekeeping [`absorb`](Self::absorb)s
 /// them and calls [`rotate`](Self::rotate) once per window (e.g. every 30 s), so the
 /// quantiles cover between one and two windows: recent enough for an alert on p99, never
-/// empty right after a rotation.
+/// empty right after a rotation. The lifetime histogram is never rotated: a client that reads
+/// it twice (`GET /latency`) and subtracts gets the exact distribution between its reads,
+/// whatever the windows did meanwhile.
 #[derive(Debug)]
 pub struct LatencySummary {
     current: Histogram<u64>,
     previous: Histogram<u64>,
+    lifetime: Histogram<u64>,
     count_total: u64,
     sum_ns_total: u128,
 }
@@ -391,6 +395,7 @@ impl LatencySummary {
         LatencySummary {
             current: new_latency_histogram(),
             previous: new_latency_histogram(),
+            lifetime: new_latency_histogram(),
             count_total: 0,
             sum_ns_total: 0,
         }
@@ -402,6 +407,7 @@ impl LatencySummary {
             let value_ns = v.value_iterated_to().min(LATENCY_NS_MAX);
             let count = v.count_at_value();
             self.current.saturating_record_n(value_ns, count);
+            self.lifetime.saturating_record_n(value_ns, count);
             self.count_total = self.count_total.saturating_add(count);
             self.sum_ns_total += u128::from(value_ns) * u128::from(count);
         }
@@ -411,6 +417,7 @@ impl LatencySummary {
     pub fn record_ns(&mut self, value_ns: u64) {
         let value_ns = value_ns.min(LATENCY_NS_MAX);
         self.current.saturating_record(value_ns);
+        self.lifetime.saturating_record(value_ns);
         self.count_total = self.count_total.saturating_add(1);
         self.sum_ns_total += u128::from(value_ns);
     }
@@ -443,6 +450,12 @@ impl LatencySummary {
 
     pub fn count_total(&self) -> u64 {
         self.count_total
+    }
+
+    /// Every latency since the process started, in ns (values above [`LATENCY_NS_MAX`] as the
+    /// max): cumulative, so the difference of two copies is what happened between them.
+    pub fn lifetime(&self) -> &Histogram<u64> {
+        &self.lifetime
     }
 }
 
@@ -519,6 +532,8 @@ mod tests {
         s.rotate();
         assert_eq!(s.quantile_ns(0.5), None, "both windows empty");
         assert_eq!(s.count_total(), 1001, "the count is lifetime, not windowed");
+        assert_eq!(s.lifetime().len(), 1001, "so is the lifetime histogram");
+        assert!(s.lifetime().equivalent(s.lifetime().max(), 7_000_000));
 
         let mut out = String::new();
         Exposition::new(&mut out).summary_ns(&WIRE_TO_WIRE_LATENCY_SECONDS, &s);

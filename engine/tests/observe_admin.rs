@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use petrel_engine::admin::{self, AdminHandler, AdminLimits};
-use petrel_engine::metrics::CATALOGUE;
+use petrel_engine::latency_export;
+use petrel_engine::metrics::{LatencySummary, CATALOGUE};
 
 struct Handler {
     ready: AtomicBool,
@@ -24,6 +25,11 @@ impl AdminHandler for Handler {
     }
     fn status_json(&self) -> String {
         serde_json::json!({ "sessions": 2, "last_sequence": 1234 }).to_string()
+    }
+    fn latency_json(&self) -> String {
+        let mut summary = LatencySummary::new();
+        summary.record_ns(250_000);
+        latency_export::latency_json(&[(latency_export::JOURNAL_COMMIT, &summary)])
     }
 }
 
@@ -92,6 +98,12 @@ fn routes_answer_what_operators_and_prometheus_expect() {
     let json: serde_json::Value = serde_json::from_str(&status.body).unwrap();
     assert_eq!(json["last_sequence"], 1234);
 
+    let latency = get(addr, "/latency");
+    assert_eq!(latency.status, 200);
+    assert!(latency.headers.contains("Content-Type: application/json"));
+    let json: serde_json::Value = serde_json::from_str(&latency.body).unwrap();
+    assert_eq!(json["histograms"]["journal_commit"]["count"], 1);
+
     let metrics = get(addr, "/metrics");
     assert_eq!(metrics.status, 200);
     assert!(metrics.headers.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"));
@@ -106,7 +118,10 @@ fn routes_answer_what_operators_and_prometheus_expect() {
 
     let missing = get(addr, "/admin/kill");
     assert_eq!(missing.status, 404);
-    assert!(missing.body.contains("/metrics"), "the 404 says what exists");
+    assert!(
+        missing.body.contains("/metrics") && missing.body.contains("/latency"),
+        "the 404 says what exists"
+    );
 
     let post = exchange(addr, b"POST /ready HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(post.status, 405);

@@ -2,8 +2,12 @@
 //! The logic lives in `petrel_benches::load`; this parses arguments and prints.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use petrel_benches::load::admin::{read_durability, EngineLatency};
+use petrel_benches::load::decomposition::{self, Inside, Tail};
 use petrel_benches::load::report::{self, human_ns};
-use petrel_benches::load::{run_load, EchoServer, LoadError, LoadOptions, LoadResult, Login, Mix};
+use petrel_benches::load::{
+    parse_rate, run_load, run_load_marked, EchoServer, LoadError, LoadOptions, LoadResult, Login, Mix,
+};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,26 +46,36 @@ enum Command {
         #[arg(long)]
         histogram: Option<PathBuf>,
     },
-    /// Measure the echo baseline and then the engine in one run, and print the engine's
-    /// figures as ratios to the echo's.
-    Bench {
-        /// Address of the engine's OUCH gateway.
-        #[arg(long)]
-        target: SocketAddr,
-        #[command(flatten)]
-        load: LoadArgs,
-        /// Write the engine's histogram here (HdrHistogram percentile distribution, µs).
-        #[arg(long)]
-        histogram: Option<PathBuf>,
-        /// Write the echo baseline's histogram here.
-        #[arg(long)]
-        echo_histogram: Option<PathBuf>,
-    },
+    /// At each rate, measure the echo baseline and then the engine, read the engine's own
+    /// durable-write (journal commit) and wire-to-wire latency over the engine run from its
+    /// admin endpoint, and print them side by side with the latency goal's checks.
+    Bench(BenchArgs),
     /// Serve the echo baseline on its own, for a client on another host.
     EchoServer {
         #[arg(long, default_value = "127.0.0.1:15900")]
         listen: SocketAddr,
     },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Address of the engine's OUCH gateway.
+    #[arg(long)]
+    target: SocketAddr,
+    /// The engine's admin endpoint (its [admin] listen; config/bench.toml's by default), read
+    /// for the journal's durability and the engine's latency histograms over the engine run.
+    /// When it cannot be reached the echo and engine figures are still printed.
+    #[arg(long, default_value = "127.0.0.1:9190")]
+    admin: SocketAddr,
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Write the engine's histogram here (HdrHistogram percentile distribution, µs); with
+    /// several rates, one file per rate (engine.hgrm: engine-20000.hgrm, ...).
+    #[arg(long)]
+    histogram: Option<PathBuf>,
+    /// Write the echo baseline's histogram here (per rate as --histogram).
+    #[arg(long)]
+    echo_histogram: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -81,9 +95,10 @@ struct LoadArgs {
     /// Log in as USER:PASSWORD instead; repeat once per session.
     #[arg(long = "login", value_name = "USER:PASSWORD")]
     logins: Vec<String>,
-    /// Orders per second offered, over all sessions.
-    #[arg(long, default_value_t = 10_000)]
-    rate: u64,
+    /// Orders per second offered, over all sessions. `bench` takes several and measures each
+    /// in turn (--rate 20000,50000, or --rate repeated); `run` takes one.
+    #[arg(long, default_value = "10000", value_delimiter = ',', value_parser = parse_rate)]
+    rate: Vec<u64>,
     #[arg(long, default_value_t = 10)]
     duration_s: u64,
     /// Orders intended in the first seconds are sent but not recorded.
@@ -113,7 +128,7 @@ struct LoadArgs {
     /// engine's journal.
     #[arg(long, default_value_t = 1)]
     first_user_ref: u32,
-    /// Write a percentile plot (SVG) of the run here.
+    /// Write a percentile plot (SVG) of the run here (with several rates, one file per rate).
     #[arg(long)]
     plot: Option<PathBuf>,
     /// Exit with status 1 when the (engine's) p99 exceeds this many µs.
@@ -122,7 +137,18 @@ struct LoadArgs {
 }
 
 impl LoadArgs {
-    fn options(&self, target: SocketAddr) -> Result<LoadOptions, LoadError> {
+    /// The one rate `run` measures.
+    fn single_rate(&self) -> Result<u64, LoadError> {
+        match self.rate[..] {
+            [rate] => Ok(rate),
+            _ => Err(LoadError::Usage(format!(
+                "run measures one rate, not {}: use bench to measure several",
+                self.rate.len()
+            ))),
+        }
+    }
+
+    fn options(&self, target: SocketAddr, rate_per_s: u64) -> Result<LoadOptions, LoadError> {
         let logins = if self.logins.is_empty() {
             if self.sessions == 0 || self.sessions > 99 {
                 return Err(LoadError::Usage(format!("--sessions {} must be 1 to 99", self.sessions)));
@@ -155,13 +181,13 @@ impl LoadArgs {
                 Mix::Lobster { symbol: "AAPL".into(), commands: Arc::new(lobster(&self.lobster_file)?) }
             }
         };
-        if self.rate == 0 || self.duration_s == 0 {
+        if rate_per_s == 0 || self.duration_s == 0 {
             return Err(LoadError::Usage("--rate and --duration-s must be at least 1".into()));
         }
         Ok(LoadOptions {
             target,
             logins,
-            rate_per_s: self.rate,
+            rate_per_s,
             duration: Duration::from_secs(self.duration_s),
             warmup: Duration::from_secs(self.warmup_s.min(self.duration_s - 1)),
             mix,
@@ -243,6 +269,7 @@ fn execute(command: Command) -> Result<bool, LoadError> {
             Ok(true)
         }
         Command::Run { target, echo, load, histogram } => {
+            let rate = load.single_rate()?;
             let (name, server, target) = if echo {
                 let server = start_echo()?;
                 let addr = server.local_addr();
@@ -250,34 +277,77 @@ fn execute(command: Command) -> Result<bool, LoadError> {
             } else {
                 ("target", None, target.expect("clap requires --target without --echo"))
             };
-            let options = load.options(target)?;
+            let options = load.options(target, rate)?;
             let result = run_load(&options)?;
             drop(server);
             print_run(name, &result);
             print!("{}", report::table(&[(name, &result.latency_ns)], None));
-            write_outputs(&load, histogram.as_deref(), &[(name, &result)])?;
+            let series = [(name, &result.latency_ns)];
+            write_outputs(histogram.as_deref(), load.plot.as_deref(), &result, &series)?;
             Ok(checks(name, &result, load.max_p99_us))
         }
-        Command::Bench { target, load, histogram, echo_histogram } => {
-            let server = start_echo()?;
-            let echo_options = load.options(server.local_addr())?;
-            let echo = run_load(&echo_options)?;
-            drop(server);
-            let engine = run_load(&load.options(target)?)?;
-            print_run("echo", &echo);
-            print_run("engine", &engine);
-            print!(
-                "{}",
-                report::table(&[("engine", &engine.latency_ns), ("echo", &echo.latency_ns)], Some(1))
-            );
-            if let Some(path) = &echo_histogram {
-                report::write_file(path, &report::percentile_distribution(&echo.latency_ns))?;
+        Command::Bench(bench) => {
+            let mut ok = true;
+            let mut first_user_ref = bench.load.first_user_ref;
+            for &rate in &bench.load.rate {
+                let (passed, sent) = bench_rate(&bench, rate, first_user_ref)?;
+                ok &= passed;
+                // The engine refuses UserRefNums at or below an account's last, and each order
+                // takes at most one new one of its session: the next rate starts past them all.
+                first_user_ref = u32::try_from(u64::from(first_user_ref) + sent).map_err(|_| {
+                    LoadError::Usage("the rates' orders would run out of UserRefNums (2^32)".into())
+                })?;
             }
-            write_outputs(&load, histogram.as_deref(), &[("engine", &engine), ("echo", &echo)])?;
-            let echo_ok = checks("echo", &echo, None);
-            Ok(checks("engine", &engine, load.max_p99_us) && echo_ok)
+            Ok(ok)
         }
     }
+}
+
+/// One rate of `bench`: the echo, then the engine with its own histograms read as the engine
+/// run's warm-up ends and after the run; prints the table, the decomposition and the goal.
+/// Returns whether both runs passed their checks, and how many orders the engine run sent.
+fn bench_rate(b: &BenchArgs, rate: u64, first_user_ref: u32) -> Result<(bool, u64), LoadError> {
+    let server = start_echo()?;
+    let mut options = b.load.options(server.local_addr(), rate)?;
+    options.first_user_ref = first_user_ref;
+    let echo = run_load(&options)?;
+    drop(server);
+    options.target = b.target;
+    let (engine, before) = run_load_marked(&options, || EngineLatency::read(b.admin))?;
+    let inside = before.and_then(|before| {
+        let interval = EngineLatency::read(b.admin)?.since(&before)?;
+        Ok::<_, petrel_benches::load::admin::AdminError>((interval, read_durability(b.admin)?))
+    });
+    println!("== {rate} orders/s ==");
+    print_run("echo", &echo);
+    print_run("engine", &engine);
+    let mut rows = vec![("engine", &engine.latency_ns), ("echo", &echo.latency_ns)];
+    if let Ok((interval, _)) = &inside {
+        rows.push(("durable write", &interval.journal_commit));
+        rows.push(("in engine", &interval.wire_to_wire));
+    }
+    print!("{}", report::table(&rows, Some((0, 1))));
+    match &inside {
+        Ok((interval, durability)) => {
+            let inside = Inside {
+                durable_write_ns: &interval.journal_commit,
+                wire_to_wire_ns: &interval.wire_to_wire,
+                commands: interval.matcher_service.len(),
+            };
+            let (echo, engine) = (Tail::of(&echo.latency_ns), Tail::of(&engine.latency_ns));
+            print!("{}", decomposition::render(*durability, echo, engine, inside));
+        }
+        Err(e) => println!("durable write and in-engine latency not measured: {e}"),
+    }
+    let per_rate = |path: &Option<PathBuf>| {
+        path.as_ref().map(|p| if b.load.rate.len() > 1 { report::per_rate_path(p, rate) } else { p.clone() })
+    };
+    if let Some(path) = per_rate(&b.echo_histogram) {
+        report::write_file(&path, &report::percentile_distribution(&echo.latency_ns))?;
+    }
+    write_outputs(per_rate(&b.histogram).as_deref(), per_rate(&b.load.plot).as_deref(), &engine, &rows)?;
+    let echo_ok = checks("echo", &echo, None);
+    Ok((checks("engine", &engine, b.load.max_p99_us) && echo_ok, engine.sent))
 }
 
 fn start_echo() -> Result<EchoServer, LoadError> {
@@ -313,23 +383,22 @@ fn print_run(name: &str, r: &LoadResult) {
     );
 }
 
+/// The first series' histogram file and the plot of every series, where asked for.
 fn write_outputs(
-    load: &LoadArgs,
     histogram: Option<&Path>,
-    runs: &[(&str, &LoadResult)],
+    plot: Option<&Path>,
+    run: &LoadResult,
+    series: &[(&str, &hdrhistogram::Histogram<u64>)],
 ) -> Result<(), LoadError> {
     if let Some(path) = histogram {
-        report::write_file(path, &report::percentile_distribution(&runs[0].1.latency_ns))?;
+        report::write_file(path, &report::percentile_distribution(series[0].1))?;
     }
-    if let Some(path) = &load.plot {
-        let r = runs[0].1;
+    if let Some(path) = plot {
         let title = format!(
             "petrel-load: {} orders/s, {} sessions, {} mix, round trip from intended send time",
-            r.rate_per_s, r.sessions, r.mix
+            run.rate_per_s, run.sessions, run.mix
         );
-        let series: Vec<(&str, &hdrhistogram::Histogram<u64>)> =
-            runs.iter().map(|(name, r)| (*name, &r.latency_ns)).collect();
-        report::write_file(path, &report::svg_plot(&title, &series))?;
+        report::write_file(path, &report::svg_plot(&title, series))?;
     }
     Ok(())
 }
@@ -362,4 +431,55 @@ fn checks(name: &str, r: &LoadResult, max_p99_us: Option<u64>) -> bool {
         }
     }
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("petrel-load").chain(args.iter().copied()))
+    }
+
+    fn bench_rates(args: &[&str]) -> Vec<u64> {
+        let mut all = vec!["bench", "--target", "127.0.0.1:15100"];
+        all.extend_from_slice(args);
+        match parse(&all).unwrap().command {
+            Command::Bench(b) => b.load.rate,
+            _ => unreachable!("parsed as bench"),
+        }
+    }
+
+    #[test]
+    fn bench_takes_a_list_of_rates_or_the_flag_repeated() {
+        assert_eq!(bench_rates(&["--rate", "20000,50000"]), [20_000, 50_000]);
+        assert_eq!(bench_rates(&["--rate", "20_000", "--rate", "5000,7000"]), [20_000, 5_000, 7_000]);
+        assert_eq!(bench_rates(&[]), [10_000], "the default");
+        assert!(parse(&["bench", "--target", "127.0.0.1:1", "--rate", "20000,0"]).is_err());
+        assert!(parse(&["bench", "--target", "127.0.0.1:1", "--rate", "20k"]).is_err());
+    }
+
+    #[test]
+    fn bench_reads_the_bench_configuration_s_admin_endpoint_unless_told() {
+        let admin = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Bench(b) => b.admin,
+            _ => unreachable!("parsed as bench"),
+        };
+        assert_eq!(admin(&["bench", "--target", "127.0.0.1:1"]), "127.0.0.1:9190".parse().unwrap());
+        let told = admin(&["bench", "--target", "127.0.0.1:1", "--admin", "127.0.0.1:9180"]);
+        assert_eq!(told, "127.0.0.1:9180".parse().unwrap());
+    }
+
+    #[test]
+    fn run_measures_exactly_one_rate() {
+        let Command::Run { load, .. } = parse(&["run", "--echo", "--rate", "1,2"]).unwrap().command else {
+            unreachable!("parsed as run")
+        };
+        let e = load.single_rate().unwrap_err();
+        assert!(e.to_string().contains("use bench to measure several"), "{e}");
+        let Command::Run { load, .. } = parse(&["run", "--echo", "--rate", "300"]).unwrap().command else {
+            unreachable!("parsed as run")
+        };
+        assert_eq!(load.single_rate().unwrap(), 300);
+    }
 }

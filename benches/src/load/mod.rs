@@ -12,7 +12,9 @@
 //! message the engine would send, of the same size, so that the engine's figures can be given
 //! as a ratio to what this host's loopback TCP and thread wake-ups cost.
 
+pub mod admin;
 pub mod client;
+pub mod decomposition;
 pub mod echo;
 pub mod flow;
 pub mod report;
@@ -20,7 +22,7 @@ pub mod report;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use client::{run_load, LoadOptions, LoadResult, Login, ResponseCounts};
+pub use client::{parse_rate, run_load, run_load_marked, LoadOptions, LoadResult, Login, ResponseCounts};
 pub use echo::EchoServer;
 pub use flow::Mix;
 

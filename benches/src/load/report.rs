@@ -36,36 +36,44 @@ pub fn human_ns(ns: u64) -> String {
     }
 }
 
-/// The percentile table: one row per named histogram, and, when `ratio_to` names a row, a row
-/// of each other row's figures divided by it.
-pub fn table(rows: &[(&str, &Histogram<u64>)], ratio_to: Option<usize>) -> String {
+/// Width of the table's first column: the longest row name ("durable write", "engine/echo").
+const NAME_WIDTH: usize = 14;
+
+/// The percentile table: one row per named histogram, and, when `ratio` names two rows
+/// `(a, b)`, a row of row a's figures divided by row b's.
+pub fn table(rows: &[(&str, &Histogram<u64>)], ratio: Option<(usize, usize)>) -> String {
     let mut out = String::new();
-    let _ = write!(out, "{:<10}", "");
+    let _ = write!(out, "{:<NAME_WIDTH$}", "");
     for (name, _) in TABLE_QUANTILES {
         let _ = write!(out, "{name:>11}");
     }
     let _ = writeln!(out, "{:>11}{:>11}", "max", "count");
     for (name, h) in rows {
-        let _ = write!(out, "{name:<10}");
+        let _ = write!(out, "{name:<NAME_WIDTH$}");
         for v in summary_ns(h) {
             let _ = write!(out, "{:>11}", human_ns(v));
         }
         let _ = writeln!(out, "{:>11}", h.len());
     }
-    if let Some(base) = ratio_to {
-        let base_summary = summary_ns(rows[base].1);
-        for (i, (name, h)) in rows.iter().enumerate() {
-            if i == base {
-                continue;
-            }
-            let _ = write!(out, "{:<10}", format!("{name}/{}", rows[base].0));
-            for (v, b) in summary_ns(h).iter().zip(base_summary) {
-                let _ = write!(out, "{:>11}", format!("{:.2}x", *v as f64 / b.max(1) as f64));
-            }
-            let _ = writeln!(out);
+    if let Some((a, b)) = ratio {
+        let _ = write!(out, "{:<NAME_WIDTH$}", format!("{}/{}", rows[a].0, rows[b].0));
+        for (v, base) in summary_ns(rows[a].1).iter().zip(summary_ns(rows[b].1)) {
+            let _ = write!(out, "{:>11}", format!("{:.2}x", *v as f64 / base.max(1) as f64));
         }
+        let _ = writeln!(out);
     }
     out
+}
+
+/// `path` with `-RATE` before its extension (`engine.hgrm` -> `engine-20000.hgrm`): one file
+/// per rate when `bench` measures several.
+pub fn per_rate_path(path: &Path, rate_per_s: u64) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{rate_per_s}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{rate_per_s}"),
+    };
+    path.with_file_name(name)
 }
 
 /// HdrHistogram's percentile distribution, values in µs (as `outputPercentileDistribution`
@@ -263,4 +271,30 @@ fn xml_escape(text: &str) -> String {
 /// Writes `text` to `path`, naming the file on failure.
 pub fn write_file(path: &Path, text: &str) -> Result<(), LoadError> {
     std::fs::write(path, text).map_err(|source| LoadError::Write { path: PathBuf::from(path), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_divides_exactly_the_named_pair_of_rows() {
+        let mut engine = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        let (mut echo, mut durable) = (engine.clone(), engine.clone());
+        engine.record_n(400_000, 10).unwrap();
+        echo.record_n(100_000, 10).unwrap();
+        durable.record_n(250_000, 3).unwrap();
+        let text = table(&[("engine", &engine), ("echo", &echo), ("durable write", &durable)], Some((0, 1)));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "a header, three rows, one ratio row: {text}");
+        assert!(lines[3].starts_with("durable write ") && lines[3].ends_with(" 3"), "{text}");
+        assert!(lines[4].starts_with("engine/echo") && lines[4].contains("4.00x"), "{text}");
+    }
+
+    #[test]
+    fn per_rate_files_keep_their_folder_and_extension() {
+        assert_eq!(per_rate_path(Path::new("engine.hgrm"), 20_000), PathBuf::from("engine-20000.hgrm"));
+        assert_eq!(per_rate_path(Path::new("/tmp/out/wire.svg"), 5), PathBuf::from("/tmp/out/wire-5.svg"));
+        assert_eq!(per_rate_path(Path::new("plain"), 7), PathBuf::from("plain-7"));
+    }
 }

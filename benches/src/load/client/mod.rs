@@ -3,7 +3,8 @@
 //! Two threads share one [`InFlight`] table per session (each under its own mutex): this
 //! thread runs the [`Sender`], which registers every order before its bytes leave, and the
 //! [`Receiver`] thread matches every answer to it. [`run_load`] wires them, in the order a
-//! run goes.
+//! run goes; [`run_load_marked`] adds a third that sleeps until the warm-up ends and then
+//! reads whatever the caller wants read there (the engine's own histograms).
 
 mod in_flight;
 mod options;
@@ -12,7 +13,7 @@ mod result;
 mod sender;
 mod session;
 
-pub use options::{LoadOptions, Login};
+pub use options::{parse_rate, LoadOptions, Login};
 pub use result::{LoadResult, ResponseCounts};
 
 use super::flow::{Book, Flow};
@@ -73,6 +74,17 @@ impl Shared {
 /// Runs the load and returns what it measured. Fails when a session cannot log in, the
 /// connection breaks, or the target falls further behind than the response timeout allows.
 pub fn run_load(options: &LoadOptions) -> Result<LoadResult, LoadError> {
+    run_load_marked(options, || ()).map(|(result, ())| result)
+}
+
+/// [`run_load`], also calling `at_record_start` on a thread of its own at the moment from which
+/// orders are recorded (the end of the warm-up), and returning what it returned. A reading of
+/// the target's own cumulative counters taken there and another after the run cover the orders
+/// of the histogram, to within the commit or batch in flight at each end.
+pub fn run_load_marked<T: Send>(
+    options: &LoadOptions,
+    at_record_start: impl FnOnce() -> T + Send,
+) -> Result<(LoadResult, T), LoadError> {
     // 1. Check the options and log every session in, before the clock starts.
     options.validate()?;
     let mut sessions = Vec::with_capacity(options.logins.len());
@@ -87,8 +99,18 @@ pub fn run_load(options: &LoadOptions) -> Result<LoadResult, LoadError> {
     let shared = Arc::new(Shared::new(options, &flow));
     // 3. The receiver thread, starting with the bytes that came with each Login Accepted.
     let receiver = Receiver::new(&sessions, leftovers)?.spawn(shared.clone())?;
-    // 4. This thread sends every order at its intended time.
-    let sent = Sender::new(options, &shared, flow, &sessions).run();
+    // 4. This thread sends every order at its intended time, while a scoped one waits for the
+    //    end of the warm-up to call the marker (never on the sender, whose schedule it would
+    //    delay).
+    let (sent, marked) = std::thread::scope(|scope| {
+        let marker = scope.spawn(|| {
+            let record_start = shared.t0 + Duration::from_nanos(shared.warmup_ns);
+            std::thread::sleep(record_start.saturating_duration_since(Instant::now()));
+            at_record_start()
+        });
+        let sent = Sender::new(options, &shared, flow, &sessions).run();
+        (sent, marker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
     // 5. Wait for the last answers (or give up after the timeout), then log out, which ends
     //    the receiver.
     if sent.is_ok() {
@@ -112,6 +134,18 @@ pub fn run_load(options: &LoadOptions) -> Result<LoadResult, LoadError> {
         (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
         (Ok(s), Ok(h)) => (s, h),
     };
+    Ok((tally(options, &shared, sessions.len(), sent, send_lag_ns, latency_ns), marked))
+}
+
+/// The run's result from what the threads measured and the sessions' tables.
+fn tally(
+    options: &LoadOptions,
+    shared: &Shared,
+    sessions: usize,
+    sent: u64,
+    send_lag_ns: hdrhistogram::Histogram<u64>,
+    latency_ns: hdrhistogram::Histogram<u64>,
+) -> LoadResult {
     let mut counts = ResponseCounts::default();
     let mut lost = 0;
     for in_flight in &shared.in_flight {
@@ -119,17 +153,17 @@ pub fn run_load(options: &LoadOptions) -> Result<LoadResult, LoadError> {
         counts.add(in_flight.counts());
         lost += in_flight.len() as u64;
     }
-    Ok(LoadResult {
+    LoadResult {
         latency_ns,
         send_lag_ns,
         sent,
         counts,
         lost,
-        sessions: sessions.len(),
+        sessions,
         rate_per_s: options.rate_per_s,
         duration: options.duration,
         mix: options.mix.name(),
-    })
+    }
 }
 
 /// Returns once every order is answered, the run failed, or `timeout` has passed.

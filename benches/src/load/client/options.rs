@@ -64,3 +64,34 @@ impl LoadOptions {
         (self.rate_per_s as u128 * self.duration.as_nanos() / 1_000_000_000) as u64
     }
 }
+
+/// One offered rate as `--rate` takes it: orders per second, a positive whole number, digits
+/// optionally grouped with `_` (`50_000`). A list (`20000,50000`) is split on commas first.
+pub fn parse_rate(text: &str) -> Result<u64, String> {
+    let digits: String = text.trim().chars().filter(|&c| c != '_').collect();
+    let rate: u64 = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().map_err(|_| format!("{text:?} is too large a rate"))?
+    } else {
+        return Err(format!("{text:?} is not a rate: expected orders per second, like 20000"));
+    };
+    if rate == 0 {
+        return Err("the offered rate must be at least 1 order/s".into());
+    }
+    Ok(rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn a_rate_is_a_positive_whole_number_of_orders_per_second() {
+        assert_eq!(parse_rate("20000"), Ok(20_000));
+        assert_eq!(parse_rate("50_000"), Ok(50_000));
+        assert_eq!(parse_rate(" 7 "), Ok(7));
+        for bad in ["", "0", "-5", "20k", "1.5", "_", "99999999999999999999999"] {
+            assert!(parse_rate(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_rate("20k").unwrap_err().contains("like 20000"));
+    }
+}
