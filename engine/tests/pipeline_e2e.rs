@@ -62,8 +62,9 @@ fn events_equal_a_single_threaded_engine(mode: &str) {
     assert_eq!(stats.durable_sequence.load(Ordering::Relaxed), commands.len() as u64);
     let batches = stats.journal_batches_total.load(Ordering::Relaxed);
     assert!(batches >= 1 && batches <= commands.len() as u64);
-    assert_eq!(stats.journal_commit_ns.lock().unwrap().len(), batches, "one latency sample per group commit");
     let report = runtime.shutdown(false).unwrap();
+    // Threads hand their samples over every few milliseconds, and all of them when they stop.
+    assert_eq!(stats.journal_commit_ns.lock().unwrap().len(), batches, "one latency sample per group commit");
     assert_eq!(report.last_sequence, commands.len() as u64);
     assert_eq!(report.commands, commands.len() as u64);
 }

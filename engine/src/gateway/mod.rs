@@ -286,9 +286,9 @@ impl<T: Transport> Gateway<T> {
             work |= self.flush_all();
             self.timers();
             work |= self.finish_ended(true);
+            self.latency.publish(&self.stats);
             if !work {
                 self.releaser.mark.write_if_moved(&self.hot_log);
-                self.latency.publish(&self.stats);
             }
         }
         self.close_all();

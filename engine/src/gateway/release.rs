@@ -78,7 +78,7 @@ impl Outputs<'_> {
     fn record_latency(&mut self, echo: Option<Echo>) {
         if let Some(echo) = echo {
             let now_ns = self.started.elapsed().as_nanos() as u64;
-            self.latency.record(now_ns.saturating_sub(echo.rx_ns), self.stats);
+            self.latency.record(now_ns.saturating_sub(echo.rx_ns));
         }
     }
 }

@@ -65,38 +65,26 @@ pub(super) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Most samples the gateway keeps before handing them to readers.
-const LATENCY_PUBLISH_SAMPLES: u32 = 1024;
-
 /// The gateway thread's own latency histogram: recorded without sharing, merged into
-/// [`GatewayStats::wire_to_wire_ns`] every [`LATENCY_PUBLISH_SAMPLES`] samples or when idle.
+/// [`GatewayStats::wire_to_wire_ns`] at most every [`crate::port::HISTOGRAM_MERGE_INTERVAL`]
+/// (a merge costs tens of microseconds; the loop offers one on every pass).
 pub(super) struct LatencyRecorder {
-    histogram: hdrhistogram::Histogram<u64>,
-    recorded: u32,
+    histogram: crate::port::ThreadHistogram,
 }
 
 impl LatencyRecorder {
     pub(super) fn new() -> LatencyRecorder {
-        LatencyRecorder { histogram: crate::metrics::new_latency_histogram(), recorded: 0 }
-    }
-
-    pub(super) fn record(&mut self, latency_ns: u64, stats: &GatewayStats) {
-        let _ = self.histogram.record(latency_ns.max(1));
-        self.recorded += 1;
-        if self.recorded >= LATENCY_PUBLISH_SAMPLES {
-            self.publish(stats);
+        LatencyRecorder {
+            histogram: crate::port::ThreadHistogram::new(crate::metrics::new_latency_histogram()),
         }
     }
 
-    /// Hands the samples to readers without ever waiting for them (a busy reader: next time).
+    pub(super) fn record(&mut self, latency_ns: u64) {
+        self.histogram.record(latency_ns);
+    }
+
+    /// Hands the samples to readers when due, without ever waiting for them.
     pub(super) fn publish(&mut self, stats: &GatewayStats) {
-        if self.recorded == 0 {
-            return;
-        }
-        if let Ok(mut shared) = stats.wire_to_wire_ns.try_lock() {
-            let _ = shared.add(&self.histogram);
-            self.histogram.reset();
-            self.recorded = 0;
-        }
+        self.histogram.merge_if_due(&stats.wire_to_wire_ns);
     }
 }

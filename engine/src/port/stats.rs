@@ -48,6 +48,60 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG).expect("constant bounds are valid")
 }
 
+/// How often a data-plane thread merges its own latency samples into the histogram readers
+/// take. A merge walks and clears the whole histogram (hundreds of kilobytes at these bounds:
+/// tens of microseconds), far too much per command or per commit on an order's path; readers
+/// scrape every few seconds.
+pub const HISTOGRAM_MERGE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// A thread's own latency histogram: recorded without sharing, merged into the shared one at
+/// most every [`HISTOGRAM_MERGE_INTERVAL`] (the thread calls [`merge_if_due`] on every loop,
+/// idle ones included, so samples reach readers within about that interval).
+///
+/// [`merge_if_due`]: ThreadHistogram::merge_if_due
+pub(crate) struct ThreadHistogram {
+    local: Histogram<u64>,
+    recorded: u64,
+    merged_at: std::time::Instant,
+}
+
+impl ThreadHistogram {
+    pub(crate) fn new(local: Histogram<u64>) -> ThreadHistogram {
+        ThreadHistogram { local, recorded: 0, merged_at: std::time::Instant::now() }
+    }
+
+    #[inline]
+    pub(crate) fn record(&mut self, value_ns: u64) {
+        self.local.saturating_record(value_ns.max(1));
+        self.recorded += 1;
+    }
+
+    /// Merges the samples into `shared` when some wait and the interval has passed, never
+    /// waiting for a reader (a busy one: next time). Whether it merged.
+    pub(crate) fn merge_if_due(&mut self, shared: &Mutex<Histogram<u64>>) -> bool {
+        if self.recorded == 0 || self.merged_at.elapsed() < HISTOGRAM_MERGE_INTERVAL {
+            return false;
+        }
+        let Ok(mut shared) = shared.try_lock() else { return false };
+        shared.add(&self.local).expect("histograms share their bounds");
+        self.local.reset();
+        self.recorded = 0;
+        self.merged_at = std::time::Instant::now();
+        true
+    }
+
+    /// Merges whatever waits, waiting for a reader if need be: when the thread stops.
+    pub(crate) fn merge_now(&mut self, shared: &Mutex<Histogram<u64>>) {
+        if self.recorded == 0 {
+            return;
+        }
+        let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+        shared.add(&self.local).expect("histograms share their bounds");
+        self.local.reset();
+        self.recorded = 0;
+    }
+}
+
 /// Everything the runtime counts (see the module documentation).
 #[derive(Debug)]
 pub struct RuntimeStats {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam::channel::{Receiver, Sender};
-use hdrhistogram::Histogram;
 use petrel_core::{Engine, Event, EventSink, RejectReason};
 
 use super::housekeeping::SnapshotJob;
@@ -17,7 +16,7 @@ use super::shared::Shared;
 use super::stamp::{Stamped, Stamper};
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::port::{new_histogram, InboundCommand, OutboundEvent};
+use crate::port::{new_histogram, InboundCommand, OutboundEvent, ThreadHistogram};
 
 /// Where a command's events go: the outbound ring, each data path with its own way of waiting
 /// when the ring is full.
@@ -47,7 +46,7 @@ pub(super) struct Applier {
     stamper: Stamper<SystemClock>,
     shared: Arc<Shared>,
     counters: Counters,
-    service_ns: Histogram<u64>,
+    service_ns: ThreadHistogram,
     snapshot_every: u64,
     commands_since_snapshot: u64,
     /// The reusable snapshot buffer; `None` while housekeeping holds it.
@@ -67,7 +66,7 @@ impl Applier {
             engine,
             shared,
             counters: Counters::default(),
-            service_ns: new_histogram(),
+            service_ns: ThreadHistogram::new(new_histogram()),
             snapshot_every: config.snapshots.every_commands,
             commands_since_snapshot: 0,
             snapshot_buffer: Some(Vec::new()),
@@ -104,11 +103,12 @@ impl Applier {
         sink.finish();
         self.counters.commands += 1;
         self.commands_since_snapshot += 1;
-        self.service_ns.saturating_record(started.elapsed().as_nanos() as u64);
+        self.service_ns.record(started.elapsed().as_nanos() as u64);
         Ok(sequence)
     }
 
-    /// Publishes the counters for the metrics (never waiting for a reader of the histogram).
+    /// Publishes the counters for the metrics, and the service times when due (never waiting
+    /// for a reader). Called after work and on idle loops alike.
     pub(super) fn publish(&mut self) {
         let stats = &self.shared.stats;
         let c = &self.counters;
@@ -120,10 +120,13 @@ impl Applier {
         stats.executions_total.store(c.executions, Ordering::Relaxed);
         stats.cancels_total.store(c.cancels, Ordering::Relaxed);
         stats.last_sequence.store(self.stamper.next_sequence() - 1, Ordering::Relaxed);
-        if let Ok(mut shared) = stats.matcher_service_ns.try_lock() {
-            shared.add(&self.service_ns).expect("histograms share their bounds");
-            self.service_ns.reset();
-        }
+        self.service_ns.merge_if_due(&stats.matcher_service_ns);
+    }
+
+    /// The last publication, when the thread stops: every sample included.
+    pub(super) fn publish_final(&mut self) {
+        self.publish();
+        self.service_ns.merge_now(&self.shared.stats.matcher_service_ns);
     }
 
     /// At a command boundary, when due and no snapshot is in flight: encodes the state into the

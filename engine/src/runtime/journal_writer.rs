@@ -6,14 +6,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
-use hdrhistogram::Histogram;
 use petrel_journal::{CommitStats, JournalError, JournalWriter};
 
 use super::idle::{IdleStrategy, Idler};
 use super::progress::JOURNAL;
 use super::shared::Shared;
 use super::stamp::Stamped;
-use crate::port::{new_histogram, GatewayPort};
+use crate::port::{new_histogram, GatewayPort, ThreadHistogram};
 
 /// Most records the journal thread takes from its ring per group commit (beyond that, the
 /// write buffer's size bounds a commit anyway).
@@ -68,6 +67,8 @@ impl JournalThread {
                 }
             } else if sequencer_done {
                 break;
+            } else {
+                self.commits.idle();
             }
             beat.beat(records == 0);
             let (ring, shared) = (&self.ring, &self.shared);
@@ -75,6 +76,7 @@ impl JournalThread {
                 !ring.is_empty() || shared.sequencer_done.load(Ordering::Acquire)
             });
         }
+        self.commits.finish();
         Ok(self.writer)
     }
 }
@@ -85,18 +87,18 @@ impl JournalThread {
 pub(super) struct Commits {
     port: GatewayPort,
     shared: Arc<Shared>,
-    commit_ns: Histogram<u64>,
+    commit_ns: ThreadHistogram,
 }
 
 impl Commits {
     pub(super) fn new(port: GatewayPort, shared: Arc<Shared>) -> Commits {
-        Commits { port, shared, commit_ns: new_histogram() }
+        Commits { port, shared, commit_ns: ThreadHistogram::new(new_histogram()) }
     }
 
     /// After one group commit: publishes the new durable mark (Release: the gateway that sees
     /// it may release every event up to it) and rings the gateway.
     pub(super) fn publish(&mut self, committed: CommitStats) {
-        self.commit_ns.saturating_record(committed.duration_ns);
+        self.commit_ns.record(committed.duration_ns);
         self.port.durable_sequence.store(committed.durable_sequence, Ordering::Release);
         self.port.gateway_bell.ring();
         let stats = &self.shared.stats;
@@ -104,10 +106,17 @@ impl Commits {
         stats.journal_bytes_total.fetch_add(committed.bytes_written, Ordering::Relaxed);
         stats.journal_batches_total.fetch_add(1, Ordering::Relaxed);
         stats.journal_batch_records.store(committed.records, Ordering::Relaxed);
-        if let Ok(mut shared) = stats.journal_commit_ns.try_lock() {
-            shared.add(&self.commit_ns).expect("histograms share their bounds");
-            self.commit_ns.reset();
-        }
+        self.commit_ns.merge_if_due(&stats.journal_commit_ns);
+    }
+
+    /// On a loop without a commit: hands the commit times waiting to readers, when due.
+    pub(super) fn idle(&mut self) {
+        self.commit_ns.merge_if_due(&self.shared.stats.journal_commit_ns);
+    }
+
+    /// When the journal stops: every commit time to readers.
+    pub(super) fn finish(&mut self) {
+        self.commit_ns.merge_now(&self.shared.stats.journal_commit_ns);
     }
 
     /// After a failed commit: nothing more can become durable. Records why, for `progress`.

@@ -75,7 +75,8 @@ impl RunToCompletion {
         }
         let Some(Parts { mut applier, mut journal }) = self.parts.take() else { return };
         journal.commit();
-        applier.publish();
+        journal.commits.finish();
+        applier.publish_final();
         let writer = match journal.failure {
             Some(error) => Err(error),
             None => Ok(journal.writer),
@@ -100,8 +101,10 @@ impl InlineCore for RunToCompletion {
         }
         if done > 0 {
             parts.journal.commit();
-            parts.applier.publish();
+        } else {
+            parts.journal.commits.idle();
         }
+        parts.applier.publish();
         parts.applier.maybe_snapshot();
         let beats = &self.shared.beats;
         beats[SEQUENCER].beat(done == 0);

@@ -80,9 +80,7 @@ impl Sequencer {
                 }
                 done += 1;
             }
-            if done > 0 {
-                self.applier.publish();
-            }
+            self.applier.publish();
             self.applier.maybe_snapshot();
             if done == 0 && stopping {
                 break;
@@ -93,7 +91,7 @@ impl Sequencer {
                 !admin.is_empty() || !inbound.is_empty() || shared.stop.load(Ordering::Acquire)
             });
         }
-        self.applier.publish();
+        self.applier.publish_final();
         self.applier.into_engine()
     }
 
