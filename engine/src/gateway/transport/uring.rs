@@ -818,6 +818,13 @@ impl Transport for UringTransport {
         self.arm()?;
         self.enter(timeout)?;
         self.reap();
+        // A send that completed just now may leave bytes queued behind it: hand them to the
+        // kernel at once rather than at the next poll, which may come only after a group
+        // commit (running to completion) or a sleep.
+        if !self.dirty.is_empty() {
+            self.arm()?;
+            self.enter(Duration::ZERO)?;
+        }
         Ok(())
     }
 
