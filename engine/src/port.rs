@@ -18,7 +18,8 @@ use crossbeam::queue::ArrayQueue;
 use petrel_core::{Command, Event};
 
 pub use doorbell::Doorbell;
-pub(crate) use stats::new_histogram;
+pub use stats::HISTOGRAM_MERGE_INTERVAL;
+pub(crate) use stats::{new_histogram, ThreadHistogram};
 pub use stats::{Ring, RuntimeStats};
 
 /// The `conn` of commands that came from the control plane (`Runtime::submit_admin`).
