@@ -63,7 +63,9 @@ impl OrderIndex {
         debug_assert!(positions.is_power_of_two() && positions >> run_bits >= 2);
         OrderIndex {
             keys: vec![EMPTY; positions],
-            slots: vec![0; positions],
+            // Filled, not zeroed: a zeroed allocation is mapped lazily, so its pages would fault
+            // in one by one on the hot path as orders rest.
+            slots: vec![u32::MAX; positions],
             mask: positions - 1,
             run_bits,
             in_run_mask: (1 << run_bits) - 1,
