@@ -19,13 +19,16 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-/// Consecutive client references of one account whose homes are adjacent, in a table too large
-/// for the caches: 64 keys, eight cache lines. Longer runs measured slower on `deep-queues`.
-const LARGE_TABLE_RUN_BITS: u32 = 6;
+/// log2 of the length of a run: consecutive client references of one account whose homes are
+/// adjacent in a table too large for the caches (64 keys, eight cache lines). Longer runs
+/// measured slower on `deep-queues`.
+const RUN_BITS: u32 = 6;
+const IN_RUN: u64 = (1 << RUN_BITS) - 1;
 
 /// Positions above which the table is taken to outgrow the caches (8 MiB of keys). Below it,
-/// runs buy nothing and cost clustering: live references are not spread evenly over runs, so
-/// runs sharing a home overflow into their neighbours. There each key has a home of its own.
+/// runs buy nothing and cost clustering (live references are not spread evenly over runs, so
+/// runs sharing a home overflow into their neighbours): there the whole key is hashed, and only
+/// its place inside the run of its hash comes from the reference's low bits.
 const LARGE_TABLE_POSITIONS: usize = 1 << 20;
 
 const EMPTY: u64 = u64::MAX;
@@ -37,12 +40,11 @@ pub(crate) struct OrderIndex {
     slots: Vec<u32>,
     /// Positions in all, a power of two, minus one: positions wrap with it.
     mask: usize,
-    /// log2 of the run length: 0 in a table that fits the caches.
-    run_bits: u32,
-    /// The low `run_bits` bits: a key's place in its run.
-    in_run_mask: u64,
-    /// 64 minus the bits that pick a run's home among the table's runs.
-    run_shift: u32,
+    /// The bits of the key that are hashed: all but the reference's place in its run in a large
+    /// table, all of them in a small one.
+    hashed: u64,
+    /// `mask` without the place in a run: the hash picks the run.
+    run_mask: u64,
     len: usize,
 }
 
@@ -54,33 +56,30 @@ pub(crate) fn key(account: u32, client_ref: u32) -> u64 {
 
 impl OrderIndex {
     pub(crate) fn with_capacity(max_entries: u32) -> OrderIndex {
-        let positions = (max_entries as usize * 2).next_power_of_two().max(16);
-        let run_bits = if positions > LARGE_TABLE_POSITIONS { LARGE_TABLE_RUN_BITS } else { 0 };
-        OrderIndex::with_runs(positions, run_bits)
+        let positions = (max_entries as usize * 2).next_power_of_two().max(2 << RUN_BITS);
+        OrderIndex::with_runs(positions, positions > LARGE_TABLE_POSITIONS)
     }
 
-    fn with_runs(positions: usize, run_bits: u32) -> OrderIndex {
-        debug_assert!(positions.is_power_of_two() && positions >> run_bits >= 2);
+    fn with_runs(positions: usize, runs: bool) -> OrderIndex {
+        debug_assert!(positions.is_power_of_two() && positions >= 2 << RUN_BITS);
         OrderIndex {
             keys: vec![EMPTY; positions],
             // Filled, not zeroed: a zeroed allocation is mapped lazily, so its pages would fault
             // in one by one on the hot path as orders rest.
             slots: vec![u32::MAX; positions],
             mask: positions - 1,
-            run_bits,
-            in_run_mask: (1 << run_bits) - 1,
-            run_shift: 64 - (positions.trailing_zeros() - run_bits),
+            hashed: if runs { !IN_RUN } else { !0 },
+            run_mask: (positions - 1) as u64 & !IN_RUN,
             len: 0,
         }
     }
 
     #[inline]
     fn home(&self, key: u64) -> usize {
-        // Fibonacci hashing of the key without the reference's low bits: the high bits of
-        // k × 2^64/φ pick the run's place, and the low bits of the reference its place in the run.
-        // The run's place has the table's bits less `run_bits`, so the result needs no mask.
-        let run = (key >> self.run_bits).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.run_shift;
-        ((run << self.run_bits) | (key & self.in_run_mask)) as usize
+        // Fibonacci hashing: bits of k × 2^64/φ pick the run, and the reference's low bits the
+        // place in it.
+        let hash = (key & self.hashed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        ((hash & self.run_mask) | (key & IN_RUN)) as usize
     }
 
     /// How far past its home the key at position `i` sits.
@@ -89,12 +88,25 @@ impl OrderIndex {
         i.wrapping_sub(self.home(key)) & self.mask
     }
 
-    /// The position holding `key`, if present. Robin Hood order lets a miss stop at the first
-    /// key nearer its home than `key` would be.
+    /// The position holding `key`, if present.
     #[inline]
     fn position(&self, key: u64) -> Option<usize> {
-        let mut i = self.home(key);
-        let mut dist = 0;
+        let home = self.home(key);
+        if self.keys[home] == key {
+            return Some(home);
+        }
+        self.position_past_home(home, key)
+    }
+
+    /// The probe past a key's home: rare at this load, so kept out of the callers. Robin Hood
+    /// order lets a miss stop at the first key nearer its home than `key` would be.
+    #[inline(never)]
+    fn position_past_home(&self, home: usize, key: u64) -> Option<usize> {
+        if self.keys[home] == EMPTY {
+            return None;
+        }
+        let mut i = (home + 1) & self.mask;
+        let mut dist = 1;
         loop {
             let k = self.keys[i];
             if k == key {
@@ -121,8 +133,19 @@ impl OrderIndex {
         debug_assert!(self.position(key).is_none(), "duplicate key in order index");
         assert!(self.len < self.keys.len() / 2, "order index over capacity");
         self.len += 1;
+        let home = self.home(key);
+        if self.keys[home] == EMPTY {
+            self.keys[home] = key;
+            self.slots[home] = slot;
+        } else {
+            self.insert_past_home(home, key, slot);
+        }
+    }
+
+    #[inline(never)]
+    fn insert_past_home(&mut self, home: usize, key: u64, slot: u32) {
         let (mut key, mut slot, mut dist) = (key, slot, 0);
-        let mut i = self.home(key);
+        let mut i = home;
         loop {
             let resident = self.keys[i];
             if resident == EMPTY {
@@ -145,11 +168,23 @@ impl OrderIndex {
 
     #[inline]
     pub(crate) fn remove(&mut self, key: u64) -> Option<u32> {
-        let mut hole = self.position(key)?;
+        let hole = self.position(key)?;
         let removed = self.slots[hole];
         self.len -= 1;
-        // Backward-shift deletion: pull the rest of the probe run one place back, up to an
-        // empty position or a key already at its home.
+        let next = (hole + 1) & self.mask;
+        let k = self.keys[next];
+        if k == EMPTY || self.dist(next, k) == 0 {
+            self.keys[hole] = EMPTY;
+        } else {
+            self.shift_back(hole);
+        }
+        Some(removed)
+    }
+
+    /// Backward-shift deletion: pulls the rest of the probe run after `hole` one place back, up
+    /// to an empty position or a key already at its home.
+    #[inline(never)]
+    fn shift_back(&mut self, mut hole: usize) {
         loop {
             let next = (hole + 1) & self.mask;
             let k = self.keys[next];
@@ -161,7 +196,6 @@ impl OrderIndex {
             hole = next;
         }
         self.keys[hole] = EMPTY;
-        Some(removed)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -178,7 +212,7 @@ mod tests {
     /// Both layouts: a key per home, and runs of 64 (here eight runs share the table, so runs
     /// collide and overflow into each other far more than in a real one).
     fn layouts() -> [OrderIndex; 2] {
-        [OrderIndex::with_capacity(256), OrderIndex::with_runs(512, LARGE_TABLE_RUN_BITS)]
+        [OrderIndex::with_capacity(256), OrderIndex::with_runs(512, true)]
     }
 
     proptest! {
