@@ -234,7 +234,7 @@ impl Engine {
         if c.qty_remaining >= order.qty {
             return reject(out, RejectReason::CancelWouldNotReduce);
         }
-        if c.qty_remaining % self.books.book(order.instrument).lot_size != 0 {
+        if !self.books.book(order.instrument).lot.divides(c.qty_remaining as u64) {
             return reject(out, RejectReason::QuantityNotOnLot);
         }
         self.books.cancel(slot, order.qty - c.qty_remaining, CancelReason::User, out);
