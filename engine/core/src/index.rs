@@ -92,19 +92,17 @@ impl OrderIndex {
     #[inline]
     fn position(&self, key: u64) -> Option<usize> {
         let home = self.home(key);
-        if self.keys[home] == key {
-            return Some(home);
+        match self.keys[home] {
+            k if k == key => Some(home),
+            EMPTY => None,
+            _ => self.position_past_home(home, key),
         }
-        self.position_past_home(home, key)
     }
 
     /// The probe past a key's home: rare at this load, so kept out of the callers. Robin Hood
     /// order lets a miss stop at the first key nearer its home than `key` would be.
     #[inline(never)]
     fn position_past_home(&self, home: usize, key: u64) -> Option<usize> {
-        if self.keys[home] == EMPTY {
-            return None;
-        }
         let mut i = (home + 1) & self.mask;
         let mut dist = 1;
         loop {
