@@ -8,7 +8,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::arena::{OrderArena, NIL};
+use crate::arena::{Order, OrderArena, NIL};
 use crate::config::InstrumentConfig;
 use crate::divisor::ExactDivisor;
 use crate::levelset::LevelSet;
@@ -154,9 +154,9 @@ impl Book {
         self.best_price(side.opposite()).is_some_and(|best| price_acceptable(side, best, price))
     }
 
-    /// Appends the order in `slot` to the back of its level's queue.
-    pub(crate) fn push_back(&mut self, orders: &mut OrderArena, slot: u32) {
-        let order = orders[slot];
+    /// Appends `order`, just stored in `slot`, to the back of its level's queue. The caller
+    /// passes the order it stored rather than have it read back at once.
+    pub(crate) fn push_back(&mut self, orders: &mut OrderArena, slot: u32, order: &Order) {
         let at = self.level_index(order.price);
         let half = self.half_mut(order.side);
         let level = &mut half.levels[at as usize];
