@@ -8,8 +8,9 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::arena::{OrderArena, NIL};
+use crate::arena::{Order, OrderArena, NIL};
 use crate::config::InstrumentConfig;
+use crate::divisor::ExactDivisor;
 use crate::levelset::LevelSet;
 use crate::types::{Price, Qty, Side, Symbol};
 
@@ -58,7 +59,9 @@ impl HalfBook {
 pub(crate) struct Book {
     pub(crate) symbol: Symbol,
     pub(crate) tick_size: Price,
-    pub(crate) lot_size: Qty,
+    /// Division by the tick and by the lot without a divide instruction.
+    pub(crate) tick: ExactDivisor,
+    pub(crate) lot: ExactDivisor,
     pub(crate) band_min: Price,
     pub(crate) band_max: Price,
     pub(crate) bids: HalfBook,
@@ -73,7 +76,8 @@ impl Book {
         Book {
             symbol: config.symbol,
             tick_size: config.tick_size,
-            lot_size: config.lot_size,
+            tick: ExactDivisor::new(config.tick_size as u64),
+            lot: ExactDivisor::new(config.lot_size as u64),
             band_min: config.price_band_min,
             band_max: config.price_band_max,
             bids: HalfBook::new(levels),
@@ -82,9 +86,11 @@ impl Book {
         }
     }
 
+    /// The level of a price on the book's grid (inside the band, on the tick).
     #[inline]
     pub(crate) fn level_index(&self, price: Price) -> u32 {
-        ((price - self.band_min) / self.tick_size) as u32
+        debug_assert!(self.in_band(price));
+        self.tick.quotient_of_multiple((price - self.band_min) as u64) as u32
     }
 
     #[inline]
@@ -94,7 +100,23 @@ impl Book {
 
     /// Whether `price` is one of this book's levels: inside the band and on the tick grid.
     pub(crate) fn has_level(&self, price: Price) -> bool {
-        price >= self.band_min && price <= self.band_max && (price - self.band_min) % self.tick_size == 0
+        self.in_band(price) && self.tick.divides((price - self.band_min) as u64)
+    }
+
+    #[inline]
+    pub(crate) fn in_band(&self, price: Price) -> bool {
+        price >= self.band_min && price <= self.band_max
+    }
+
+    /// Whether `price` is a whole number of ticks. The band's ends are, so inside the band this
+    /// is a question about the distance from its floor, which needs no divide.
+    #[inline]
+    pub(crate) fn on_tick(&self, price: Price) -> bool {
+        if self.in_band(price) {
+            self.tick.divides((price - self.band_min) as u64)
+        } else {
+            price % self.tick_size == 0
+        }
     }
 
     #[inline]
@@ -132,9 +154,9 @@ impl Book {
         self.best_price(side.opposite()).is_some_and(|best| price_acceptable(side, best, price))
     }
 
-    /// Appends the order in `slot` to the back of its level's queue.
-    pub(crate) fn push_back(&mut self, orders: &mut OrderArena, slot: u32) {
-        let order = orders[slot];
+    /// Appends `order`, just stored in `slot`, to the back of its level's queue. The caller
+    /// passes the order it stored rather than have it read back at once.
+    pub(crate) fn push_back(&mut self, orders: &mut OrderArena, slot: u32, order: &Order) {
         let at = self.level_index(order.price);
         let half = self.half_mut(order.side);
         let level = &mut half.levels[at as usize];

@@ -203,7 +203,10 @@ impl Engine {
             taker.emit_cancel(o.qty, CancelReason::FillOrKill, out);
             return;
         }
-        self.matcher.match_taker(&mut self.books, &mut self.risk, &mut taker, out);
+        // Most orders do not cross on entry; asking first skips the matcher's set-up for them.
+        if self.books.book(o.instrument.0).crosses(o.side, limit_price) {
+            self.matcher.match_taker(&mut self.books, &mut self.risk, &mut taker, out);
+        }
         if taker.qty == 0 {
             return;
         }
@@ -234,7 +237,7 @@ impl Engine {
         if c.qty_remaining >= order.qty {
             return reject(out, RejectReason::CancelWouldNotReduce);
         }
-        if c.qty_remaining % self.books.book(order.instrument).lot_size != 0 {
+        if !self.books.book(order.instrument).lot.divides(c.qty_remaining as u64) {
             return reject(out, RejectReason::QuantityNotOnLot);
         }
         self.books.cancel(slot, order.qty - c.qty_remaining, CancelReason::User, out);

@@ -24,6 +24,7 @@ mod book;
 pub mod codec;
 mod command;
 mod config;
+mod divisor;
 mod engine;
 mod event;
 mod index;

@@ -195,8 +195,8 @@ impl OrderBooks {
     /// quantities, and returns its slot. The caller has checked capacity.
     pub(crate) fn insert(&mut self, order: Order) -> u32 {
         let slot = self.orders.take(order);
-        self.books[order.instrument as usize].push_back(&mut self.orders, slot);
-        self.append_to_account(slot);
+        self.books[order.instrument as usize].push_back(&mut self.orders, slot, &order);
+        self.append_to_account(slot, order.account);
         self.accounts[order.account as usize].count += 1;
         self.index.insert(key(order.account, order.client_ref), slot);
         let at = order.account as usize * self.books.len() + order.instrument as usize;
@@ -298,12 +298,12 @@ impl OrderBooks {
             list.tail = NIL;
         }
         for slot in slots {
-            self.append_to_account(slot);
+            self.append_to_account(slot, self.orders[slot].account);
         }
     }
 
-    fn append_to_account(&mut self, slot: u32) {
-        let list = &mut self.accounts[self.orders[slot].account as usize];
+    fn append_to_account(&mut self, slot: u32, account: u32) {
+        let list = &mut self.accounts[account as usize];
         let tail = list.tail;
         list.tail = slot;
         if tail == NIL {

@@ -124,7 +124,7 @@ impl Risk {
         if o.qty == 0 {
             return Err(RejectReason::ZeroQuantity);
         }
-        if o.qty % book.lot_size != 0 {
+        if !book.lot.divides(o.qty as u64) {
             return Err(RejectReason::QuantityNotOnLot);
         }
         let market = o.order_type == OrderType::Market;
@@ -177,7 +177,7 @@ impl Risk {
         if r.qty == 0 {
             return Err(RejectReason::ZeroQuantity);
         }
-        if r.qty % book.lot_size != 0 {
+        if !book.lot.divides(r.qty as u64) {
             return Err(RejectReason::QuantityNotOnLot);
         }
         let limits = &account.limits;
@@ -252,10 +252,10 @@ fn collar_bound(book: &Book, side: Side, reference: Price, collar_bps: u32) -> P
 }
 
 fn check_limit_price(book: &Book, side: Side, price: Price, collar_bps: u32) -> Result<(), RejectReason> {
-    if price % book.tick_size != 0 {
+    if !book.on_tick(price) {
         return Err(RejectReason::PriceNotOnTick);
     }
-    if price < book.band_min || price > book.band_max {
+    if !book.in_band(price) {
         return Err(RejectReason::PriceOutOfBand);
     }
     if collar_bps > 0 {
