@@ -90,13 +90,14 @@ pub fn quick() -> Result {
 /// (run-to-completion), so again on the pipeline; the runtime's crash suite on the generated
 /// configuration (pipeline), so again running to completion. (pipeline_no_alloc and
 /// pipeline_e2e name their path in each test.)
-const BOTH_DATA_PATHS: [(&str, &str); 7] = [
+const BOTH_DATA_PATHS: [(&str, &str); 8] = [
     ("gateway", "pipeline"),
     ("gateway_no_alloc", "pipeline"),
     ("crash", "pipeline"),
     ("crash_network", "pipeline"),
     ("output_regeneration", "pipeline"),
     ("reasons_metrics", "pipeline"),
+    ("journal_failure", "pipeline"),
     ("pipeline_crash", "run-to-completion"),
 ];
 

@@ -52,4 +52,6 @@ pub enum RuntimeError {
     Retention(#[source] JournalError),
     #[error("the {thread} thread panicked")]
     Panicked { thread: &'static str },
+    #[error("{name}={value:?}: a test failpoint takes an input sequence number")]
+    Failpoint { name: &'static str, value: String },
 }

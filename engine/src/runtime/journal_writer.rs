@@ -61,7 +61,7 @@ impl JournalThread {
                 records += 1;
             }
             if self.writer.buffered_records() > 0 {
-                match self.writer.commit() {
+                match self.commits.commit(&mut self.writer) {
                     Ok(committed) => self.commits.publish(committed),
                     Err(e) => return Err(self.commits.fail(e)),
                 }
@@ -81,6 +81,23 @@ impl JournalThread {
     }
 }
 
+/// Test-only: `PETREL_FAILPOINT_JOURNAL_FAIL_AT=N` (an input sequence) makes the group commit
+/// that holds command N fail as a failed write would, before anything of it reaches the disk
+/// (a commit forced in the middle of a batch by a full write buffer is not checked): how the
+/// tests prove that a journal failure loses nothing acknowledged on either data path. One
+/// compare per commit when unset.
+pub const JOURNAL_FAIL_AT: &str = "PETREL_FAILPOINT_JOURNAL_FAIL_AT";
+
+/// The failpoint's sequence (`u64::MAX` when unset).
+pub(super) fn journal_fail_at() -> Result<u64, super::RuntimeError> {
+    match std::env::var(JOURNAL_FAIL_AT) {
+        Err(_) => Ok(u64::MAX),
+        Ok(value) => {
+            value.trim().parse().map_err(|_| super::RuntimeError::Failpoint { name: JOURNAL_FAIL_AT, value })
+        }
+    }
+}
+
 /// What follows a group commit, on either data path: the durable mark published (which releases
 /// events), the gateway rung, the commit counted and timed; or, after a failed one, the failure
 /// recorded for the watchdog and the operator.
@@ -88,11 +105,26 @@ pub(super) struct Commits {
     port: GatewayPort,
     shared: Arc<Shared>,
     commit_ns: ThreadHistogram,
+    fail_at: u64,
 }
 
 impl Commits {
     pub(super) fn new(port: GatewayPort, shared: Arc<Shared>) -> Commits {
-        Commits { port, shared, commit_ns: ThreadHistogram::new(new_histogram()) }
+        let fail_at = shared.journal_fail_at;
+        Commits { port, shared, commit_ns: ThreadHistogram::new(new_histogram()), fail_at }
+    }
+
+    /// One group commit of what `writer` buffered (the test failpoint checked first).
+    pub(super) fn commit(&self, writer: &mut JournalWriter) -> Result<CommitStats, JournalError> {
+        let first = writer.next_sequence() - writer.buffered_records();
+        if writer.buffered_records() > 0 && (first..writer.next_sequence()).contains(&self.fail_at) {
+            return Err(JournalError::Io {
+                action: "write",
+                path: writer.current_segment().to_owned(),
+                source: std::io::Error::other(format!("test failpoint {JOURNAL_FAIL_AT}={}", self.fail_at)),
+            });
+        }
+        writer.commit()
     }
 
     /// After one group commit: publishes the new durable mark (Release: the gateway that sees

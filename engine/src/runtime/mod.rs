@@ -174,6 +174,7 @@ impl Runtime {
             failure: Mutex::new(None),
             beats: Default::default(),
             journal_bell: Doorbell::for_thread(),
+            journal_fail_at: journal_writer::journal_fail_at()?,
         });
         let gateway_bell = Arc::new(Doorbell::eventfd().map_err(RuntimeError::Doorbell)?);
         let sequencer_bell = match config.runtime.mode {

@@ -175,7 +175,7 @@ impl Journal {
         if self.failure.is_some() || self.writer.buffered_records() == 0 {
             return;
         }
-        match self.writer.commit() {
+        match self.commits.commit(&mut self.writer) {
             Ok(committed) => self.commits.publish(committed),
             Err(e) => self.failure = Some(self.commits.fail(e)),
         }

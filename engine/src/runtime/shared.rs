@@ -22,6 +22,8 @@ pub(super) struct Shared {
     pub(super) beats: [Beat; THREADS.len()],
     /// Rung by the sequencer after each command it pushed to the journal ring.
     pub(super) journal_bell: Doorbell,
+    /// Test failpoint: the group commit holding this sequence fails (`u64::MAX`: never).
+    pub(super) journal_fail_at: u64,
 }
 
 impl Shared {
