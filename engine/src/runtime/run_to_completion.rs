@@ -68,11 +68,7 @@ impl RunToCompletion {
     /// Sequences what is still queued, commits, and gives the engine and the journal back to
     /// the runtime.
     fn hand_back(&mut self, release: &mut dyn FnMut()) {
-        let Some(parts) = self.parts.as_mut() else { return };
-        while !self.shared.failed() {
-            let Some(command) = self.admin.pop().or_else(|| self.port.inbound.pop()) else { break };
-            parts.process(command, &self.port, release);
-        }
+        self.drain(release);
         let Some(Parts { mut applier, mut journal }) = self.parts.take() else { return };
         journal.commit();
         journal.commits.finish();
@@ -84,13 +80,10 @@ impl RunToCompletion {
         // The runtime may be gone (a test that dropped it first): then nobody needs them.
         let _ = self.handback.send(HandBack { engine: applier.into_engine(), writer });
     }
-}
 
-impl InlineCore for RunToCompletion {
-    fn run(&mut self, release: &mut dyn FnMut()) -> bool {
-        let Some(parts) = self.parts.as_mut() else { return false };
-        // Loaded before draining: everything queued before shutdown began is taken below.
-        let stopping = self.shared.stop.load(Ordering::Acquire);
+    /// Stamps, journals and applies every queued command, admin first. How many.
+    fn drain(&mut self, release: &mut dyn FnMut()) -> u32 {
+        let Some(parts) = self.parts.as_mut() else { return 0 };
         let mut done = 0u32;
         // After a journal failure nothing can become durable: taking more commands would only
         // match orders that can never be acknowledged.
@@ -99,6 +92,19 @@ impl InlineCore for RunToCompletion {
             parts.process(command, &self.port, release);
             done += 1;
         }
+        done
+    }
+}
+
+impl InlineCore for RunToCompletion {
+    fn run(&mut self, release: &mut dyn FnMut()) -> bool {
+        if self.parts.is_none() {
+            return false;
+        }
+        // Loaded before draining: everything queued before shutdown began is taken below.
+        let stopping = self.shared.stop.load(Ordering::Acquire);
+        let done = self.drain(release);
+        let parts = self.parts.as_mut().expect("checked above");
         if done > 0 {
             parts.journal.commit();
         } else {
