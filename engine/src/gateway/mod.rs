@@ -499,9 +499,10 @@ impl<T: Transport> Gateway<T> {
     }
 
     /// Hands a command to the sequencer; when the ring is full the gateway waits (and stops
-    /// reading meanwhile): backpressure, never a dropped order. While waiting it releases what
-    /// is durable and sends, so the core can make progress; sessions that end meanwhile are
-    /// only marked, and finished by the loop after this command.
+    /// reading meanwhile): backpressure, never a dropped order, until the intake closes at
+    /// shutdown (then, as at the top of this function, the command is not accepted). While
+    /// waiting it releases what is durable and sends, so the core can make progress; sessions
+    /// that end meanwhile are only marked, and finished by the loop after this command.
     fn submit(&mut self, mut command: InboundCommand) {
         if self.intake.is_closed() {
             let why = "shutting down: command not accepted";
@@ -523,6 +524,14 @@ impl<T: Transport> Gateway<T> {
                     }
                     if self.run_core() {
                         continue; // it emptied the ring
+                    }
+                    // A runtime that stopped taking commands (its journal failed) never empties
+                    // the ring: the daemon then closes the intake, seen here as between commands,
+                    // since this one was never submitted (nor acknowledged).
+                    if self.intake.observe_close() {
+                        let why = "shutting down: command not accepted";
+                        self.log(HotRecord::new(HotLevel::Info, why).session(command.conn));
+                        return;
                     }
                     self.release();
                     self.flush_all();
