@@ -45,6 +45,7 @@ mod reader;
 mod retention;
 mod scan;
 mod snapshot;
+mod tail;
 mod versions;
 mod writer;
 
@@ -64,6 +65,7 @@ pub use snapshot::{
     latest_snapshot, list_snapshots, prune_snapshots, read_snapshot, write_snapshot, Snapshot, SnapshotError,
     SNAPSHOT_VERSION,
 };
+pub use tail::{JournalTail, TailRecord};
 pub use versions::{
     newest_segment_format_version, newest_snapshot_format_version, segment_format_version,
     snapshot_format_version,
