@@ -11,7 +11,7 @@
 //! and made durable, a snapshot is written, sessions get End of Session, exit 0.
 
 use crate::admin::{self, AdminHandler, AdminServer};
-use crate::config::{Config, GatewayBackend};
+use crate::config::{Config, GatewayBackend, Role};
 use crate::gateway::{
     transport::epoll::EpollTransport, transport::uring::UringTransport, Gateway, GatewaySettings,
     GatewayStats, OutputTails, Regeneration, Transport,
@@ -20,9 +20,13 @@ use crate::latency_export::{self, JOURNAL_COMMIT, MATCHER_SERVICE, WIRE_TO_WIRE}
 use crate::metrics::{self as m, Exposition, LatencySummary};
 use crate::notify::{Notifier, ThreadProgress, Watchdog};
 use crate::port::{GatewayPort, Ring, RuntimeStats};
+use crate::replication::{
+    self, observe::StandbyObserved, primary::Primary, standby::Follower, ReplicationStats,
+};
 use crate::runtime::Runtime;
 use crate::users::Users;
 use petrel_core::{AccountId, Command, RejectReason};
+use petrel_journal::JournalLocation;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,6 +97,8 @@ struct Observed {
     reloads_failed: AtomicU64,
     last_reload_ok: AtomicBool,
     latency: Mutex<Summaries>,
+    /// With `[replication]` (this engine is the primary).
+    replication: Option<Arc<ReplicationStats>>,
 }
 
 struct Summaries {
@@ -111,6 +117,7 @@ impl Observed {
         runtime: &Runtime,
         gateway: &BoundGateway,
         port: GatewayPort,
+        replication: Option<Arc<ReplicationStats>>,
     ) -> Observed {
         Observed {
             config,
@@ -131,6 +138,7 @@ impl Observed {
                 matcher: LatencySummary::new(),
                 fsync: LatencySummary::new(),
             }),
+            replication,
         }
     }
 
@@ -269,6 +277,14 @@ impl AdminHandler for Observed {
             &m::CONFIG_LAST_RELOAD_OK,
             if self.last_reload_ok.load(Ordering::Relaxed) { 1.0 } else { 0.0 },
         );
+        if let (Some(config), Some(stats)) = (&self.config.replication, &self.replication) {
+            replication::observe::render_metrics(
+                &mut e,
+                config,
+                stats,
+                self.port.gate.local.load(Ordering::Relaxed),
+            );
+        }
     }
 
     fn ready(&self) -> bool {
@@ -291,6 +307,11 @@ impl AdminHandler for Observed {
             "durability": match self.config.journal.durability {
                 petrel_journal::Durability::Fsync => "fsync",
                 petrel_journal::Durability::None => "none",
+            },
+            "role": self.config.replication.as_ref().map_or("single", |r| r.role.as_str()),
+            "replication": match (&self.config.replication, &self.replication) {
+                (Some(config), Some(stats)) => replication::observe::status(config, stats, self.port.gate.local.load(Ordering::Relaxed)),
+                _ => serde_json::Value::Null,
             },
         })
         .to_string()
@@ -320,11 +341,30 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     }
     install_signal_handlers().map_err(DaemonError::Start)?;
     tracing::info!(config = %config_path.display(), log = ?log.target, "{}", config.summary());
+    if config.replication.as_ref().is_some_and(|r| r.role == Role::Standby) {
+        return run_standby(config, &notifier);
+    }
     // 2. Recovery: the output journals' tails, then the engine from snapshot and journal.
     let (recovered, regeneration, recovered_state) = recover(&config, &notifier)?;
     // 3. The pinned pipeline: sequencer/matcher, journal writer, housekeeping.
     let (runtime, port) =
         Runtime::start(&config, recovered).map_err(|e| DaemonError::Start(e.to_string()))?;
+    // 3b. With a standby: the replication thread, and the release gate set before any client
+    // can be acknowledged.
+    let replication_stats = config.replication.as_ref().map(|_| Arc::new(ReplicationStats::default()));
+    let primary = match (&config.replication, &replication_stats) {
+        (Some(r), Some(stats)) => {
+            let location = JournalLocation::new(&config.journal.dir, &config.journal.file_prefix);
+            match Primary::start(r, location, port.clone(), Arc::clone(stats)) {
+                Ok(primary) => Some(primary),
+                Err(e) => {
+                    let _ = runtime.shutdown(false);
+                    return Err(DaemonError::Start(e));
+                }
+            }
+        }
+        _ => None,
+    };
     // 4. The gateway thread (which regenerates lost outputs before it listens).
     let users = Arc::new(RwLock::new(Arc::new(users)));
     let (gateway, bound) = match start_gateway(&config, &users, &port, regeneration) {
@@ -335,7 +375,14 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         }
     };
     // 5. The admin endpoint; then READY=1.
-    let observed = Arc::new(Observed::new(config.clone(), recovered_state, &runtime, &bound, port.clone()));
+    let observed = Arc::new(Observed::new(
+        config.clone(),
+        recovered_state,
+        &runtime,
+        &bound,
+        port.clone(),
+        replication_stats,
+    ));
     let admin: AdminServer = admin::serve(config.admin.listen, observed.clone()).map_err(|e| {
         STOP.store(true, Ordering::SeqCst);
         DaemonError::Start(format!("admin endpoint: {e}"))
@@ -360,6 +407,9 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let gateway_result =
         gateway.join().map_err(|_| DaemonError::Runtime("the gateway thread panicked".into()))?;
     admin.shutdown();
+    if let Some(primary) = primary {
+        primary.shutdown();
+    }
     let report = report?;
     tracing::info!(
         last_sequence = report.last_sequence,
@@ -640,4 +690,61 @@ fn reload(
     *users.write().expect("users lock") = Arc::new(next_users);
     tracing::info!(risk_limits_changed = changed, "reloaded configuration and users");
     Ok(next)
+}
+
+/// `replication.role = "standby"`: recovers its own journal, then follows the primary
+/// (journaling and applying every record it ships) until SIGTERM. No gateway listens: clients
+/// trade with the primary.
+fn run_standby(config: Config, notifier: &Notifier) -> Result<(), DaemonError> {
+    let _ = notifier.status("recovering the journal");
+    let recovered =
+        crate::recovery::recover(&config, &mut |_, _| {}).map_err(|e| DaemonError::Start(e.to_string()))?;
+    let replication = config.replication.clone().expect("a standby has [replication]");
+    let stats = Arc::new(ReplicationStats::default());
+    let mut follower =
+        Follower::new(recovered.engine, recovered.writer, replication.clone(), Arc::clone(&stats));
+    let observed = Arc::new(StandbyObserved {
+        config: config.clone(),
+        stats: Arc::clone(&stats),
+        ready: AtomicBool::new(false),
+        start_unix_s: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+    });
+    let admin: AdminServer = admin::serve(config.admin.listen, observed.clone())
+        .map_err(|e| DaemonError::Start(format!("admin endpoint: {e}")))?;
+    let thread = std::thread::Builder::new()
+        .name("petrel-follow".into())
+        .spawn(move || {
+            let result = follower.run(&STOP);
+            (follower, result)
+        })
+        .map_err(|e| DaemonError::Start(format!("cannot start the follower thread: {e}")))?;
+    observed.ready.store(true, Ordering::Relaxed);
+    tracing::info!(admin = %admin.local_addr(), "ready: standby following the primary");
+    let _ = notifier.ready(&observed.status_line());
+    let ping_every = notifier.watchdog_interval();
+    let (mut last_ping, mut last_status) = (Instant::now(), Instant::now());
+    while !STOP.load(Ordering::SeqCst) && !thread.is_finished() {
+        if ping_every.is_some_and(|every| last_ping.elapsed() >= every) {
+            last_ping = Instant::now();
+            let _ = notifier.watchdog();
+        }
+        if last_status.elapsed() >= Duration::from_secs(2) {
+            last_status = Instant::now();
+            let _ = notifier.status(&observed.status_line());
+        }
+        std::thread::sleep(CONTROL_TICK);
+    }
+    let _ = notifier.stopping("stopping the standby");
+    observed.ready.store(false, Ordering::Relaxed);
+    STOP.store(true, Ordering::SeqCst);
+    let (follower, result) =
+        thread.join().map_err(|_| DaemonError::Runtime("the follower thread panicked".into()))?;
+    admin.shutdown();
+    tracing::info!(
+        last_sequence = follower.engine.last_sequence(),
+        durable_sequence = follower.writer.durable_sequence(),
+        state_hash = %follower.engine.state_hash(),
+        "standby stopped"
+    );
+    result.map_err(DaemonError::Runtime)
 }

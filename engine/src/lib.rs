@@ -15,6 +15,8 @@
 //! - [`metrics`]: Prometheus exposition and the catalogue of exported metrics.
 //! - [`notify`]: systemd notifications and the watchdog policy.
 //! - [`logging`]: the tracing subscriber (journald or stderr) and the hot threads' log ring.
+//! - [`replication`]: the hot standby: the primary ships its input journal, the standby
+//!   journals and applies it.
 //!
 //! The core is re-exported as `core`. See docs/ARCHITECTURE.md.
 
@@ -34,6 +36,7 @@ pub mod metrics;
 pub mod notify;
 pub mod port;
 pub mod recovery;
+pub mod replication;
 pub mod runtime;
 pub mod snapshot;
 pub mod users;

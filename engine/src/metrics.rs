@@ -204,6 +204,61 @@ pub const CONFIG_LAST_RELOAD_OK: MetricDef = def(
      previous configuration is still running.",
 );
 
+pub const REPLICATION_ROLE: MetricDef = def(
+    "petrel_replication_role",
+    Gauge,
+    Some("role"),
+    "1 for this engine's replication role (primary or standby); absent without [replication].",
+);
+pub const REPLICATION_CONNECTED: MetricDef = def(
+    "petrel_replication_connected",
+    Gauge,
+    None,
+    "1 while the peer (the standby on a primary, the primary on a standby) is connected past the handshake.",
+);
+pub const REPLICATION_STANDBY_DURABLE_SEQUENCE: MetricDef = def(
+    "petrel_replication_standby_durable_sequence",
+    Gauge,
+    None,
+    "Highest sequence durable in the standby's journal (on a primary: its last acknowledgement).",
+);
+pub const REPLICATION_LAG_RECORDS: MetricDef = def(
+    "petrel_replication_lag_records",
+    Gauge,
+    None,
+    "Records durable on the primary that the standby does not have yet.",
+);
+pub const REPLICATION_RECORDS_TOTAL: MetricDef = def(
+    "petrel_replication_records_total",
+    Counter,
+    None,
+    "Journal records shipped to the standby (primary) or journaled and applied (standby).",
+);
+pub const REPLICATION_REFUSED_TOTAL: MetricDef = def(
+    "petrel_replication_refused_total",
+    Counter,
+    Some("refusal"),
+    "Replication peers refused or cut off, by cause (protocol, cluster, secret, sequence, busy).",
+);
+pub const REPLICATION_DISCONNECTS_TOTAL: MetricDef = def(
+    "petrel_replication_disconnects_total",
+    Counter,
+    None,
+    "Replication connections that ended after the handshake.",
+);
+pub const REPLICATION_HALTED: MetricDef = def(
+    "petrel_replication_halted",
+    Gauge,
+    None,
+    "1 while a primary with ack = standby and on_standby_loss = halt acknowledges nothing for lack of a caught-up standby.",
+);
+pub const REPLICATION_STANDBY_PROMOTABLE: MetricDef = def(
+    "petrel_replication_standby_promotable",
+    Gauge,
+    None,
+    "1 while the standby holds every record the primary made durable (promoting it loses no acknowledged order).",
+);
+
 /// Every metric the engine exports, in exposition order.
 pub const CATALOGUE: &[MetricDef] = &[
     BUILD_INFO,
@@ -237,6 +292,15 @@ pub const CATALOGUE: &[MetricDef] = &[
     LOG_DROPPED_TOTAL,
     CONFIG_RELOADS_TOTAL,
     CONFIG_LAST_RELOAD_OK,
+    REPLICATION_ROLE,
+    REPLICATION_CONNECTED,
+    REPLICATION_STANDBY_DURABLE_SEQUENCE,
+    REPLICATION_LAG_RECORDS,
+    REPLICATION_RECORDS_TOTAL,
+    REPLICATION_REFUSED_TOTAL,
+    REPLICATION_DISCONNECTS_TOTAL,
+    REPLICATION_HALTED,
+    REPLICATION_STANDBY_PROMOTABLE,
 ];
 
 /// Quantiles every summary reports; `1` is the maximum of the window.

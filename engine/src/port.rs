@@ -11,7 +11,7 @@
 mod doorbell;
 mod stats;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
@@ -62,6 +62,49 @@ pub struct GatewayPort {
     /// Run to completion: the core the gateway's thread runs itself (taken once, by the
     /// gateway). Empty in the pipeline, whose sequencer and journal threads do that work.
     pub core: CoreSlot,
+    /// What `durable_sequence` follows: the local journal's mark, and with a standby that must
+    /// have a command before it is acknowledged, the least of both.
+    pub gate: Arc<ReleaseGate>,
+}
+
+/// The acknowledgement rule with a standby (`replication.ack = "standby"`): while `gating`,
+/// a command's outputs are released only once it is durable on both hosts. Both marks only
+/// grow, and [`publish`](Self::publish) only moves `durable_sequence` forward, so the journal
+/// and the replication thread may publish concurrently: each computes a bound no greater than
+/// the true least of the two, and the larger of those wins.
+#[derive(Debug)]
+pub struct ReleaseGate {
+    pub gating: AtomicBool,
+    /// Durable in the local journal.
+    pub local: AtomicU64,
+    /// Durable in the standby's journal (its last acknowledgement).
+    pub standby: AtomicU64,
+    /// Rung when `local` moves: wakes the replication thread that ships the new records.
+    pub shipper: Doorbell,
+}
+
+impl Default for ReleaseGate {
+    fn default() -> ReleaseGate {
+        ReleaseGate {
+            gating: AtomicBool::new(false),
+            local: AtomicU64::new(0),
+            standby: AtomicU64::new(0),
+            shipper: Doorbell::for_thread(),
+        }
+    }
+}
+
+impl ReleaseGate {
+    /// Moves `durable` to what may be released now; returns the new mark.
+    pub fn publish(&self, durable: &AtomicU64) -> u64 {
+        let local = self.local.load(Ordering::Acquire);
+        let limit = if self.gating.load(Ordering::Acquire) {
+            local.min(self.standby.load(Ordering::Acquire))
+        } else {
+            local
+        };
+        durable.fetch_max(limit, Ordering::AcqRel).max(limit)
+    }
 }
 
 /// The run-to-completion core: sequencing, matching and the journal, run by the gateway's own
@@ -171,6 +214,7 @@ mod tests {
             sequencer_bell: Arc::new(Doorbell::for_thread()),
             gateway_bell: Arc::new(Doorbell::for_thread()),
             core: CoreSlot::default(),
+            gate: Arc::default(),
         }
     }
 

@@ -81,6 +81,7 @@ fn durable_outbound_releases_nothing_before_its_command_is_durable() {
         sequencer_bell: Arc::new(Doorbell::for_thread()),
         gateway_bell: Arc::new(Doorbell::eventfd().unwrap()),
         core: Default::default(),
+        gate: Default::default(),
     };
     let event = |sequence| OutboundEvent {
         sequence,

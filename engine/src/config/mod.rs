@@ -37,8 +37,8 @@ pub use convert::{
     MIN_SEND_BACKLOG_BYTES,
 };
 pub use sections::{
-    AccountInfo, AdminConfig, DataPath, GatewayBackend, GatewayConfig, IdleStrategy, LogConfig,
-    RuntimeConfig, SnapshotConfig, ThreadConfig,
+    AccountInfo, Ack, AdminConfig, DataPath, GatewayBackend, GatewayConfig, IdleStrategy, LogConfig,
+    ReplicationConfig, Role, RuntimeConfig, Secret, SnapshotConfig, StandbyLoss, ThreadConfig,
 };
 pub use units::{format_price, parse_price, DecimalError, PRICE_UNITS_PER_CURRENCY_UNIT};
 
@@ -60,6 +60,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
+    /// `None`: a single engine, no standby.
+    pub replication: Option<ReplicationConfig>,
 }
 
 impl Config {

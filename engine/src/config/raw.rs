@@ -10,7 +10,7 @@ use petrel_core::StpMode;
 use petrel_journal::JournalConfig;
 use serde::Deserialize;
 
-use super::sections::{DataPath, GatewayBackend, ThreadConfig};
+use super::sections::{Ack, DataPath, GatewayBackend, Role, StandbyLoss, ThreadConfig};
 use super::units::{Decimal4, Limit, Money};
 
 #[derive(Deserialize)]
@@ -35,6 +35,25 @@ pub(super) struct RawConfig {
     pub(super) admin: RawAdmin,
     #[serde(default)]
     pub(super) log: RawLog,
+    /// Absent: a single engine with no standby.
+    #[serde(default)]
+    pub(super) replication: Option<RawReplication>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReplication {
+    pub(super) role: Role,
+    pub(super) cluster_id: String,
+    pub(super) secret_file: PathBuf,
+    #[serde(default)]
+    pub(super) listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub(super) primary: Option<SocketAddr>,
+    #[serde(default)]
+    pub(super) ack: Ack,
+    #[serde(default)]
+    pub(super) on_standby_loss: Option<StandbyLoss>,
 }
 
 #[derive(Deserialize)]

@@ -15,6 +15,71 @@ pub struct AccountInfo {
     pub risk_profile: String,
 }
 
+/// `[replication]`: a primary/standby pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    pub role: Role,
+    /// Both engines of a pair must name the same cluster; a peer of another one is refused.
+    pub cluster_id: String,
+    pub secret_file: PathBuf,
+    pub secret: Secret,
+    /// Primary: where the standby connects.
+    pub listen: Option<SocketAddr>,
+    /// Standby: the primary's replication address.
+    pub primary: Option<SocketAddr>,
+    pub ack: Ack,
+    /// With `ack = "standby"`: what the primary does while it has no standby.
+    pub on_standby_loss: StandbyLoss,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Primary,
+    Standby,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Standby => "standby",
+        }
+    }
+}
+
+/// When the primary may release a command's outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ack {
+    /// Once durable on both hosts: no acknowledged order is lost with either host (RPO 0).
+    #[default]
+    Standby,
+    /// Once durable locally; the standby follows asynchronously and its lag is a metric.
+    Local,
+}
+
+/// With `ack = "standby"`, while no standby is connected and caught up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StandbyLoss {
+    /// Acknowledge nothing until a standby has it too (orders wait; alert).
+    Halt,
+    /// Acknowledge on local durability alone; the standby is not promotable until it has
+    /// caught up (recorded in the metrics and the log; alert).
+    Continue,
+}
+
+/// The shared secret's bytes; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotConfig {
     /// Directory of `snapshot-*.snap` files (resolved).

@@ -3,7 +3,7 @@
 
 use petrel_journal::Durability;
 
-use super::{Config, DataPath};
+use super::{Ack, Config, DataPath, Role, StandbyLoss};
 
 impl Config {
     /// One line for operators: what this configuration runs.
@@ -18,7 +18,7 @@ impl Config {
         format!(
             "{} instruments, {} accounts in {} firms, max {} open orders; journal {} ({}); \
              snapshots every {} commands in {}; gateway {}; admin {}; data path {}; {}; \
-             disk reserved at start: {}",
+             disk reserved at start: {}; {}",
             self.engine.instruments.len(),
             self.engine.accounts.len(),
             self.firms.len(),
@@ -42,8 +42,33 @@ impl Config {
             } else {
                 format!("pinned {}", pinned.join(" "))
             },
-            self.reserved_disk()
+            self.reserved_disk(),
+            self.replication_summary()
         )
+    }
+
+    fn replication_summary(&self) -> String {
+        let Some(r) = &self.replication else { return "no standby".to_owned() };
+        match r.role {
+            Role::Primary => format!(
+                "replication: primary of cluster {}, standby connects to {}, {}",
+                r.cluster_id,
+                r.listen.map_or_else(String::new, |a| a.to_string()),
+                match (r.ack, r.on_standby_loss) {
+                    (Ack::Local, _) => "acknowledges on local durability (asynchronous standby)".to_owned(),
+                    (Ack::Standby, StandbyLoss::Halt) =>
+                        "acknowledges once durable on both hosts; halts without a standby".to_owned(),
+                    (Ack::Standby, StandbyLoss::Continue) =>
+                        "acknowledges once durable on both hosts; continues alone without a standby"
+                            .to_owned(),
+                }
+            ),
+            Role::Standby => format!(
+                "replication: standby of cluster {}, following the primary at {}",
+                r.cluster_id,
+                r.primary.map_or_else(String::new, |a| a.to_string())
+            ),
+        }
     }
 
     /// What the configuration preallocates on disk before the first order: one input-journal

@@ -131,7 +131,9 @@ impl Commits {
     /// it may release every event up to it) and rings the gateway.
     pub(super) fn publish(&mut self, committed: CommitStats) {
         self.commit_ns.record(committed.duration_ns);
-        self.port.durable_sequence.store(committed.durable_sequence, Ordering::Release);
+        self.port.gate.local.store(committed.durable_sequence, Ordering::Release);
+        self.port.gate.publish(&self.port.durable_sequence);
+        self.port.gate.shipper.ring();
         self.port.gateway_bell.ring();
         let stats = &self.shared.stats;
         stats.durable_sequence.store(committed.durable_sequence, Ordering::Relaxed);

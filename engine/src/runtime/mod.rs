@@ -60,7 +60,7 @@ pub use error::{Full, RuntimeError};
 pub use idle::{IdleStrategy, Idler};
 pub use progress::{ProgressSnapshot, ThreadProgress, THREADS};
 
-use crate::port::{GatewayPort, InboundCommand, ADMIN_CONN};
+use crate::port::{GatewayPort, InboundCommand, ReleaseGate, ADMIN_CONN};
 
 /// Largest ring capacity accepted, slots: bounds the memory a misconfigured ring could take.
 pub const MAX_RING_CAPACITY: usize = 1 << 22;
@@ -190,6 +190,10 @@ impl Runtime {
             sequencer_bell,
             gateway_bell,
             core: Default::default(),
+            gate: Arc::new(ReleaseGate {
+                local: AtomicU64::new(writer.durable_sequence()),
+                ..ReleaseGate::default()
+            }),
         };
         let admin = Arc::new(ArrayQueue::new(rings.admin));
         let mut runtime = Runtime {

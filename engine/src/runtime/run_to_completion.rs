@@ -89,7 +89,7 @@ impl RunToCompletion {
         // match orders that can never be acknowledged.
         while !self.shared.failed() {
             let Some(command) = self.admin.pop().or_else(|| self.port.inbound.pop()) else { break };
-            parts.process(command, &self.port, release);
+            parts.process(command, &self.port, &self.shared.stop, release);
             done += 1;
         }
         done
@@ -140,10 +140,17 @@ impl Drop for RunToCompletion {
 impl Parts {
     /// Stamps, journals (into the write buffer) and applies one command.
     #[inline]
-    fn process(&mut self, command: InboundCommand, port: &GatewayPort, release: &mut dyn FnMut()) {
+    fn process(
+        &mut self,
+        command: InboundCommand,
+        port: &GatewayPort,
+        stopping: &std::sync::atomic::AtomicBool,
+        release: &mut dyn FnMut(),
+    ) {
         let journal = RefCell::new(&mut self.journal);
         let append = |stamped: &Stamped| journal.borrow_mut().append(stamped);
-        let mut outbound = InlineOutbound { ring: &port.outbound, journal: &journal, release, port };
+        let mut outbound =
+            InlineOutbound { ring: &port.outbound, stopping, journal: &journal, release, port };
         // A refused append recorded the failure; the command is not applied.
         let _ = self.applier.apply(command, append, &mut outbound);
     }
@@ -193,6 +200,7 @@ impl Journal {
 /// apply), so a commit makes all of them durable, and `release` then takes them off.
 struct InlineOutbound<'a, 'j> {
     ring: &'a ArrayQueue<OutboundEvent>,
+    stopping: &'a std::sync::atomic::AtomicBool,
     journal: &'a RefCell<&'j mut Journal>,
     release: &'a mut dyn FnMut(),
     port: &'a GatewayPort,
@@ -218,6 +226,15 @@ impl PushEvent for InlineOutbound<'_, '_> {
             match self.ring.push(event) {
                 Ok(()) => return,
                 Err(back) if self.ring.len() < before => event = back,
+                // Durable here but not yet on the standby (replication.ack = "standby"): its
+                // acknowledgement, read on the replication thread, lets the gateway release.
+                Err(back)
+                    if self.port.gate.gating.load(Ordering::Acquire)
+                        && !self.stopping.load(Ordering::Acquire) =>
+                {
+                    event = back;
+                    std::thread::sleep(std::time::Duration::from_micros(50));
+                }
                 Err(_) => {
                     self.port.stats.outbound_dropped_at_shutdown.fetch_add(1, Ordering::Relaxed);
                     return;

@@ -18,6 +18,8 @@ use crate::http::http_get;
 /// to recover a journal; a ready daemon is seen as soon as it says so.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const READY_LINE: &str = "ready: gateway listening addr=";
+/// A standby has no gateway: it is ready once it follows its primary.
+const STANDBY_READY_LINE: &str = "ready: standby following the primary";
 
 pub struct Daemon {
     pub child: Child,
@@ -35,7 +37,17 @@ impl Daemon {
         Daemon::start_with_env(bin, config, &[])
     }
 
+    /// A standby (`replication.role = "standby"`): waits for it to follow its primary. It has
+    /// no gateway, so `addr` is its admin address.
+    pub fn start_standby(bin: impl AsRef<OsStr>, config: &Path) -> Daemon {
+        Daemon::spawn(bin, config, &[], STANDBY_READY_LINE)
+    }
+
     pub fn start_with_env(bin: impl AsRef<OsStr>, config: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(bin, config, env, READY_LINE)
+    }
+
+    fn spawn(bin: impl AsRef<OsStr>, config: &Path, env: &[(&str, &str)], ready: &str) -> Daemon {
         let mut child = Command::new(bin)
             .args(["run", "--config"])
             .arg(config)
@@ -67,13 +79,17 @@ impl Daemon {
                     startup.join("\n")
                 )
             };
-            if let Some(at) = line.find(READY_LINE) {
-                let rest = &line[at + READY_LINE.len()..];
-                let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-                let admin = line
+            if let Some(at) = line.find(ready) {
+                let admin: Option<SocketAddr> = line
                     .split_whitespace()
                     .find_map(|w| w.strip_prefix("admin="))
                     .and_then(|a| a.trim_matches('"').parse().ok());
+                let addr = if ready == READY_LINE {
+                    let rest = &line[at + ready.len()..];
+                    rest.split_whitespace().next().unwrap().parse().unwrap()
+                } else {
+                    admin.expect("the standby logs its admin address")
+                };
                 startup.push(line);
                 return Daemon { child, addr, admin, log: rx, startup };
             }

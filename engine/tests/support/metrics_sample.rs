@@ -26,6 +26,8 @@ pub fn sample_label_values(label: &str) -> Vec<String> {
         "thread" => vec!["gateway".into(), "sequencer".into(), "journal".into()],
         "result" => vec!["applied".into(), "refused".into()],
         "version" => vec![env!("CARGO_PKG_VERSION").into()],
+        "role" => vec!["primary".into(), "standby".into()],
+        "refusal" => ["protocol", "cluster", "secret", "sequence", "busy"].map(String::from).to_vec(),
         other => panic!("no sample values for label {other:?}: add them here and to docs/METRICS.md"),
     }
 }

@@ -7,6 +7,7 @@ mod control;
 mod engine;
 mod gateway;
 mod journal;
+mod replication;
 mod risk;
 mod runtime;
 
@@ -40,6 +41,7 @@ pub(super) fn convert(
     let gateway = gateway::gateway(raw.gateway, base, loc)?;
     let admin = control::admin(raw.admin, loc)?;
     let log = control::log(raw.log, loc)?;
+    let replication = replication::replication(raw.replication, base, loc)?;
     Ok(Config {
         path: path.to_owned(),
         engine,
@@ -51,6 +53,7 @@ pub(super) fn convert(
         gateway,
         admin,
         log,
+        replication,
     })
 }
 

@@ -1,0 +1,99 @@
+//! `[replication]`: this engine's role in a primary/standby pair, the peer, and the shared
+//! secret both prove they hold (read here, from a file only its owner may read).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use super::resolve;
+use crate::config::locate::Locator;
+use crate::config::locate::Seg::Key as K;
+use crate::config::raw::RawReplication;
+use crate::config::{Ack, ConfigFileError, ReplicationConfig, Role, Secret, StandbyLoss};
+
+/// Fewest bytes a shared secret may have (128 bits).
+pub const MIN_SECRET_BYTES: usize = 16;
+const MAX_SECRET_BYTES: usize = 4096;
+
+pub(super) fn replication(
+    raw: Option<RawReplication>,
+    base: &Path,
+    loc: &Locator,
+) -> Result<Option<ReplicationConfig>, ConfigFileError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let at = |key: &'static str| [K("replication"), K(key)];
+    let cluster_ok = (1..=64).contains(&raw.cluster_id.len())
+        && raw.cluster_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !cluster_ok {
+        return Err(loc.error(
+            &at("cluster_id"),
+            format!("cluster_id {:?} must be 1 to 64 characters of [A-Za-z0-9_.-]", raw.cluster_id),
+        ));
+    }
+    let (listen, primary) = match raw.role {
+        Role::Primary => {
+            let Some(listen) = raw.listen else {
+                return Err(loc.error(
+                    &at("role"),
+                    "a primary needs replication.listen, the address its standby connects to",
+                ));
+            };
+            if raw.primary.is_some() {
+                return Err(loc.error(&at("primary"), "replication.primary is the standby's key (the address of its primary); a primary has replication.listen"));
+            }
+            (Some(listen), None)
+        }
+        Role::Standby => {
+            let Some(primary) = raw.primary else {
+                return Err(loc.error(
+                    &at("role"),
+                    "a standby needs replication.primary, the primary's replication address",
+                ));
+            };
+            (raw.listen, Some(primary))
+        }
+    };
+    if raw.ack == Ack::Local && raw.on_standby_loss.is_some() {
+        return Err(loc.error(
+            &at("on_standby_loss"),
+            "on_standby_loss applies to ack = \"standby\" only: with ack = \"local\" the primary never waits for its standby",
+        ));
+    }
+    let secret_file = resolve(base, raw.secret_file);
+    let secret = read_secret(&secret_file).map_err(|why| loc.error(&at("secret_file"), why))?;
+    Ok(Some(ReplicationConfig {
+        role: raw.role,
+        cluster_id: raw.cluster_id,
+        secret_file,
+        secret,
+        listen,
+        primary,
+        ack: raw.ack,
+        on_standby_loss: raw.on_standby_loss.unwrap_or(StandbyLoss::Halt),
+    }))
+}
+
+/// The secret's bytes (surrounding whitespace trimmed), refused when others may read the file.
+fn read_secret(path: &Path) -> Result<Secret, String> {
+    let shown = path.display();
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read the replication secret {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("the replication secret {shown} is not a regular file"));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "the replication secret {shown} has mode {:04o}: others may read it; run chmod 600 {shown}",
+            meta.mode() & 0o7777
+        ));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read the replication secret {shown}: {e}"))?;
+    let secret = bytes.trim_ascii();
+    if !(MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&secret.len()) {
+        return Err(format!(
+            "the replication secret {shown} holds {} bytes; it must hold {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} (for example: head -c 32 /dev/urandom | base64 > {shown})",
+            secret.len()
+        ));
+    }
+    Ok(Secret(secret.to_vec()))
+}

@@ -1,0 +1,376 @@
+//! The primary's replication thread (`replication.role = "primary"`).
+//!
+//! One standby at a time. After the handshake it ships, from the journal files, every record
+//! from the standby's next sequence up to the local durable mark, and a thread of its own reads
+//! the standby's acknowledgements into the release gate: with `ack = "standby"` the gateway
+//! releases a command's outputs only once the standby has it too. When the standby goes away
+//! the policy decides, loudly: `halt` acknowledges nothing until a standby has caught up,
+//! `continue` goes on alone and marks the standby not promotable until it has.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use petrel_journal::{JournalLocation, JournalTail, TailRecord};
+
+use super::wire::{self, Frame, FrameReader, FrameWriter, WireError};
+use super::{Refusal, ReplicationStats};
+use crate::config::{Ack, ReplicationConfig, StandbyLoss};
+use crate::port::GatewayPort;
+
+/// How long a peer has to complete the handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A heartbeat when nothing was shipped for this long (the standby's liveness check).
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
+/// A standby silent for this long is gone.
+const STANDBY_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub struct Primary {
+    thread: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    pub addr: SocketAddr,
+}
+
+impl Primary {
+    /// Binds the replication listener and starts the thread. Sets the release gate for the
+    /// configured policy before any client can be acknowledged.
+    pub fn start(
+        config: &ReplicationConfig,
+        location: JournalLocation,
+        port: GatewayPort,
+        stats: Arc<ReplicationStats>,
+    ) -> Result<Primary, String> {
+        let listen = config.listen.expect("a primary's listen address is validated");
+        let listener = TcpListener::bind(listen)
+            .map_err(|e| format!("cannot listen for the standby on {listen} (replication.listen): {e}"))?;
+        listener.set_nonblocking(true).map_err(|e| format!("replication listener: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| format!("replication listener: {e}"))?;
+        let halt = config.ack == Ack::Standby && config.on_standby_loss == StandbyLoss::Halt;
+        port.gate.gating.store(halt, Ordering::Release);
+        stats.halted.store(halt, Ordering::Relaxed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let shipper = Shipper { config: config.clone(), location, port, stats, stop: Arc::clone(&stop) };
+        let thread = std::thread::Builder::new()
+            .name("petrel-replicate".into())
+            .spawn(move || shipper.run(listener))
+            .map_err(|e| format!("cannot start the replication thread: {e}"))?;
+        Ok(Primary { thread: Some(thread), stop, addr })
+    }
+
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Primary {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+struct Shipper {
+    config: ReplicationConfig,
+    location: JournalLocation,
+    port: GatewayPort,
+    stats: Arc<ReplicationStats>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Shipper {
+    fn run(self, listener: TcpListener) {
+        tracing::info!(addr = %listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()), "replication: waiting for the standby");
+        while !self.stop.load(Ordering::Acquire) {
+            match listener.accept() {
+                Ok((stream, peer)) => self.serve(stream, peer, &listener),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    tracing::warn!("replication: accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// One standby, from handshake to disconnection.
+    fn serve(&self, mut stream: TcpStream, peer: SocketAddr, listener: &TcpListener) {
+        let next_sequence = match self.handshake(&mut stream, peer) {
+            Ok(next) => next,
+            Err((why, message)) => {
+                self.stats.refuse(why);
+                tracing::warn!(peer = %peer, reason = why.as_str(), "replication: refused a standby: {message}");
+                let _ = stream.write_all(FrameWriter::new().refused(&message));
+                return;
+            }
+        };
+        tracing::info!(peer = %peer, from_sequence = next_sequence, "replication: standby connected");
+        self.stats.connected.store(true, Ordering::Relaxed);
+        let acks = match self.start_ack_reader(&stream, peer) {
+            Ok(acks) => acks,
+            Err(e) => {
+                tracing::warn!(peer = %peer, "replication: {e}");
+                return;
+            }
+        };
+        let result = self.ship(&mut stream, next_sequence, &acks, listener);
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        let _ = acks.thread.join();
+        self.stats.connected.store(false, Ordering::Relaxed);
+        self.stats.disconnects_total.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(()) => tracing::info!(peer = %peer, "replication: standby disconnected (stopping)"),
+            Err(e) => tracing::error!(peer = %peer, "replication: standby lost: {e}"),
+        }
+        self.standby_lost();
+    }
+
+    /// Challenge, Hello, Welcome. The standby's next sequence, or why it is refused.
+    fn handshake(&self, stream: &mut TcpStream, peer: SocketAddr) -> Result<u64, (Refusal, String)> {
+        let protocol = |e: String| (Refusal::Protocol, e);
+        if self.stats.connected.load(Ordering::Relaxed) {
+            return Err((Refusal::Busy, "a standby is already connected".into()));
+        }
+        stream.set_nodelay(true).map_err(|e| protocol(e.to_string()))?;
+        stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).map_err(|e| protocol(e.to_string()))?;
+        let nonce_p = wire::nonce().map_err(|e| protocol(format!("no random nonce: {e}")))?;
+        stream.write_all(FrameWriter::new().challenge(&nonce_p)).map_err(|e| protocol(e.to_string()))?;
+        let mut reader = FrameReader::new();
+        let frame = reader.read(stream).map_err(|e| protocol(format!("reading Hello from {peer}: {e}")))?;
+        let Frame::Hello { version, cluster, next_sequence, nonce, mac } = frame else {
+            return Err(protocol(format!("expected Hello from {peer}, got {}", frame.name())));
+        };
+        if version != wire::VERSION {
+            return Err(protocol(format!(
+                "protocol version {version}, this primary speaks {}",
+                wire::VERSION
+            )));
+        }
+        let ours = self.config.cluster_id.as_bytes();
+        if cluster != ours {
+            return Err((
+                Refusal::Cluster,
+                format!(
+                    "standby of cluster {:?}, this primary is of cluster {:?}",
+                    String::from_utf8_lossy(cluster),
+                    self.config.cluster_id
+                ),
+            ));
+        }
+        let secret = &self.config.secret.0;
+        if !wire::mac_matches(secret, b"standby", ours, &nonce_p, &nonce, next_sequence, &mac) {
+            return Err((
+                Refusal::Secret,
+                "the standby's proof of the shared secret does not hold (replication.secret_file differs)"
+                    .into(),
+            ));
+        }
+        let local = self.port.gate.local.load(Ordering::Acquire);
+        if next_sequence == 0 || next_sequence > local + 1 {
+            return Err((
+                Refusal::Sequence,
+                format!("the standby holds records up to {} but this primary's journal ends at {local}: it has records this primary never had; its journal must be cut or rebuilt before it follows this primary", next_sequence.saturating_sub(1)),
+            ));
+        }
+        let tag = wire::mac(secret, b"primary", ours, &nonce, &nonce_p, next_sequence);
+        stream.write_all(FrameWriter::new().welcome(&tag)).map_err(|e| protocol(e.to_string()))?;
+        Ok(next_sequence)
+    }
+
+    /// Ships records and heartbeats until the standby goes, an error, or stop.
+    fn ship(
+        &self,
+        stream: &mut TcpStream,
+        from: u64,
+        acks: &AckReader,
+        _listener: &TcpListener,
+    ) -> Result<(), String> {
+        let mut tail = JournalTail::open(&self.location, from).map_err(|e| match e {
+            petrel_journal::JournalError::SequenceNotRetained { requested, first_available } => {
+                self.stats.refuse(Refusal::Sequence);
+                format!("the standby needs sequence {requested} but the journal begins at {first_available} (retention deleted the rest): rebuild the standby from a backup")
+            }
+            other => other.to_string(),
+        })?;
+        stream.set_write_timeout(Some(STANDBY_TIMEOUT)).map_err(|e| e.to_string())?;
+        let (mut records, mut payloads) = (
+            Vec::<TailRecord>::with_capacity(4096),
+            Vec::<u8>::with_capacity(wire::RECORDS_FRAME_PAYLOAD_BYTES + 65_536),
+        );
+        let mut frame = FrameWriter::new();
+        let mut last_sent = Instant::now();
+        let gate = &self.port.gate;
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            if let Some(e) = acks.failure() {
+                return Err(e);
+            }
+            if acks.last_heard().elapsed() > STANDBY_TIMEOUT {
+                return Err(format!("no acknowledgement or heartbeat answer for {STANDBY_TIMEOUT:?}"));
+            }
+            let local = gate.local.load(Ordering::Acquire);
+            if tail.next_sequence() <= local {
+                records.clear();
+                payloads.clear();
+                tail.read(local, wire::RECORDS_FRAME_PAYLOAD_BYTES, &mut records, &mut payloads)
+                    .map_err(|e| e.to_string())?;
+                if !records.is_empty() {
+                    frame.begin_records(local);
+                    for r in &records {
+                        frame.record(
+                            r.sequence,
+                            r.timestamp_ns,
+                            &payloads[r.payload_at..r.payload_at + r.payload_len],
+                        );
+                    }
+                    stream.write_all(frame.finish_records()).map_err(|e| format!("sending records: {e}"))?;
+                    self.stats.records_total.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    last_sent = Instant::now();
+                    continue;
+                }
+            }
+            if last_sent.elapsed() >= HEARTBEAT_EVERY {
+                stream.write_all(frame.heartbeat(local)).map_err(|e| format!("sending a heartbeat: {e}"))?;
+                last_sent = Instant::now();
+            }
+            // Sleep until the journal commits more (its doorbell) or the next heartbeat.
+            gate.shipper.prepare_sleep();
+            if gate.local.load(Ordering::Acquire) >= tail.next_sequence() || self.stop.load(Ordering::Acquire)
+            {
+                gate.shipper.cancel_sleep();
+                continue;
+            }
+            gate.shipper.sleep(HEARTBEAT_EVERY / 4);
+        }
+    }
+
+    /// The standby went away: the policy takes over.
+    fn standby_lost(&self) {
+        self.stats.standby_promotable.store(false, Ordering::Relaxed);
+        if self.config.ack == Ack::Local {
+            return;
+        }
+        match self.config.on_standby_loss {
+            StandbyLoss::Halt => {
+                self.stats.halted.store(true, Ordering::Relaxed);
+                tracing::error!("replication: no standby: acknowledging nothing until a standby has caught up (replication.on_standby_loss = \"halt\")");
+            }
+            StandbyLoss::Continue => {
+                self.port.gate.gating.store(false, Ordering::Release);
+                self.port.gate.publish(&self.port.durable_sequence);
+                self.port.gateway_bell.ring();
+                tracing::error!("replication: no standby: continuing alone; the standby is not promotable until it has caught up (replication.on_standby_loss = \"continue\")");
+            }
+        }
+    }
+
+    fn start_ack_reader(&self, stream: &TcpStream, peer: SocketAddr) -> Result<AckReader, String> {
+        let mut read = stream.try_clone().map_err(|e| format!("cannot clone the standby's socket: {e}"))?;
+        read.set_read_timeout(Some(STANDBY_TIMEOUT)).map_err(|e| e.to_string())?;
+        let state = Arc::new(AckState::default());
+        let (port, stats, config, shared) =
+            (self.port.clone(), Arc::clone(&self.stats), self.config.clone(), Arc::clone(&state));
+        let thread = std::thread::Builder::new()
+            .name("petrel-repl-ack".into())
+            .spawn(move || {
+                let mut reader = FrameReader::new();
+                loop {
+                    let ack = match reader.read(&mut read) {
+                        Ok(Frame::Ack { durable_through }) => durable_through,
+                        Ok(other) => {
+                            shared.fail(format!("expected Ack from {peer}, got {}", other.name()));
+                            stats.refuse(Refusal::Protocol);
+                            return;
+                        }
+                        Err(WireError::Closed) => {
+                            return shared.fail("the standby closed the connection".into())
+                        }
+                        Err(e) => {
+                            if !matches!(e, WireError::Io(_)) {
+                                stats.refuse(Refusal::Protocol);
+                            }
+                            return shared.fail(format!("reading from the standby at {peer}: {e}"));
+                        }
+                    };
+                    shared.heard();
+                    let local = port.gate.local.load(Ordering::Acquire);
+                    if ack > local {
+                        stats.refuse(Refusal::Sequence);
+                        return shared.fail(format!(
+                            "the standby acknowledged sequence {ack}, beyond this primary's durable {local}"
+                        ));
+                    }
+                    port.gate.standby.fetch_max(ack, Ordering::AcqRel);
+                    stats.standby_durable.store(ack, Ordering::Relaxed);
+                    if ack == local {
+                        caught_up(&port, &stats, &config);
+                    }
+                    port.gate.publish(&port.durable_sequence);
+                    port.gateway_bell.ring();
+                }
+            })
+            .map_err(|e| format!("cannot start the acknowledgement reader: {e}"))?;
+        Ok(AckReader { thread, state })
+    }
+}
+
+/// The standby has every record the primary made durable: promotable again, and the gate
+/// back on for `continue` (it never let go for `halt`).
+fn caught_up(port: &GatewayPort, stats: &ReplicationStats, config: &ReplicationConfig) {
+    if stats.standby_promotable.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    tracing::info!("replication: the standby has caught up and is promotable");
+    stats.halted.store(false, Ordering::Relaxed);
+    if config.ack == Ack::Standby {
+        port.gate.gating.store(true, Ordering::Release);
+    }
+}
+
+struct AckReader {
+    thread: JoinHandle<()>,
+    state: Arc<AckState>,
+}
+
+impl AckReader {
+    fn failure(&self) -> Option<String> {
+        self.state.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn last_heard(&self) -> Instant {
+        *self.state.heard.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct AckState {
+    failure: std::sync::Mutex<Option<String>>,
+    heard: std::sync::Mutex<Instant>,
+}
+
+impl Default for AckState {
+    fn default() -> AckState {
+        AckState { failure: std::sync::Mutex::new(None), heard: std::sync::Mutex::new(Instant::now()) }
+    }
+}
+
+impl AckState {
+    fn fail(&self, why: String) {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why);
+    }
+
+    fn heard(&self) {
+        *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+}

@@ -1,0 +1,235 @@
+//! The standby's follower (`replication.role = "standby"`): it connects to the primary, proves
+//! the shared secret and checks the primary's proof, then takes every record the primary ships:
+//! appended to its own journal (one group commit per frame), applied to its own engine (hot:
+//! the same state as the primary's at every sequence), acknowledged with its durable mark.
+//!
+//! Nothing of a frame that fails a check is applied: a damaged frame, a record out of sequence,
+//! or a payload that is not a command ends the connection with a log line naming the primary
+//! and the sequence, and the follower reconnects from its own next sequence.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use petrel_core::{codec, Engine, Event, EventSink};
+use petrel_journal::JournalWriter;
+
+use super::wire::{self, Frame, FrameReader, FrameWriter, WireError};
+use super::ReplicationStats;
+use crate::config::ReplicationConfig;
+
+/// A primary silent for this long (it heartbeats every 100 ms) is gone: reconnect.
+const PRIMARY_TIMEOUT: Duration = Duration::from_secs(3);
+/// Between connection attempts.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+/// The standby's engine and journal, between the follower and a promotion or shutdown.
+pub struct Follower {
+    pub engine: Engine,
+    pub writer: JournalWriter,
+    config: ReplicationConfig,
+    stats: Arc<ReplicationStats>,
+}
+
+/// Events are not sent anywhere on a standby.
+struct Discard;
+
+impl EventSink for Discard {
+    fn emit(&mut self, _: Event) {}
+}
+
+/// Why a connection ended.
+enum Ended {
+    Stopped,
+    Lost(String),
+    /// The standby's own journal failed: nothing more can be made durable here.
+    Failed(String),
+}
+
+impl Follower {
+    pub fn new(
+        engine: Engine,
+        writer: JournalWriter,
+        config: ReplicationConfig,
+        stats: Arc<ReplicationStats>,
+    ) -> Follower {
+        stats.applied.store(engine.last_sequence(), Ordering::Relaxed);
+        stats.standby_durable.store(writer.durable_sequence(), Ordering::Relaxed);
+        Follower { engine, writer, config, stats }
+    }
+
+    /// Follows the primary until `stop`; reconnects whenever the connection ends.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), String> {
+        let primary = self.config.primary.expect("a standby's primary address is validated");
+        let mut last_complaint = String::new();
+        while !stop.load(Ordering::Acquire) {
+            let ended = match TcpStream::connect_timeout(&primary, Duration::from_secs(1)) {
+                Ok(stream) => self.session(stream, primary, stop),
+                Err(e) => Ended::Lost(format!("cannot connect to the primary at {primary}: {e}")),
+            };
+            self.stats.connected.store(false, Ordering::Relaxed);
+            match ended {
+                Ended::Stopped => break,
+                Ended::Failed(why) => return Err(why),
+                Ended::Lost(why) => {
+                    if why != last_complaint {
+                        tracing::warn!(primary = %primary, "replication: {why}; retrying every {RETRY_EVERY:?}");
+                        last_complaint = why;
+                    }
+                }
+            }
+            std::thread::sleep(RETRY_EVERY);
+        }
+        Ok(())
+    }
+
+    fn session(&mut self, mut stream: TcpStream, primary: SocketAddr, stop: &AtomicBool) -> Ended {
+        if let Err(why) = self.handshake(&mut stream, primary) {
+            return Ended::Lost(why);
+        }
+        tracing::info!(primary = %primary, from_sequence = self.writer.next_sequence(), "replication: following the primary");
+        self.stats.connected.store(true, Ordering::Relaxed);
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut reader = FrameReader::new();
+        let mut out = FrameWriter::new();
+        let mut silent = std::time::Instant::now();
+        loop {
+            if stop.load(Ordering::Acquire) {
+                return Ended::Stopped;
+            }
+            let frame = match reader.read(&mut stream) {
+                Ok(frame) => frame,
+                Err(WireError::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    if silent.elapsed() > PRIMARY_TIMEOUT {
+                        return Ended::Lost(format!(
+                            "the primary at {primary} sent nothing for {PRIMARY_TIMEOUT:?}"
+                        ));
+                    }
+                    continue;
+                }
+                Err(e) => return Ended::Lost(format!("from the primary at {primary}: {e}")),
+            };
+            silent = std::time::Instant::now();
+            let primary_durable = match frame {
+                Frame::Records { primary_durable, records } => {
+                    match apply_records(&mut self.engine, &mut self.writer, &self.stats, records) {
+                        Ok(()) => {}
+                        Err(Bad::Journal(why)) => return Ended::Failed(why),
+                        Err(Bad::Peer(why)) => {
+                            self.stats.refuse(super::Refusal::Sequence);
+                            return Ended::Lost(format!(
+                                "from the primary at {primary}: {why}; nothing after sequence {} applied",
+                                self.writer.durable_sequence()
+                            ));
+                        }
+                    }
+                    primary_durable
+                }
+                Frame::Heartbeat { primary_durable } => primary_durable,
+                other => {
+                    return Ended::Lost(format!(
+                        "the primary at {primary} sent {} in the record stream",
+                        other.name()
+                    ))
+                }
+            };
+            self.stats.primary_durable.store(primary_durable, Ordering::Relaxed);
+            let durable = self.writer.durable_sequence();
+            self.stats.standby_durable.store(durable, Ordering::Relaxed);
+            if let Err(e) = stream.write_all(out.ack(durable)) {
+                return Ended::Lost(format!("acknowledging to the primary at {primary}: {e}"));
+            }
+        }
+    }
+
+    /// Challenge, Hello, Welcome (or Refused): both sides prove the secret.
+    fn handshake(&mut self, stream: &mut TcpStream, primary: SocketAddr) -> Result<(), String> {
+        let _ = stream.set_nodelay(true);
+        stream.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+        let mut reader = FrameReader::new();
+        let nonce_p =
+            match reader.read(stream).map_err(|e| format!("reading the primary's Challenge: {e}"))? {
+                Frame::Challenge { magic, version, nonce }
+                    if magic == wire::MAGIC && version == wire::VERSION =>
+                {
+                    nonce
+                }
+                Frame::Challenge { version, .. } => {
+                    return Err(format!(
+                    "the primary at {primary} speaks replication protocol version {version}, this standby {}",
+                    wire::VERSION
+                ))
+                }
+                other => return Err(format!("{primary} is not a Petrel primary (sent {})", other.name())),
+            };
+        let nonce_s = wire::nonce().map_err(|e| format!("no random nonce: {e}"))?;
+        let cluster = self.config.cluster_id.as_bytes();
+        let secret = &self.config.secret.0;
+        let next = self.writer.next_sequence();
+        let tag = wire::mac(secret, b"standby", cluster, &nonce_p, &nonce_s, next);
+        stream
+            .write_all(FrameWriter::new().hello(cluster, next, &nonce_s, &tag))
+            .map_err(|e| e.to_string())?;
+        match reader.read(stream).map_err(|e| format!("reading the primary's answer: {e}"))? {
+            Frame::Welcome { mac } if wire::mac_matches(secret, b"primary", cluster, &nonce_s, &nonce_p, next, &mac) => Ok(()),
+            Frame::Welcome { .. } => Err(format!("the primary at {primary} failed to prove the shared secret (replication.secret_file differs, or it is not our primary)")),
+            Frame::Refused { reason } => Err(format!("the primary at {primary} refused this standby: {reason}")),
+            other => Err(format!("the primary at {primary} answered Hello with {}", other.name())),
+        }
+    }
+}
+
+/// Why a frame's records stopped.
+enum Bad {
+    /// The peer sent something wrong: drop the connection, keep what was valid.
+    Peer(String),
+    /// This standby's journal failed.
+    Journal(String),
+}
+
+/// Journals and applies one frame's records, then makes them durable (one group commit). A
+/// record out of sequence or a payload that is not a command stops before it: nothing of it
+/// is journaled or applied.
+fn apply_records(
+    engine: &mut Engine,
+    writer: &mut JournalWriter,
+    stats: &ReplicationStats,
+    records: wire::RecordIter<'_>,
+) -> Result<(), Bad> {
+    let mut outcome = Ok(());
+    for record in records {
+        let expected = writer.next_sequence();
+        if record.sequence != expected {
+            outcome = Err(Bad::Peer(format!(
+                "record with sequence {} where {expected} was expected",
+                record.sequence
+            )));
+            break;
+        }
+        let command = match codec::decode(record.payload) {
+            Ok(command) => command,
+            Err(e) => {
+                outcome = Err(Bad::Peer(format!("record {} is not a command ({e})", record.sequence)));
+                break;
+            }
+        };
+        if let Err(e) = writer.append_or_commit(record.sequence, record.timestamp_ns, record.payload) {
+            return Err(Bad::Journal(format!(
+                "the standby's journal refused record {}: {e}",
+                record.sequence
+            )));
+        }
+        engine.apply(&command, record.sequence, record.timestamp_ns, &mut Discard);
+        stats.applied.store(record.sequence, Ordering::Relaxed);
+        stats.records_total.fetch_add(1, Ordering::Relaxed);
+    }
+    // What was journaled before a bad record is still made durable: it was valid.
+    if writer.buffered_records() > 0 {
+        writer.commit().map_err(|e| Bad::Journal(format!("the standby's journal failed: {e}")))?;
+    }
+    outcome
+}

@@ -1,0 +1,473 @@
+//! The replication protocol between a primary and its standby, over one TCP connection.
+//!
+//! Every frame: `u32` length of what follows up to the checksum (kind + body, little-endian,
+//! at most [`MAX_FRAME_BYTES`]), `u8` kind, the body, `u32` CRC32C of kind + body. A frame that
+//! is too long, of an unknown kind, fails its checksum or does not parse is a [`WireError`]
+//! naming what was wrong; the connection is then closed and nothing of the frame applied.
+//!
+//! The handshake proves both ends hold the shared secret without sending it, each over the
+//! other's fresh nonce (HMAC-SHA256), and names the cluster (a standby of another cluster is
+//! refused):
+//! 1. primary -> standby `Challenge { nonce_p }` (and the protocol magic and version);
+//! 2. standby -> primary `Hello { cluster, next_sequence, nonce_s, mac_s }`;
+//! 3. primary -> standby `Welcome { mac_p }`, or `Refused { reason }` and close.
+//!
+//! Then the primary sends `Records` (each record: sequence, timestamp, payload, exactly as its
+//! journal holds them) and `Heartbeat`s, both carrying its own durable mark (the standby's lag);
+//! the standby answers `Ack { durable_through }` after each group commit of its journal.
+
+use std::io::{Read, Write};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Sent first by the primary: a peer that is not a Petrel primary fails here.
+pub const MAGIC: [u8; 8] = *b"PTRLREPL";
+pub const VERSION: u16 = 1;
+/// Largest frame (kind + body): a batch of records stops short of it.
+pub const MAX_FRAME_BYTES: usize = 1 << 20;
+/// Payload bytes a primary puts in one `Records` frame (each record adds 20 bytes of header).
+pub const RECORDS_FRAME_PAYLOAD_BYTES: usize = 256 << 10;
+pub const NONCE_BYTES: usize = 16;
+pub const MAC_BYTES: usize = 32;
+
+const KIND_CHALLENGE: u8 = 1;
+const KIND_HELLO: u8 = 2;
+const KIND_WELCOME: u8 = 3;
+const KIND_REFUSED: u8 = 4;
+const KIND_RECORDS: u8 = 5;
+const KIND_ACK: u8 = 6;
+const KIND_HEARTBEAT: u8 = 7;
+
+pub type Nonce = [u8; NONCE_BYTES];
+pub type Tag = [u8; MAC_BYTES];
+
+/// What is wrong with the bytes a peer sent.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("connection closed by the peer")]
+    Closed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME_BYTES}")]
+    TooLong(usize),
+    #[error("empty frame")]
+    Empty,
+    #[error("frame checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): not a Petrel replication peer, or damaged bytes")]
+    Checksum { stored: u32, computed: u32 },
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    #[error("malformed {kind} frame: {why}")]
+    Malformed { kind: &'static str, why: String },
+    #[error("expected a {expected} frame, got {got}")]
+    Unexpected { expected: &'static str, got: &'static str },
+}
+
+/// One record as shipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireRecord<'a> {
+    pub sequence: u64,
+    pub timestamp_ns: u64,
+    pub payload: &'a [u8],
+}
+
+/// A decoded frame; `Records` borrows the reader's buffer.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    Challenge { magic: [u8; 8], version: u16, nonce: Nonce },
+    Hello { version: u16, cluster: &'a [u8], next_sequence: u64, nonce: Nonce, mac: Tag },
+    Welcome { mac: Tag },
+    Refused { reason: &'a str },
+    Records { primary_durable: u64, records: RecordIter<'a> },
+    Ack { durable_through: u64 },
+    Heartbeat { primary_durable: u64 },
+}
+
+impl Frame<'_> {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Frame::Challenge { .. } => "Challenge",
+            Frame::Hello { .. } => "Hello",
+            Frame::Welcome { .. } => "Welcome",
+            Frame::Refused { .. } => "Refused",
+            Frame::Records { .. } => "Records",
+            Frame::Ack { .. } => "Ack",
+            Frame::Heartbeat { .. } => "Heartbeat",
+        }
+    }
+}
+
+/// The records of a `Records` frame, checked for shape when the frame was read.
+#[derive(Clone, Debug)]
+pub struct RecordIter<'a> {
+    rest: &'a [u8],
+    left: u32,
+}
+
+impl<'a> Iterator for RecordIter<'a> {
+    type Item = WireRecord<'a>;
+    fn next(&mut self) -> Option<WireRecord<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        let (sequence, timestamp_ns) = (le_u64(self.rest, 0), le_u64(self.rest, 8));
+        let len = le_u32(self.rest, 16) as usize;
+        let payload = &self.rest[20..20 + len];
+        self.rest = &self.rest[20 + len..];
+        self.left -= 1;
+        Some(WireRecord { sequence, timestamp_ns, payload })
+    }
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn le_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes(b[at..at + 2].try_into().expect("2 bytes"))
+}
+
+/// HMAC-SHA256 over the handshake's fields: `label` says which side proves ("primary" or
+/// "standby"), so one side's proof is never valid for the other.
+pub fn mac(secret: &[u8], label: &[u8], cluster: &[u8], first: &Nonce, second: &Nonce, sequence: u64) -> Tag {
+    let mut h = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    for part in [label, &[cluster.len() as u8][..], cluster, first, second, &sequence.to_le_bytes()] {
+        h.update(part);
+    }
+    h.finalize().into_bytes().into()
+}
+
+/// Compares two tags in constant time.
+pub fn mac_matches(
+    secret: &[u8],
+    label: &[u8],
+    cluster: &[u8],
+    first: &Nonce,
+    second: &Nonce,
+    sequence: u64,
+    tag: &Tag,
+) -> bool {
+    let mut h = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    for part in [label, &[cluster.len() as u8][..], cluster, first, second, &sequence.to_le_bytes()] {
+        h.update(part);
+    }
+    h.verify_slice(tag).is_ok()
+}
+
+/// A fresh nonce from the kernel's random source.
+pub fn nonce() -> std::io::Result<Nonce> {
+    let mut n = [0u8; NONCE_BYTES];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut n)?;
+    Ok(n)
+}
+
+/// Builds frames into one reusable buffer (no allocation once it has grown).
+#[derive(Default)]
+pub struct FrameWriter {
+    buf: Vec<u8>,
+    /// Records in the `Records` frame being built, and where its count goes.
+    records: Option<(usize, u32)>,
+}
+
+impl FrameWriter {
+    pub fn new() -> FrameWriter {
+        FrameWriter::default()
+    }
+
+    fn begin(&mut self, kind: u8) {
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0; 4]);
+        self.buf.push(kind);
+    }
+
+    fn finish(&mut self) -> &[u8] {
+        let len = self.buf.len() - 4;
+        self.buf[..4].copy_from_slice(&(len as u32).to_le_bytes());
+        let crc = crc32c::crc32c(&self.buf[4..]);
+        self.buf.extend_from_slice(&crc.to_le_bytes());
+        &self.buf
+    }
+
+    pub fn challenge(&mut self, nonce: &Nonce) -> &[u8] {
+        self.begin(KIND_CHALLENGE);
+        self.buf.extend_from_slice(&MAGIC);
+        self.buf.extend_from_slice(&VERSION.to_le_bytes());
+        self.buf.extend_from_slice(nonce);
+        self.finish()
+    }
+
+    pub fn hello(&mut self, cluster: &[u8], next_sequence: u64, nonce: &Nonce, mac: &Tag) -> &[u8] {
+        self.begin(KIND_HELLO);
+        self.buf.extend_from_slice(&VERSION.to_le_bytes());
+        self.buf.push(cluster.len() as u8);
+        self.buf.extend_from_slice(cluster);
+        self.buf.extend_from_slice(&next_sequence.to_le_bytes());
+        self.buf.extend_from_slice(nonce);
+        self.buf.extend_from_slice(mac);
+        self.finish()
+    }
+
+    pub fn welcome(&mut self, mac: &Tag) -> &[u8] {
+        self.begin(KIND_WELCOME);
+        self.buf.extend_from_slice(mac);
+        self.finish()
+    }
+
+    pub fn refused(&mut self, reason: &str) -> &[u8] {
+        self.begin(KIND_REFUSED);
+        let reason = &reason.as_bytes()[..reason.len().min(512)];
+        self.buf.extend_from_slice(reason);
+        self.finish()
+    }
+
+    pub fn ack(&mut self, durable_through: u64) -> &[u8] {
+        self.begin(KIND_ACK);
+        self.buf.extend_from_slice(&durable_through.to_le_bytes());
+        self.finish()
+    }
+
+    pub fn heartbeat(&mut self, primary_durable: u64) -> &[u8] {
+        self.begin(KIND_HEARTBEAT);
+        self.buf.extend_from_slice(&primary_durable.to_le_bytes());
+        self.finish()
+    }
+
+    /// Starts a `Records` frame; add records with [`record`](Self::record), then
+    /// [`finish_records`](Self::finish_records).
+    pub fn begin_records(&mut self, primary_durable: u64) {
+        self.begin(KIND_RECORDS);
+        self.buf.extend_from_slice(&primary_durable.to_le_bytes());
+        self.records = Some((self.buf.len(), 0));
+        self.buf.extend_from_slice(&0u32.to_le_bytes());
+    }
+
+    pub fn record(&mut self, sequence: u64, timestamp_ns: u64, payload: &[u8]) {
+        let (_, count) = self.records.as_mut().expect("begin_records first");
+        *count += 1;
+        self.buf.extend_from_slice(&sequence.to_le_bytes());
+        self.buf.extend_from_slice(&timestamp_ns.to_le_bytes());
+        self.buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(payload);
+    }
+
+    pub fn finish_records(&mut self) -> &[u8] {
+        let (at, count) = self.records.take().expect("begin_records first");
+        self.buf[at..at + 4].copy_from_slice(&count.to_le_bytes());
+        self.finish()
+    }
+}
+
+/// Reads frames from a blocking stream through one reusable buffer.
+#[derive(Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+}
+
+impl FrameReader {
+    pub fn new() -> FrameReader {
+        FrameReader::default()
+    }
+
+    /// The next whole frame. Honours the stream's read timeout (`Io` of kind `WouldBlock` or
+    /// `TimedOut` when nothing at all arrived: a frame started is read to its end).
+    pub fn read<'a>(&'a mut self, stream: &mut impl Read) -> Result<Frame<'a>, WireError> {
+        let mut len = [0u8; 4];
+        read_exact_or_closed(stream, &mut len, true)?;
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_FRAME_BYTES {
+            return Err(WireError::TooLong(len));
+        }
+        if len == 0 {
+            return Err(WireError::Empty);
+        }
+        self.buf.resize(len + 4, 0);
+        read_exact_or_closed(stream, &mut self.buf, false)?;
+        let stored = le_u32(&self.buf, len);
+        let computed = crc32c::crc32c(&self.buf[..len]);
+        if stored != computed {
+            return Err(WireError::Checksum { stored, computed });
+        }
+        parse(&self.buf[..len])
+    }
+}
+
+/// Reads all of `buf`. `first`: nothing of the frame has been read yet, so a timeout may be
+/// returned as it is; once a frame started, the rest is waited for.
+fn read_exact_or_closed(stream: &mut impl Read, buf: &mut [u8], first: bool) -> Result<(), WireError> {
+    let mut n = 0;
+    while n < buf.len() {
+        match stream.read(&mut buf[n..]) {
+            Ok(0) => return Err(WireError::Closed),
+            Ok(read) => n += read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+                    && !(first && n == 0) => {}
+            Err(e) => return Err(WireError::Io(e)),
+        }
+    }
+    Ok(())
+}
+
+fn malformed(kind: &'static str, why: impl Into<String>) -> WireError {
+    WireError::Malformed { kind, why: why.into() }
+}
+
+fn exact(kind: &'static str, body: &[u8], want: usize) -> Result<(), WireError> {
+    if body.len() == want {
+        Ok(())
+    } else {
+        Err(malformed(kind, format!("{} body bytes, expected {want}", body.len())))
+    }
+}
+
+fn parse(frame: &[u8]) -> Result<Frame<'_>, WireError> {
+    let (kind, body) = (frame[0], &frame[1..]);
+    match kind {
+        KIND_CHALLENGE => {
+            exact("Challenge", body, 8 + 2 + NONCE_BYTES)?;
+            Ok(Frame::Challenge {
+                magic: body[..8].try_into().expect("8"),
+                version: le_u16(body, 8),
+                nonce: body[10..].try_into().expect("nonce"),
+            })
+        }
+        KIND_HELLO => {
+            if body.len() < 3 {
+                return Err(malformed("Hello", "shorter than its fixed fields"));
+            }
+            let cluster_len = body[2] as usize;
+            exact("Hello", body, 3 + cluster_len + 8 + NONCE_BYTES + MAC_BYTES)?;
+            let at = 3 + cluster_len;
+            Ok(Frame::Hello {
+                version: le_u16(body, 0),
+                cluster: &body[3..at],
+                next_sequence: le_u64(body, at),
+                nonce: body[at + 8..at + 8 + NONCE_BYTES].try_into().expect("nonce"),
+                mac: body[at + 8 + NONCE_BYTES..].try_into().expect("mac"),
+            })
+        }
+        KIND_WELCOME => {
+            exact("Welcome", body, MAC_BYTES)?;
+            Ok(Frame::Welcome { mac: body.try_into().expect("mac") })
+        }
+        KIND_REFUSED => std::str::from_utf8(body)
+            .map(|reason| Frame::Refused { reason })
+            .map_err(|_| malformed("Refused", "reason is not UTF-8")),
+        KIND_RECORDS => parse_records(body),
+        KIND_ACK => {
+            exact("Ack", body, 8)?;
+            Ok(Frame::Ack { durable_through: le_u64(body, 0) })
+        }
+        KIND_HEARTBEAT => {
+            exact("Heartbeat", body, 8)?;
+            Ok(Frame::Heartbeat { primary_durable: le_u64(body, 0) })
+        }
+        other => Err(WireError::UnknownKind(other)),
+    }
+}
+
+/// Checks the shape of every record once, so that iterating cannot fail.
+fn parse_records(body: &[u8]) -> Result<Frame<'_>, WireError> {
+    if body.len() < 12 {
+        return Err(malformed("Records", "shorter than its fixed fields"));
+    }
+    let primary_durable = le_u64(body, 0);
+    let count = le_u32(body, 8);
+    let records = &body[12..];
+    let mut at = 0usize;
+    let mut previous = None;
+    for i in 0..count {
+        if records.len() - at < 20 {
+            return Err(malformed("Records", format!("record {i} of {count} is cut short")));
+        }
+        let sequence = le_u64(records, at);
+        let len = le_u32(records, at + 16) as usize;
+        if records.len() - at - 20 < len {
+            return Err(malformed(
+                "Records",
+                format!("record {i} (sequence {sequence}) claims {len} payload bytes past the frame's end"),
+            ));
+        }
+        if previous.is_some_and(|p: u64| p + 1 != sequence) {
+            return Err(malformed(
+                "Records",
+                format!("sequence {sequence} does not follow {}", previous.unwrap_or(0)),
+            ));
+        }
+        previous = Some(sequence);
+        at += 20 + len;
+    }
+    if at != records.len() {
+        return Err(malformed(
+            "Records",
+            format!("{} bytes after the last of {count} records", records.len() - at),
+        ));
+    }
+    Ok(Frame::Records { primary_durable, records: RecordIter { rest: records, left: count } })
+}
+
+/// Writes a whole frame.
+pub fn send(stream: &mut impl Write, frame: &[u8]) -> std::io::Result<()> {
+    stream.write_all(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_any_flipped_bit_is_refused() {
+        let mut w = FrameWriter::new();
+        w.begin_records(9);
+        w.record(7, 70, b"seven");
+        w.record(8, 80, b"");
+        let bytes = w.finish_records().to_vec();
+        let mut r = FrameReader::new();
+        match r.read(&mut &bytes[..]).expect("valid frame") {
+            Frame::Records { primary_durable, records } => {
+                assert_eq!(primary_durable, 9);
+                let got: Vec<_> = records.collect();
+                assert_eq!(
+                    got,
+                    [
+                        WireRecord { sequence: 7, timestamp_ns: 70, payload: b"seven" },
+                        WireRecord { sequence: 8, timestamp_ns: 80, payload: b"" },
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for bit in 32..bytes.len() * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(FrameReader::new().read(&mut &damaged[..]).is_err(), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn a_mac_proves_the_secret_the_cluster_and_the_side() {
+        let (a, b) = ([1u8; NONCE_BYTES], [2u8; NONCE_BYTES]);
+        let tag = mac(b"0123456789abcdef", b"standby", b"c1", &a, &b, 5);
+        assert!(mac_matches(b"0123456789abcdef", b"standby", b"c1", &a, &b, 5, &tag));
+        assert!(!mac_matches(b"0123456789abcdeX", b"standby", b"c1", &a, &b, 5, &tag));
+        assert!(!mac_matches(b"0123456789abcdef", b"primary", b"c1", &a, &b, 5, &tag));
+        assert!(!mac_matches(b"0123456789abcdef", b"standby", b"c2", &a, &b, 5, &tag));
+        assert!(!mac_matches(b"0123456789abcdef", b"standby", b"c1", &b, &a, 5, &tag));
+        assert!(!mac_matches(b"0123456789abcdef", b"standby", b"c1", &a, &b, 6, &tag));
+    }
+
+    #[test]
+    fn a_records_frame_with_a_gap_or_a_lying_length_is_malformed() {
+        let mut w = FrameWriter::new();
+        w.begin_records(9);
+        w.record(7, 70, b"a");
+        w.record(9, 90, b"b");
+        let bytes = w.finish_records().to_vec();
+        assert!(matches!(FrameReader::new().read(&mut &bytes[..]), Err(WireError::Malformed { .. })));
+        let too_long = (MAX_FRAME_BYTES as u32 + 1).to_le_bytes();
+        assert!(matches!(FrameReader::new().read(&mut &too_long[..]), Err(WireError::TooLong(_))));
+    }
+}

@@ -1,0 +1,305 @@
+//! Hot standby on real processes and loopback sockets: a primary and a standby `petrel-engine`
+//! with `[replication]`, a client trading on the primary, the primary killed with SIGKILL, the
+//! standby stopped with SIGSTOP, and a replication port fed garbage and wrong proofs.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use petrel_engine::core::{codec, Command as CoreCommand};
+use petrel_engine::journal::{open_read_only, JournalLocation};
+use support::{http_get, write_config, Client, Daemon, Got, OwnedOutbound, BIN};
+
+const AAPL_585: u64 = 5_853_300;
+
+/// A 32-byte secret in a 0600 file.
+fn write_secret(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+const SECRET: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+
+/// The development configuration in `dir` with `section` as its `[replication]`.
+fn config_with(dir: &Path, section: &str) -> PathBuf {
+    let path = write_config(dir, "epoll");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n[replication]\n");
+    text.push_str(section);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn primary_config(dir: &Path, policy: &str) -> PathBuf {
+    let secret = write_secret(dir, "replication.secret", SECRET);
+    config_with(
+        dir,
+        &format!(
+            "role = \"primary\"\ncluster_id = \"test-pair\"\nsecret_file = \"{}\"\nlisten = \"127.0.0.1:0\"\n{policy}\n",
+            secret.display()
+        ),
+    )
+}
+
+fn standby_config(dir: &Path, primary: SocketAddr, cluster: &str, secret: &str) -> PathBuf {
+    let secret = write_secret(dir, "replication.secret", secret);
+    config_with(
+        dir,
+        &format!(
+            "role = \"standby\"\ncluster_id = \"{cluster}\"\nsecret_file = \"{}\"\nprimary = \"{primary}\"\n",
+            secret.display()
+        ),
+    )
+}
+
+/// The value of `key=` in a log line.
+fn log_field<'a>(line: &'a str, key: &str) -> &'a str {
+    let at = line.find(&format!("{key}=")).unwrap_or_else(|| panic!("no {key}= in {line}"));
+    line[at + key.len() + 1..].split_whitespace().next().unwrap()
+}
+
+fn replication_addr(primary: &Daemon) -> SocketAddr {
+    let lines = primary.log_lines("replication: waiting for the standby");
+    let line = lines.first().expect("the primary logs its replication address before it is ready");
+    log_field(line, "addr").parse().unwrap()
+}
+
+fn status(daemon: &Daemon) -> serde_json::Value {
+    serde_json::from_str(&http_get(daemon.admin.expect("admin address"), "/status")).unwrap()
+}
+
+fn metrics(daemon: &Daemon) -> String {
+    http_get(daemon.admin.expect("admin address"), "/metrics")
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..6_000 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{what} did not happen within a minute");
+}
+
+struct Pair {
+    primary: Daemon,
+    standby: Daemon,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    primary_dir: PathBuf,
+    standby_dir: PathBuf,
+}
+
+fn start_pair(policy: &str) -> Pair {
+    let (p, s) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary = Daemon::start(BIN, &primary_config(p.path(), policy));
+    let standby = Daemon::start_standby(
+        BIN,
+        &standby_config(s.path(), replication_addr(&primary), "test-pair", SECRET),
+    );
+    wait_for("the standby connecting", || status(&primary)["replication"]["connected"] == true);
+    let (primary_dir, standby_dir) = (p.path().to_owned(), s.path().to_owned());
+    Pair { primary, standby, _dirs: (p, s), primary_dir, standby_dir }
+}
+
+fn login(addr: SocketAddr) -> Client {
+    let mut bob = Client::connect(addr);
+    assert!(matches!(bob.login("bob", "bob", 0), Got::LoginAccepted { .. }));
+    bob
+}
+
+/// Every record of the journal in `dir`, in order.
+fn records(dir: &Path) -> Vec<(u64, u64, Vec<u8>)> {
+    let recovery = open_read_only(&JournalLocation::new(dir.join("journal"), "input")).unwrap();
+    let mut reader = recovery.replay_from(recovery.first_sequence.unwrap_or(1)).unwrap();
+    let mut out = Vec::new();
+    while let Some(r) = reader.next_record().unwrap() {
+        out.push((r.sequence, r.timestamp_ns, r.payload.to_vec()));
+    }
+    out
+}
+
+fn new_orders(records: &[(u64, u64, Vec<u8>)]) -> usize {
+    records
+        .iter()
+        .filter(|(_, _, payload)| matches!(codec::decode(payload), Ok(CoreCommand::NewOrder(_))))
+        .count()
+}
+
+#[test]
+fn every_order_acknowledged_before_the_primary_is_killed_is_on_the_standby() {
+    let pair = start_pair("ack = \"standby\"\non_standby_loss = \"halt\"");
+    let mut bob = login(pair.primary.addr);
+    // One order at a time; the primary is killed with the 40th in flight.
+    let mut acknowledged = 0u32;
+    for user_ref in 1..=40u32 {
+        bob.enter(user_ref, b'S', 1, "AAPL", AAPL_585 + u64::from(user_ref) * 100, b'0');
+        if user_ref == 40 {
+            break;
+        }
+        match bob.ouch() {
+            OwnedOutbound::Accepted { user_ref: r, .. } if r == user_ref => acknowledged = user_ref,
+            other => panic!("expected Accepted {user_ref}, got {other:?}"),
+        }
+    }
+    pair.primary.kill();
+    assert!(pair.standby.stop().success(), "the standby stops cleanly");
+
+    let standby = records(&pair.standby_dir);
+    let primary = records(&pair.primary_dir);
+    assert!(
+        new_orders(&standby) >= acknowledged as usize,
+        "the standby holds {} orders, {acknowledged} were acknowledged",
+        new_orders(&standby)
+    );
+    // The same records, byte for byte: sequence, timestamp and payload.
+    assert!(standby.len() <= primary.len(), "the standby never has what the primary did not journal");
+    assert_eq!(standby[..], primary[..standby.len()]);
+}
+
+#[test]
+fn with_halt_nothing_is_acknowledged_while_the_standby_is_stopped() {
+    let pair = start_pair("ack = \"standby\"\non_standby_loss = \"halt\"");
+    let mut bob = login(pair.primary.addr);
+    bob.enter(1, b'S', 1, "AAPL", AAPL_585 + 100, b'0');
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+
+    pair.standby.signal(Signal::SIGSTOP);
+    let before = status(&pair.primary)["last_sequence"].as_u64().unwrap();
+    bob.enter(2, b'S', 1, "AAPL", AAPL_585 + 200, b'0');
+    // Sequenced and durable on the primary's own disk...
+    wait_for("order 2 durable on the primary", || {
+        let s = status(&pair.primary);
+        s["last_sequence"].as_u64().unwrap() > before
+            && s["replication"]["primary_durable_sequence"].as_u64().unwrap() > before
+    });
+    // ... and still not acknowledged: the standby does not have it.
+    std::thread::sleep(Duration::from_millis(300));
+    bob.stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let pending = bob.stream.peek(&mut byte);
+    assert!(
+        matches!(&pending, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the primary answered an order its standby does not have: {pending:?}"
+    );
+    bob.stream.set_nonblocking(false).unwrap();
+
+    pair.standby.signal(Signal::SIGCONT);
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 2, .. }));
+    let s = status(&pair.primary);
+    assert!(s["replication"]["standby_durable_sequence"].as_u64().unwrap() > before);
+}
+
+#[test]
+fn with_continue_the_primary_goes_on_alone_and_the_standby_is_not_promotable_until_caught_up() {
+    let pair = start_pair("ack = \"standby\"\non_standby_loss = \"continue\"");
+    let mut bob = login(pair.primary.addr);
+    bob.enter(1, b'S', 1, "AAPL", AAPL_585 + 100, b'0');
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+    wait_for("the standby promotable", || status(&pair.primary)["replication"]["standby_promotable"] == true);
+
+    pair.standby.signal(Signal::SIGSTOP);
+    bob.enter(2, b'S', 1, "AAPL", AAPL_585 + 200, b'0');
+    // Acknowledged once the primary gives up on its silent standby.
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 2, .. }));
+    let s = status(&pair.primary);
+    assert_eq!(s["replication"]["standby_promotable"], false, "{s}");
+    assert_eq!(s["replication"]["halted"], false, "{s}");
+    assert!(pair.primary.log_lines("continuing alone").len() == 1, "the loss is logged once");
+    assert!(metrics(&pair.primary).contains("petrel_replication_standby_promotable 0"));
+
+    pair.standby.signal(Signal::SIGCONT);
+    wait_for("the standby caught up again", || {
+        let s = status(&pair.primary);
+        s["replication"]["standby_promotable"] == true && s["replication"]["connected"] == true
+    });
+}
+
+/// Sends `bytes` to the replication port after reading its challenge; true when the primary
+/// then closes the connection.
+fn closed_after(addr: SocketAddr, bytes: &[u8]) -> bool {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut challenge = [0u8; 4 + 1 + 26 + 4];
+    stream.read_exact(&mut challenge).unwrap();
+    assert_eq!(&challenge[5..13], b"PTRLREPL", "a replication port greets with its magic");
+    stream.write_all(bytes).unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    true
+}
+
+fn refused(primary: &Daemon, refusal: &str) -> u64 {
+    let metrics = metrics(primary);
+    let line = format!("petrel_replication_refused_total{{refusal=\"{refusal}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .unwrap_or_else(|| panic!("no {line} in {metrics}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn garbage_a_wrong_cluster_and_a_wrong_secret_on_the_replication_port_are_refused_and_counted() {
+    let p = tempfile::tempdir().unwrap();
+    let primary = Daemon::start(BIN, &primary_config(p.path(), "ack = \"local\""));
+    let addr = replication_addr(&primary);
+
+    assert!(closed_after(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    wait_for("the garbage counted", || refused(&primary, "protocol") >= 1);
+
+    let wrong_secret = tempfile::tempdir().unwrap();
+    let standby = Daemon::start_standby(
+        BIN,
+        &standby_config(wrong_secret.path(), addr, "test-pair", "a-different-secret-of-32-bytes!!"),
+    );
+    let said = standby.wait_log_lines("refused this standby", Duration::from_secs(60));
+    assert!(said.iter().any(|l| l.contains("shared secret")), "{said:?}");
+    wait_for("the wrong secret counted", || refused(&primary, "secret") >= 1);
+    drop(standby);
+
+    let wrong_cluster = tempfile::tempdir().unwrap();
+    let standby =
+        Daemon::start_standby(BIN, &standby_config(wrong_cluster.path(), addr, "another-pair", SECRET));
+    let said = standby.wait_log_lines("refused this standby", Duration::from_secs(60));
+    assert!(said.iter().any(|l| l.contains("another-pair")), "{said:?}");
+    wait_for("the wrong cluster counted", || refused(&primary, "cluster") >= 1);
+    drop(standby);
+
+    // Nothing of it reached the journal, and the primary trades on.
+    let mut bob = login(primary.addr);
+    bob.enter(1, b'S', 1, "AAPL", AAPL_585 + 100, b'0');
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+    assert_eq!(status(&primary)["replication"]["connected"], false);
+    let logged = primary.log_lines("refused a standby");
+    assert!(logged.len() >= 3 && logged.iter().all(|l| l.contains("peer=127.0.0.1:")), "{logged:?}");
+}
+
+#[test]
+fn a_secret_file_others_can_read_is_refused_by_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = primary_config(dir.path(), "ack = \"standby\"");
+    std::fs::set_permissions(dir.path().join("replication.secret"), std::fs::Permissions::from_mode(0o644))
+        .unwrap();
+    let out = Command::new(BIN).args(["check-config", "--config"]).arg(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("replication.secret_file") && stderr.contains("chmod 600"), "{stderr}");
+
+    std::fs::set_permissions(dir.path().join("replication.secret"), std::fs::Permissions::from_mode(0o600))
+        .unwrap();
+    let out = Command::new(BIN).args(["check-config", "--config"]).arg(&config).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("replication: primary of cluster test-pair"), "{stdout}");
+}
