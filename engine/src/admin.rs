@@ -21,6 +21,27 @@ use std::time::{Duration, Instant};
 use crate::metrics;
 
 /// What the engine provides to the admin server. Called from admin threads, concurrently.
+/// The query of `POST /promote?force&alone`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PromoteOptions {
+    pub force: bool,
+    pub alone: bool,
+}
+
+impl PromoteOptions {
+    fn parse(path: &str) -> Result<PromoteOptions, &'static str> {
+        let mut options = PromoteOptions::default();
+        for word in path.split_once('?').map_or("", |(_, q)| q).split('&').filter(|w| !w.is_empty()) {
+            match word {
+                "force" | "force=1" => options.force = true,
+                "alone" | "alone=1" => options.alone = true,
+                _ => return Err("unknown option: POST /promote takes ?force and ?alone\n"),
+            }
+        }
+        Ok(options)
+    }
+}
+
 pub trait AdminHandler: Send + Sync {
     /// Appends the Prometheus text exposition (format 0.0.4) to `out`.
     fn metrics(&self, out: &mut String);
@@ -31,6 +52,14 @@ pub trait AdminHandler: Send + Sync {
     /// A JSON object with the latency histograms since start, encoded so that a client can
     /// subtract two reads ([`crate::latency_export::latency_json`]).
     fn latency_json(&self) -> String;
+    /// `POST /promote`: a standby checks that promoting it loses no acknowledged order and
+    /// starts its promotion (`Ok`, what it does) or says why not (`Err`). `force`: promote even
+    /// when it cannot tell; `alone`: the new primary acknowledges without a standby until one
+    /// has caught up, whatever `on_standby_loss` says.
+    fn promote(&self, options: PromoteOptions) -> Result<String, String> {
+        let _ = options;
+        Err("refused: this engine is not a standby\n".to_owned())
+    }
 }
 
 /// Bounds of the admin server. The defaults suit Prometheus and an operator's curl.
@@ -200,6 +229,7 @@ impl Drop for ActiveGuard {
 /// What a request head said, or why it cannot be served.
 enum Head {
     Get { path: String, head_only: bool },
+    Post { path: String },
     Reply { status: u16, body: &'static str },
 }
 
@@ -208,6 +238,13 @@ fn serve_connection(mut stream: TcpStream, handler: &dyn AdminHandler, limits: A
     let text = "text/plain; charset=utf-8";
     let result = match head {
         Head::Reply { status, body } => respond(&mut stream, status, text, body.as_bytes(), false),
+        Head::Post { path } => match PromoteOptions::parse(&path) {
+            Err(message) => respond(&mut stream, 400, text, message.as_bytes(), false),
+            Ok(options) => match handler.promote(options) {
+                Ok(message) => respond(&mut stream, 200, text, message.as_bytes(), false),
+                Err(message) => respond(&mut stream, 409, text, message.as_bytes(), false),
+            },
+        },
         Head::Get { path, head_only } => {
             let route = path.split('?').next().unwrap_or("");
             match route {
@@ -284,7 +321,11 @@ fn read_head(stream: &mut TcpStream, limits: AdminLimits) -> Head {
                 return match request.method {
                     Some("GET") => Head::Get { path, head_only: false },
                     Some("HEAD") => Head::Get { path, head_only: true },
-                    _ => Head::Reply { status: 405, body: "only GET and HEAD are served\n" },
+                    Some("POST") if path.split('?').next() == Some("/promote") => Head::Post { path },
+                    _ => Head::Reply {
+                        status: 405,
+                        body: "only GET and HEAD are served (and POST /promote)\n",
+                    },
                 };
             }
             Ok(httparse::Status::Partial) => {}
@@ -326,11 +367,12 @@ fn respond(
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         _ => unreachable!("status {status} is not one the admin server sends"),
     };
-    let allow = if status == 405 { "Allow: GET, HEAD\r\n" } else { "" };
+    let allow = if status == 405 { "Allow: GET, HEAD, POST\r\n" } else { "" };
     let head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\n{allow}Connection: close\r\n\r\n",

@@ -21,7 +21,8 @@ use crate::metrics::{self as m, Exposition, LatencySummary};
 use crate::notify::{Notifier, ThreadProgress, Watchdog};
 use crate::port::{GatewayPort, Ring, RuntimeStats};
 use crate::replication::{
-    self, observe::StandbyObserved, primary::Primary, standby::Follower, ReplicationStats,
+    self, epoch::EpochHistory, observe::StandbyObserved, primary::Primary, standby::Follower,
+    ReplicationStats,
 };
 use crate::runtime::Runtime;
 use crate::users::Users;
@@ -169,6 +170,21 @@ impl Observed {
         }
     }
 
+    /// On a primary (configured so, or a promoted standby).
+    fn replication_view<'a>(
+        &'a self,
+        config: &'a crate::config::ReplicationConfig,
+        stats: &'a ReplicationStats,
+    ) -> replication::observe::View<'a> {
+        replication::observe::View {
+            role: Role::Primary,
+            config,
+            stats,
+            local_durable: self.port.gate.local.load(Ordering::Relaxed),
+            promotable: replication::primary::promotable(&self.port),
+        }
+    }
+
     fn status_line(&self, orders_per_s: f64) -> String {
         let last = self.runtime.last_sequence.load(Ordering::Relaxed);
         let durable = self.runtime.durable_sequence.load(Ordering::Relaxed);
@@ -278,12 +294,7 @@ impl AdminHandler for Observed {
             if self.last_reload_ok.load(Ordering::Relaxed) { 1.0 } else { 0.0 },
         );
         if let (Some(config), Some(stats)) = (&self.config.replication, &self.replication) {
-            replication::observe::render_metrics(
-                &mut e,
-                config,
-                stats,
-                self.port.gate.local.load(Ordering::Relaxed),
-            );
+            self.replication_view(config, stats).render_metrics(&mut e);
         }
     }
 
@@ -308,9 +319,9 @@ impl AdminHandler for Observed {
                 petrel_journal::Durability::Fsync => "fsync",
                 petrel_journal::Durability::None => "none",
             },
-            "role": self.config.replication.as_ref().map_or("single", |r| r.role.as_str()),
+            "role": if self.config.replication.is_some() { "primary" } else { "single" },
             "replication": match (&self.config.replication, &self.replication) {
-                (Some(config), Some(stats)) => replication::observe::status(config, stats, self.port.gate.local.load(Ordering::Relaxed)),
+                (Some(config), Some(stats)) => self.replication_view(config, stats).status(),
                 _ => serde_json::Value::Null,
             },
         })
@@ -341,9 +352,34 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     }
     install_signal_handlers().map_err(DaemonError::Start)?;
     tracing::info!(config = %config_path.display(), log = ?log.target, "{}", config.summary());
-    if config.replication.as_ref().is_some_and(|r| r.role == Role::Standby) {
-        return run_standby(config, &notifier);
-    }
+    // A standby promoted with `--alone` acknowledges without a standby until one catches up.
+    let mut alone = false;
+    let epoch = match &config.replication {
+        None => None,
+        Some(r) => {
+            let mut epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix)
+                .map_err(DaemonError::Start)?;
+            if r.role == Role::Standby {
+                match run_standby(&config, &notifier, epochs)? {
+                    StandbyEnd::Stopped => return Ok(()),
+                    StandbyEnd::Promoted { next_sequence, epochs: history, alone: promoted_alone } => {
+                        epochs = history;
+                        alone = promoted_alone;
+                        let epoch = epochs.begin(next_sequence).map_err(DaemonError::Start)?;
+                        tracing::warn!(
+                            epoch = epoch.number,
+                            first_sequence = next_sequence,
+                            "promoted: this engine is the primary of epoch {} from sequence {next_sequence}",
+                            epoch.number
+                        );
+                    }
+                }
+            } else {
+                replication::peer::check_at_start(r, epochs.current()).map_err(DaemonError::Start)?;
+            }
+            Some(epochs.current())
+        }
+    };
     // 2. Recovery: the output journals' tails, then the engine from snapshot and journal.
     let (recovered, regeneration, recovered_state) = recover(&config, &notifier)?;
     // 3. The pinned pipeline: sequencer/matcher, journal writer, housekeeping.
@@ -355,7 +391,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let primary = match (&config.replication, &replication_stats) {
         (Some(r), Some(stats)) => {
             let location = JournalLocation::new(&config.journal.dir, &config.journal.file_prefix);
-            match Primary::start(r, location, port.clone(), Arc::clone(stats)) {
+            let epoch = epoch.expect("loaded with [replication]");
+            match Primary::start(r, epoch, alone, location, port.clone(), Arc::clone(stats)) {
                 Ok(primary) => Some(primary),
                 Err(e) => {
                     let _ = runtime.shutdown(false);
@@ -559,6 +596,11 @@ impl Control<'_> {
             if gateway.is_finished() {
                 return Some("the gateway thread ended".into());
             }
+            if self.observed.replication.as_ref().is_some_and(|r| r.stale.load(Ordering::Acquire)) {
+                let why = "a standby of a newer epoch connected: a standby was promoted since this engine became primary, so it is stale; stopping (petrel-engine rejoin makes it a standby of the new primary)";
+                tracing::error!("{why}");
+                return Some(why.into());
+            }
             if ping_every.is_some_and(|every| last_ping.elapsed() >= every) {
                 last_ping = Instant::now();
                 self.watchdog_tick(&mut watchdog, &progress, bound);
@@ -692,38 +734,66 @@ fn reload(
     Ok(next)
 }
 
+/// How a standby's life ended.
+enum StandbyEnd {
+    Stopped,
+    /// `POST /promote`: the follower stopped and released the journal; the daemon goes on as
+    /// the primary of a new epoch starting at `next_sequence`.
+    Promoted {
+        next_sequence: u64,
+        epochs: EpochHistory,
+        alone: bool,
+    },
+}
+
 /// `replication.role = "standby"`: recovers its own journal, then follows the primary
-/// (journaling and applying every record it ships) until SIGTERM. No gateway listens: clients
-/// trade with the primary.
-fn run_standby(config: Config, notifier: &Notifier) -> Result<(), DaemonError> {
+/// (journaling and applying every record it ships) until SIGTERM or a promotion. No gateway
+/// listens: clients trade with the primary.
+fn run_standby(
+    config: &Config,
+    notifier: &Notifier,
+    epochs: EpochHistory,
+) -> Result<StandbyEnd, DaemonError> {
     let _ = notifier.status("recovering the journal");
     let recovered =
-        crate::recovery::recover(&config, &mut |_, _| {}).map_err(|e| DaemonError::Start(e.to_string()))?;
+        crate::recovery::recover(config, &mut |_, _| {}).map_err(|e| DaemonError::Start(e.to_string()))?;
     let replication = config.replication.clone().expect("a standby has [replication]");
     let stats = Arc::new(ReplicationStats::default());
     let mut follower =
-        Follower::new(recovered.engine, recovered.writer, replication.clone(), Arc::clone(&stats));
+        Follower::new(recovered.engine, recovered.writer, epochs, replication, Arc::clone(&stats));
     let observed = Arc::new(StandbyObserved {
         config: config.clone(),
         stats: Arc::clone(&stats),
         ready: AtomicBool::new(false),
         start_unix_s: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+        promote: AtomicBool::new(false),
+        promote_alone: AtomicBool::new(false),
     });
     let admin: AdminServer = admin::serve(config.admin.listen, observed.clone())
         .map_err(|e| DaemonError::Start(format!("admin endpoint: {e}")))?;
-    let thread = std::thread::Builder::new()
-        .name("petrel-follow".into())
-        .spawn(move || {
-            let result = follower.run(&STOP);
-            (follower, result)
-        })
-        .map_err(|e| DaemonError::Start(format!("cannot start the follower thread: {e}")))?;
+    let follow = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let follow = Arc::clone(&follow);
+        std::thread::Builder::new()
+            .name("petrel-follow".into())
+            .spawn(move || {
+                let result = follower.run(&follow);
+                (follower, result)
+            })
+            .map_err(|e| DaemonError::Start(format!("cannot start the follower thread: {e}")))?
+    };
     observed.ready.store(true, Ordering::Relaxed);
     tracing::info!(admin = %admin.local_addr(), "ready: standby following the primary");
     let _ = notifier.ready(&observed.status_line());
     let ping_every = notifier.watchdog_interval();
     let (mut last_ping, mut last_status) = (Instant::now(), Instant::now());
-    while !STOP.load(Ordering::SeqCst) && !thread.is_finished() {
+    let promote = loop {
+        if STOP.load(Ordering::SeqCst) || thread.is_finished() {
+            break false;
+        }
+        if observed.promote.load(Ordering::Acquire) {
+            break true;
+        }
         if ping_every.is_some_and(|every| last_ping.elapsed() >= every) {
             last_ping = Instant::now();
             let _ = notifier.watchdog();
@@ -733,10 +803,10 @@ fn run_standby(config: Config, notifier: &Notifier) -> Result<(), DaemonError> {
             let _ = notifier.status(&observed.status_line());
         }
         std::thread::sleep(CONTROL_TICK);
-    }
-    let _ = notifier.stopping("stopping the standby");
+    };
+    let _ = notifier.status(if promote { "promoting" } else { "stopping the standby" });
     observed.ready.store(false, Ordering::Relaxed);
-    STOP.store(true, Ordering::SeqCst);
+    follow.store(true, Ordering::SeqCst);
     let (follower, result) =
         thread.join().map_err(|_| DaemonError::Runtime("the follower thread panicked".into()))?;
     admin.shutdown();
@@ -744,7 +814,15 @@ fn run_standby(config: Config, notifier: &Notifier) -> Result<(), DaemonError> {
         last_sequence = follower.engine.last_sequence(),
         durable_sequence = follower.writer.durable_sequence(),
         state_hash = %follower.engine.state_hash(),
-        "standby stopped"
+        "standby stopped following"
     );
-    result.map_err(DaemonError::Runtime)
+    result.map_err(DaemonError::Runtime)?;
+    if !promote {
+        return Ok(StandbyEnd::Stopped);
+    }
+    let next_sequence = follower.writer.next_sequence();
+    let epochs = follower.epochs;
+    // The journal's lock goes with the writer: the primary's recovery takes it again.
+    drop(follower.writer);
+    Ok(StandbyEnd::Promoted { next_sequence, epochs, alone: observed.promote_alone.load(Ordering::Acquire) })
 }

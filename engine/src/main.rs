@@ -64,6 +64,36 @@ enum Commands {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Promote the standby running on this configuration to primary (`replication.role =
+    /// "standby"`): asks it over its admin endpoint (`POST /promote` on admin.listen). It
+    /// refuses when its primary last reported that it lacks acknowledged orders; otherwise it
+    /// stops following, starts a new epoch from its next sequence, opens the gateway and
+    /// reports READY. Exit status: 0 promoting, 1 refused or unreachable, 2 bad configuration.
+    Promote {
+        /// The standby's configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Promote even when the standby cannot tell that it holds every acknowledged order
+        /// (its primary crashed under ack = "local" or on_standby_loss = "continue"): orders
+        /// acknowledged after its last known state may be lost.
+        #[arg(long)]
+        force: bool,
+        /// The new primary acknowledges on its own durability until a standby has caught up,
+        /// whatever on_standby_loss says (otherwise, with "halt", it acknowledges nothing until
+        /// a standby follows it).
+        #[arg(long)]
+        alone: bool,
+    },
+    /// Make a primary that was replaced by a promoted standby fit to follow it: with the
+    /// engine stopped, asks the primary at replication.peer where its epoch began, cuts this
+    /// journal's records from there on (never acknowledged to anyone), removes the snapshots
+    /// after that point, moves the output journals aside and adopts the new epoch. Then set
+    /// replication.role = "standby" and start the engine. Exit status: 0 done, 1 refused.
+    Rejoin {
+        /// The replaced primary's configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Replay a LOBSTER message file through the matching core and print a summary: commands,
     /// executions, the final best bid and ask, the state hash and the rate.
     ReplayLobster {
@@ -108,6 +138,8 @@ fn main() -> ExitCode {
         }
         Commands::ReplayLobster { messages } => replay_lobster(&messages),
         Commands::CheckConfig { config } => check_config(&config),
+        Commands::Promote { config, force, alone } => promote(&config, force, alone),
+        Commands::Rejoin { config } => rejoin(&config),
         Commands::Journal(command) => journal(command),
     }
 }
@@ -467,4 +499,76 @@ fn replay_lobster(path: &PathBuf) -> ExitCode {
         commands.len() as f64 / elapsed.as_secs_f64() / 1e6
     );
     ExitCode::SUCCESS
+}
+
+/// `petrel-engine promote`: `POST /promote` to the standby's admin endpoint.
+fn promote(path: &std::path::Path, force: bool, alone: bool) -> ExitCode {
+    use std::io::{Read, Write};
+    let config = match petrel_engine::config::Config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("petrel-engine: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if config.replication.is_none() {
+        eprintln!(
+            "petrel-engine: {}: no [replication] section: there is no standby to promote",
+            path.display()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let admin = config.admin.listen;
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect_timeout(&admin, std::time::Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        let query = match (force, alone) {
+            (false, false) => "",
+            (true, false) => "?force",
+            (false, true) => "?alone",
+            (true, true) => "?force&alone",
+        };
+        let request = format!(
+            "POST /promote{query} HTTP/1.1\r\nHost: petrel\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes())?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        Ok(text)
+    })();
+    match answer {
+        Ok(text) if text.starts_with("HTTP/1.1 200") => {
+            print!("{}", text.split("\r\n\r\n").nth(1).unwrap_or(""));
+            ExitCode::SUCCESS
+        }
+        Ok(text) => {
+            eprintln!("petrel-engine: {}", text.split("\r\n\r\n").nth(1).unwrap_or(&text).trim_end());
+            ExitCode::from(EXIT_FAILURE)
+        }
+        Err(e) => {
+            eprintln!("petrel-engine: cannot reach the standby's admin endpoint at {admin}: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// `petrel-engine rejoin`.
+fn rejoin(path: &std::path::Path) -> ExitCode {
+    let config = match petrel_engine::config::Config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("petrel-engine: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match petrel_engine::replication::peer::rejoin(&config) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("petrel-engine: rejoin refused: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
 }

@@ -43,18 +43,18 @@ fn primary_config(dir: &Path, policy: &str) -> PathBuf {
     config_with(
         dir,
         &format!(
-            "role = \"primary\"\ncluster_id = \"test-pair\"\nsecret_file = \"{}\"\nlisten = \"127.0.0.1:0\"\n{policy}\n",
+            "role = \"primary\"\ncluster_id = \"test-pair\"\nsecret_file = \"{}\"\nlisten = \"127.0.0.1:0\"\npeer = \"127.0.0.1:9\"\n{policy}\n",
             secret.display()
         ),
     )
 }
 
-fn standby_config(dir: &Path, primary: SocketAddr, cluster: &str, secret: &str) -> PathBuf {
+fn standby_config(dir: &Path, primary: SocketAddr, cluster: &str, secret: &str, policy: &str) -> PathBuf {
     let secret = write_secret(dir, "replication.secret", secret);
     config_with(
         dir,
         &format!(
-            "role = \"standby\"\ncluster_id = \"{cluster}\"\nsecret_file = \"{}\"\nprimary = \"{primary}\"\n",
+            "role = \"standby\"\ncluster_id = \"{cluster}\"\nsecret_file = \"{}\"\nlisten = \"127.0.0.1:0\"\npeer = \"{primary}\"\n{policy}\n",
             secret.display()
         ),
     )
@@ -103,7 +103,7 @@ fn start_pair(policy: &str) -> Pair {
     let primary = Daemon::start(BIN, &primary_config(p.path(), policy));
     let standby = Daemon::start_standby(
         BIN,
-        &standby_config(s.path(), replication_addr(&primary), "test-pair", SECRET),
+        &standby_config(s.path(), replication_addr(&primary), "test-pair", SECRET, policy),
     );
     wait_for("the standby connecting", || status(&primary)["replication"]["connected"] == true);
     let (primary_dir, standby_dir) = (p.path().to_owned(), s.path().to_owned());
@@ -199,7 +199,7 @@ fn with_halt_nothing_is_acknowledged_while_the_standby_is_stopped() {
 }
 
 #[test]
-fn with_continue_the_primary_goes_on_alone_and_the_standby_is_not_promotable_until_caught_up() {
+fn with_continue_the_primary_goes_on_alone_and_a_cut_off_standby_is_promoted_only_when_forced() {
     let pair = start_pair("ack = \"standby\"\non_standby_loss = \"continue\"");
     let mut bob = login(pair.primary.addr);
     bob.enter(1, b'S', 1, "AAPL", AAPL_585 + 100, b'0');
@@ -221,6 +221,30 @@ fn with_continue_the_primary_goes_on_alone_and_the_standby_is_not_promotable_unt
         let s = status(&pair.primary);
         s["replication"]["standby_promotable"] == true && s["replication"]["connected"] == true
     });
+
+    // The primary dies. Cut off, a standby whose primary may acknowledge alone cannot tell
+    // what it missed: promoting it is refused with the reason, unless forced.
+    pair.primary.kill();
+    let standby_admin = pair.standby.admin.unwrap();
+    wait_for("the standby noticing", || status(&pair.standby)["replication"]["connected"] == false);
+    let (code, body) = post(standby_admin, "/promote");
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("refused") && body.contains("--force"), "{body}");
+    let (code, body) = post(standby_admin, "/promote?force&alone");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("forced"), "{body}");
+    pair.standby.wait_log_lines("ready: gateway listening addr=", Duration::from_secs(60));
+}
+
+/// A POST with an empty body; the status code and the body.
+fn post(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(stream, "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let code = text[9..12].parse().unwrap();
+    (code, text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned())
 }
 
 /// Sends `bytes` to the replication port after reading its challenge; true when the primary
@@ -261,7 +285,13 @@ fn garbage_a_wrong_cluster_and_a_wrong_secret_on_the_replication_port_are_refuse
     let wrong_secret = tempfile::tempdir().unwrap();
     let standby = Daemon::start_standby(
         BIN,
-        &standby_config(wrong_secret.path(), addr, "test-pair", "a-different-secret-of-32-bytes!!"),
+        &standby_config(
+            wrong_secret.path(),
+            addr,
+            "test-pair",
+            "a-different-secret-of-32-bytes!!",
+            "ack = \"local\"",
+        ),
     );
     let said = standby.wait_log_lines("refused this standby", Duration::from_secs(60));
     assert!(said.iter().any(|l| l.contains("shared secret")), "{said:?}");
@@ -269,8 +299,10 @@ fn garbage_a_wrong_cluster_and_a_wrong_secret_on_the_replication_port_are_refuse
     drop(standby);
 
     let wrong_cluster = tempfile::tempdir().unwrap();
-    let standby =
-        Daemon::start_standby(BIN, &standby_config(wrong_cluster.path(), addr, "another-pair", SECRET));
+    let standby = Daemon::start_standby(
+        BIN,
+        &standby_config(wrong_cluster.path(), addr, "another-pair", SECRET, "ack = \"local\""),
+    );
     let said = standby.wait_log_lines("refused this standby", Duration::from_secs(60));
     assert!(said.iter().any(|l| l.contains("another-pair")), "{said:?}");
     wait_for("the wrong cluster counted", || refused(&primary, "cluster") >= 1);
@@ -302,4 +334,155 @@ fn a_secret_file_others_can_read_is_refused_by_check_config() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("replication: primary of cluster test-pair"), "{stdout}");
+}
+
+/// Two loopback addresses of this test's own (127.x.y.1 and .2), so that each engine's
+/// replication and admin ports are known before it starts and no other test shares them.
+fn own_addresses(test: u8) -> (std::net::IpAddr, std::net::IpAddr) {
+    let x = 20 + (std::process::id() % 200) as u8;
+    (std::net::IpAddr::from([127, x, test, 1]), std::net::IpAddr::from([127, x, test, 2]))
+}
+
+/// One host of a pair in the failover test: its directory, its configurations (it starts as
+/// the primary once; afterwards always as a standby) and its admin address.
+struct Host {
+    dir: tempfile::TempDir,
+    primary_config: PathBuf,
+    standby_config: PathBuf,
+}
+
+fn host(me: std::net::IpAddr, peer: std::net::IpAddr, secret: &Path) -> Host {
+    let dir = tempfile::tempdir().unwrap();
+    let section = |role: &str| {
+        format!(
+            "role = \"{role}\"\ncluster_id = \"test-pair\"\nsecret_file = \"{}\"\nlisten = \"{me}:15300\"\npeer = \"{peer}:15300\"\nack = \"standby\"\non_standby_loss = \"halt\"\n",
+            secret.display()
+        )
+    };
+    let write = |name: &str, role: &str| {
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let path = config_with(&sub, &section(role));
+        // Both files of a host share its journal, snapshots and a known admin address.
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(&sub.display().to_string(), &dir.path().display().to_string());
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, set_admin(&text, &format!("{me}:15301"))).unwrap();
+        path
+    };
+    let primary_config = write("as-primary", "primary");
+    let standby_config = write("as-standby", "standby");
+    Host { dir, primary_config, standby_config }
+}
+
+fn run_cli(args: &[&str], config: &Path) -> (bool, String) {
+    let out = Command::new(BIN).args(args).arg("--config").arg(config).output().unwrap();
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+/// Waits until `primary` has a standby that holds everything it acknowledged.
+fn wait_caught_up(primary: &Daemon) {
+    wait_for("the standby caught up", || {
+        let s = status(primary);
+        s["replication"]["connected"] == true
+            && s["replication"]["lag_records"] == 0
+            && s["replication"]["halted"] == false
+    });
+}
+
+#[test]
+fn ten_failovers_lose_no_acknowledged_order_and_each_replaced_primary_rejoins() {
+    let (a, b) = own_addresses(1);
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = write_secret(secrets.path(), "replication.secret", SECRET);
+    let hosts = [host(a, b, &secret), host(b, a, &secret)];
+    let mut primary = Daemon::start(BIN, &hosts[0].primary_config);
+    let mut standby = Daemon::start_standby(BIN, &hosts[1].standby_config);
+    wait_caught_up(&primary);
+    let mut gateway = primary.addr;
+    for round in 1..=10u32 {
+        let (old, new) = (((round + 1) % 2) as usize, (round % 2) as usize);
+        // Bob's orders, each acknowledged, so each on both hosts.
+        let mut bob = login(gateway);
+        for k in 1..=5u32 {
+            let user_ref = round * 100 + k;
+            bob.enter(user_ref, b'S', 1, "AAPL", AAPL_585 + u64::from(k) * 100, b'0');
+            assert!(
+                matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: r, .. } if r == user_ref),
+                "round {round}"
+            );
+        }
+        primary.kill();
+
+        let (ok, said) = run_cli(&["promote", "--alone"], &hosts[new].standby_config);
+        assert!(ok && said.contains("promoting"), "round {round}: {said}");
+        let ready = standby.wait_log_lines("ready: gateway listening addr=", Duration::from_secs(60));
+        gateway = log_field(
+            ready.first().unwrap_or_else(|| panic!("round {round}: the promoted standby serves")),
+            "addr",
+        )
+        .parse()
+        .unwrap();
+        let promoted = status(&standby);
+        assert_eq!(promoted["replication"]["epoch"], u64::from(round) + 1, "round {round}: {promoted}");
+
+        // Every acknowledged order of the round is on the new primary: Alice buys them all.
+        let mut alice = Client::connect(gateway);
+        assert!(matches!(alice.login("alice", "alice", 0), Got::LoginAccepted { .. }));
+        alice.enter(round, b'B', 8, "AAPL", AAPL_585 + 1_000, b'3');
+        let mut executed = 0;
+        loop {
+            match alice.ouch() {
+                OwnedOutbound::Executed { qty, .. } => executed += qty,
+                OwnedOutbound::Accepted { .. } => {}
+                OwnedOutbound::Canceled { .. } => break,
+                other => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(executed, 5, "round {round}: every acknowledged order traded on the new primary");
+
+        // The replaced primary refuses to serve, rejoins, and follows the new one.
+        let first_config = if round == 1 { &hosts[old].primary_config } else { &hosts[old].standby_config };
+        if round == 1 {
+            let (ok, said) = run_cli(&["run"], first_config);
+            assert!(!ok && said.contains("stale primary"), "round {round}: {said}");
+        }
+        let (ok, said) = run_cli(&["rejoin"], &hosts[old].standby_config);
+        assert!(ok && said.contains("rejoined epoch"), "round {round}: {said}");
+        primary = std::mem::replace(&mut standby, Daemon::start_standby(BIN, &hosts[old].standby_config));
+        wait_caught_up(&primary);
+    }
+    let (last_primary, last_standby) = (new_index(10), 1 - new_index(10));
+    primary.stop();
+    assert!(standby.stop().success());
+    // Both journals hold the same records, byte for byte.
+    let (p, s) = (records(hosts[last_primary].dir.path()), records(hosts[last_standby].dir.path()));
+    assert_eq!(p, s);
+    assert!(new_orders(&p) >= 50);
+}
+
+fn new_index(round: u32) -> usize {
+    (round % 2) as usize
+}
+
+/// `text` with `[admin] listen = addr`.
+fn set_admin(text: &str, addr: &str) -> String {
+    let mut out = String::new();
+    let mut in_admin = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_admin = line.trim() == "[admin]";
+        }
+        if in_admin && line.starts_with("listen") {
+            out.push_str(&format!("listen = \"{addr}\"\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }

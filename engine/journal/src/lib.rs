@@ -46,6 +46,7 @@ mod retention;
 mod scan;
 mod snapshot;
 mod tail;
+mod truncate;
 mod versions;
 mod writer;
 
@@ -66,6 +67,7 @@ pub use snapshot::{
     SNAPSHOT_VERSION,
 };
 pub use tail::{JournalTail, TailRecord};
+pub use truncate::{truncate_after, Truncated};
 pub use versions::{
     newest_segment_format_version, newest_snapshot_format_version, segment_format_version,
     snapshot_format_version,

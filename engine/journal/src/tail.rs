@@ -61,6 +61,11 @@ impl JournalTail {
         self.next_sequence
     }
 
+    /// Where the next record starts, if it is in the segment at `path`.
+    pub(crate) fn offset_in(&self, path: &std::path::Path) -> Option<u64> {
+        self.segment.as_ref().filter(|(_, p, _)| p == path).map(|(_, _, offset)| *offset)
+    }
+
     /// Appends records with sequences up to `limit` (at most `max_bytes` of payload, at least
     /// one record when there is one) to `out`, their payloads to `payloads`. `limit` must be a
     /// durable mark of the journal's writer: every record up to it is completely written.

@@ -77,3 +77,48 @@ fn a_tail_from_a_sequence_the_journal_no_longer_holds_is_refused() {
     let err = JournalTail::open(&location, 3).unwrap_err();
     assert!(matches!(err, JournalError::SequenceNotRetained { requested: 3, first_available: 7 }), "{err}");
 }
+
+#[test]
+fn truncating_after_a_sequence_keeps_exactly_the_records_up_to_it_and_appending_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config(dir.path(), Durability::Fsync);
+    let (mut writer, _) = Journal::open(&config).unwrap();
+    for _ in 0..1_500 {
+        let s = writer.next_sequence();
+        writer.append(s, timestamp_for(s), &payload_for(s)).unwrap();
+        if s % 7 == 0 {
+            writer.commit().unwrap();
+        }
+    }
+    writer.commit().unwrap();
+    drop(writer);
+    let segments = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "seg"))
+            .count()
+    };
+    let before = segments();
+    assert!(before > 2, "the journal spans several segments");
+
+    let cut = petrel_journal::truncate_after(&config, 437).unwrap();
+    assert_eq!((cut.last_before, cut.removed_records), (1_500, 1_500 - 437));
+    assert!(cut.removed_segments > 0 && segments() == before - cut.removed_segments as usize);
+    let (mut writer, recovery) = Journal::open(&config).unwrap();
+    assert_eq!(recovery.truncation, None, "a clean cut, not a torn tail");
+    assert_eq!(recovery.last_sequence, Some(437));
+    let location = JournalLocation::new(dir.path(), &config.file_prefix);
+    let mut got = Vec::new();
+    read_all(&mut JournalTail::open(&location, 1).unwrap(), 437, &mut got);
+    assert_eq!(got, (1..=437).map(|s| (s, timestamp_for(s), payload_for(s))).collect::<Vec<_>>());
+    writer.append(438, 1, b"the new epoch's record").unwrap();
+    writer.commit().unwrap();
+    drop(writer);
+
+    // Again at a sequence already past the end: nothing to do. Back to nothing at all: one
+    // empty segment remains.
+    assert_eq!(petrel_journal::truncate_after(&config, 1_000).unwrap().removed_records, 0);
+    assert_eq!(petrel_journal::truncate_after(&config, 0).unwrap().removed_records, 438);
+    let (_, recovery) = Journal::open(&config).unwrap();
+    assert_eq!((recovery.last_sequence, segments()), (None, 1));
+}

@@ -46,10 +46,8 @@ pub(super) struct RawReplication {
     pub(super) role: Role,
     pub(super) cluster_id: String,
     pub(super) secret_file: PathBuf,
-    #[serde(default)]
-    pub(super) listen: Option<SocketAddr>,
-    #[serde(default)]
-    pub(super) primary: Option<SocketAddr>,
+    pub(super) listen: SocketAddr,
+    pub(super) peer: SocketAddr,
     #[serde(default)]
     pub(super) ack: Ack,
     #[serde(default)]

@@ -23,10 +23,12 @@ pub struct ReplicationConfig {
     pub cluster_id: String,
     pub secret_file: PathBuf,
     pub secret: Secret,
-    /// Primary: where the standby connects.
-    pub listen: Option<SocketAddr>,
-    /// Standby: the primary's replication address.
-    pub primary: Option<SocketAddr>,
+    /// This engine's replication address: a primary (and a standby once promoted) listens
+    /// here for its standby.
+    pub listen: SocketAddr,
+    /// The other engine's replication address: a standby follows the primary there; a primary
+    /// asks there at start whether a newer primary (a promoted standby) runs.
+    pub peer: SocketAddr,
     pub ack: Ack,
     /// With `ack = "standby"`: what the primary does while it has no standby.
     pub on_standby_loss: StandbyLoss,

@@ -53,7 +53,7 @@ impl Config {
             Role::Primary => format!(
                 "replication: primary of cluster {}, standby connects to {}, {}",
                 r.cluster_id,
-                r.listen.map_or_else(String::new, |a| a.to_string()),
+                r.listen,
                 match (r.ack, r.on_standby_loss) {
                     (Ack::Local, _) => "acknowledges on local durability (asynchronous standby)".to_owned(),
                     (Ack::Standby, StandbyLoss::Halt) =>
@@ -65,8 +65,7 @@ impl Config {
             ),
             Role::Standby => format!(
                 "replication: standby of cluster {}, following the primary at {}",
-                r.cluster_id,
-                r.primary.map_or_else(String::new, |a| a.to_string())
+                r.cluster_id, r.peer
             ),
         }
     }

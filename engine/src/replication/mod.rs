@@ -11,12 +11,32 @@
 //! Inputs are shipped, not state: both engines apply the same records in the same order, and
 //! the core is deterministic, so their states are equal at every sequence.
 
+pub mod epoch;
 pub mod observe;
+pub mod peer;
 pub mod primary;
 pub mod standby;
 pub mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// The acknowledgement policy as one byte, compared in the handshake: a pair whose two
+/// configurations disagree on it is refused (the standby's judgement of whether it may be
+/// promoted rests on its own copy).
+pub fn policy_byte(config: &crate::config::ReplicationConfig) -> u8 {
+    use crate::config::{Ack, StandbyLoss};
+    match (config.ack, config.on_standby_loss) {
+        (Ack::Local, _) => 0,
+        (Ack::Standby, StandbyLoss::Halt) => 1,
+        (Ack::Standby, StandbyLoss::Continue) => 2,
+    }
+}
+
+/// With this policy the primary never acknowledges what its standby lacks, even after losing
+/// it: a standby cut off from its primary stays promotable.
+pub fn halts_without_standby(config: &crate::config::ReplicationConfig) -> bool {
+    policy_byte(config) == 1
+}
 
 /// Why a peer was refused, as the metric's `reason` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,11 +51,20 @@ pub enum Refusal {
     Sequence,
     /// A second standby while one is connected.
     Busy,
+    /// A peer of another epoch: a standby newer than its primary (which is then stale), or a
+    /// primary older than its standby.
+    Epoch,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 5] =
-        [Refusal::Protocol, Refusal::Cluster, Refusal::Secret, Refusal::Sequence, Refusal::Busy];
+    pub const ALL: [Refusal; 6] = [
+        Refusal::Protocol,
+        Refusal::Cluster,
+        Refusal::Secret,
+        Refusal::Sequence,
+        Refusal::Busy,
+        Refusal::Epoch,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,6 +73,7 @@ impl Refusal {
             Refusal::Secret => "secret",
             Refusal::Sequence => "sequence",
             Refusal::Busy => "busy",
+            Refusal::Epoch => "epoch",
         }
     }
 }
@@ -62,10 +92,18 @@ pub struct ReplicationStats {
     /// Primary, `ack = "standby"`, `on_standby_loss = "halt"`, no standby caught up:
     /// nothing is acknowledged.
     pub halted: AtomicBool,
-    /// Primary: the standby has every record the primary acknowledged (it could be promoted
-    /// without losing an acknowledged order).
+    /// Standby: the primary last reported that this standby holds every record it
+    /// acknowledged (promoting it loses no acknowledged order). On a primary the same is
+    /// computed from the release gate (`primary::promotable`).
     pub standby_promotable: AtomicBool,
-    refused: [AtomicU64; 5],
+    /// Primary: the standby has acknowledged everything durable since it (re)connected.
+    pub caught_up: AtomicBool,
+    refused: [AtomicU64; 6],
+    /// Primary: a standby of a newer epoch connected, so a standby was promoted since this
+    /// engine became primary: it must stop serving.
+    pub stale: AtomicBool,
+    /// This engine's epoch.
+    pub epoch: AtomicU64,
     pub disconnects_total: AtomicU64,
     pub records_total: AtomicU64,
 }

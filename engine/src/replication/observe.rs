@@ -1,99 +1,133 @@
 //! What replication adds to `/metrics` and `/status`, on either role, and the standby's own
 //! admin handler (a standby has no gateway or pipeline to describe).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::{Refusal, ReplicationStats};
-use crate::admin::AdminHandler;
+use crate::admin::{AdminHandler, PromoteOptions};
 use crate::config::{Config, ReplicationConfig, Role};
 use crate::metrics::{self as m, Exposition};
 
-/// The replication metrics; `local_durable` is this engine's own journal mark.
-pub fn render_metrics(
-    e: &mut Exposition<'_>,
-    config: &ReplicationConfig,
-    stats: &ReplicationStats,
-    local_durable: u64,
-) {
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let flag = |a: &AtomicBool| if a.load(Ordering::Relaxed) { 1.0 } else { 0.0 };
-    e.gauges(&m::REPLICATION_ROLE, [(config.role.as_str(), 1.0)]);
-    e.gauge(&m::REPLICATION_CONNECTED, flag(&stats.connected));
-    e.gauge(&m::REPLICATION_STANDBY_DURABLE_SEQUENCE, load(&stats.standby_durable) as f64);
-    e.gauge(&m::REPLICATION_LAG_RECORDS, lag(config, stats, local_durable) as f64);
-    e.counter(&m::REPLICATION_RECORDS_TOTAL, load(&stats.records_total));
-    e.counters(&m::REPLICATION_REFUSED_TOTAL, Refusal::ALL.iter().map(|r| (r.as_str(), stats.refused(*r))));
-    e.counter(&m::REPLICATION_DISCONNECTS_TOTAL, load(&stats.disconnects_total));
-    e.gauge(&m::REPLICATION_HALTED, flag(&stats.halted));
-    e.gauge(&m::REPLICATION_STANDBY_PROMOTABLE, flag(&stats.standby_promotable));
+/// What one engine says about its replication: its role now (a promoted standby is a
+/// primary), its own journal's durable mark, and whether its standby could be promoted.
+pub struct View<'a> {
+    pub role: Role,
+    pub config: &'a ReplicationConfig,
+    pub stats: &'a ReplicationStats,
+    pub local_durable: u64,
+    pub promotable: bool,
 }
 
-fn lag(config: &ReplicationConfig, stats: &ReplicationStats, local_durable: u64) -> u64 {
-    match config.role {
-        Role::Primary => stats.lag(local_durable),
-        Role::Standby => stats.primary_durable.load(Ordering::Relaxed).saturating_sub(local_durable),
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+fn flag(a: &AtomicBool) -> f64 {
+    if a.load(Ordering::Relaxed) {
+        1.0
+    } else {
+        0.0
     }
 }
 
-/// The `replication` object of `/status`.
-pub fn status(config: &ReplicationConfig, stats: &ReplicationStats, local_durable: u64) -> serde_json::Value {
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    serde_json::json!({
-        "role": config.role.as_str(),
-        "cluster_id": config.cluster_id,
-        "peer": match config.role {
-            Role::Primary => config.listen.map(|a| a.to_string()),
-            Role::Standby => config.primary.map(|a| a.to_string()),
-        },
-        "connected": stats.connected.load(Ordering::Relaxed),
-        "standby_durable_sequence": load(&stats.standby_durable),
-        "primary_durable_sequence": match config.role {
-            Role::Primary => local_durable,
-            Role::Standby => load(&stats.primary_durable),
-        },
-        "lag_records": lag(config, stats, local_durable),
-        "halted": stats.halted.load(Ordering::Relaxed),
-        "standby_promotable": stats.standby_promotable.load(Ordering::Relaxed),
-        "records_total": load(&stats.records_total),
-    })
+impl View<'_> {
+    /// Records the standby lacks: on a primary, its durable mark minus the standby's
+    /// acknowledgement; on a standby, the primary's last announced mark minus its own.
+    fn lag(&self) -> u64 {
+        match self.role {
+            Role::Primary => self.stats.lag(self.local_durable),
+            Role::Standby => load(&self.stats.primary_durable).saturating_sub(self.local_durable),
+        }
+    }
+
+    pub fn render_metrics(&self, e: &mut Exposition<'_>) {
+        let stats = self.stats;
+        e.gauges(&m::REPLICATION_ROLE, [(self.role.as_str(), 1.0)]);
+        e.gauge(&m::REPLICATION_CONNECTED, flag(&stats.connected));
+        e.gauge(&m::REPLICATION_STANDBY_DURABLE_SEQUENCE, load(&stats.standby_durable) as f64);
+        e.gauge(&m::REPLICATION_LAG_RECORDS, self.lag() as f64);
+        e.counter(&m::REPLICATION_RECORDS_TOTAL, load(&stats.records_total));
+        e.counters(
+            &m::REPLICATION_REFUSED_TOTAL,
+            Refusal::ALL.iter().map(|r| (r.as_str(), stats.refused(*r))),
+        );
+        e.counter(&m::REPLICATION_DISCONNECTS_TOTAL, load(&stats.disconnects_total));
+        e.gauge(&m::REPLICATION_HALTED, flag(&stats.halted));
+        e.gauge(&m::REPLICATION_STANDBY_PROMOTABLE, if self.promotable { 1.0 } else { 0.0 });
+    }
+
+    /// The `replication` object of `/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let stats = self.stats;
+        serde_json::json!({
+            "role": self.role.as_str(),
+            "epoch": load(&stats.epoch),
+            "cluster_id": self.config.cluster_id,
+            "listen": self.config.listen.to_string(),
+            "peer": self.config.peer.to_string(),
+            "connected": stats.connected.load(Ordering::Relaxed),
+            "standby_durable_sequence": load(&stats.standby_durable),
+            "primary_durable_sequence": match self.role {
+                Role::Primary => self.local_durable,
+                Role::Standby => load(&stats.primary_durable),
+            },
+            "lag_records": self.lag(),
+            "halted": stats.halted.load(Ordering::Relaxed),
+            "standby_promotable": self.promotable,
+            "stale": stats.stale.load(Ordering::Relaxed),
+            "records_total": load(&stats.records_total),
+        })
+    }
 }
 
-/// The standby's admin endpoint: ready while following, its journal and the replication state.
+/// The standby's admin endpoint: ready while following, its journal and the replication
+/// state; `POST /promote` asks the daemon to promote it.
 pub struct StandbyObserved {
     pub config: Config,
     pub stats: Arc<ReplicationStats>,
     pub ready: AtomicBool,
     pub start_unix_s: f64,
+    /// Set by `POST /promote` once the checks pass; the daemon's loop acts on it.
+    pub promote: AtomicBool,
+    /// The promotion asked the new primary to acknowledge alone until a standby catches up.
+    pub promote_alone: AtomicBool,
 }
 
 impl StandbyObserved {
-    fn replication(&self) -> &ReplicationConfig {
-        self.config.replication.as_ref().expect("a standby has [replication]")
+    fn view(&self) -> View<'_> {
+        View {
+            role: Role::Standby,
+            config: self.config.replication.as_ref().expect("a standby has [replication]"),
+            stats: &self.stats,
+            local_durable: load(&self.stats.standby_durable),
+            promotable: self.stats.standby_promotable.load(Ordering::Relaxed),
+        }
     }
 
     pub fn status_line(&self) -> String {
-        let r = self.replication();
-        let durable = self.stats.standby_durable.load(Ordering::Relaxed);
+        let view = self.view();
         format!(
-            "standby of {}: {}, durable sequence {durable}, lag {} records",
-            r.primary.map_or_else(String::new, |a| a.to_string()),
+            "standby of {} (epoch {}): {}, durable sequence {}, lag {} records{}",
+            view.config.peer,
+            load(&self.stats.epoch),
             if self.stats.connected.load(Ordering::Relaxed) { "following" } else { "not connected" },
-            lag(r, &self.stats, durable)
+            view.local_durable,
+            view.lag(),
+            if view.promotable { "" } else { ", not promotable" }
         )
     }
 }
 
 impl AdminHandler for StandbyObserved {
     fn metrics(&self, out: &mut String) {
-        let durable = self.stats.standby_durable.load(Ordering::Relaxed);
         let mut e = Exposition::new(out);
         e.gauges(&m::BUILD_INFO, [(env!("CARGO_PKG_VERSION"), 1.0)]);
         e.gauge(&m::START_TIME_SECONDS, self.start_unix_s);
         e.gauge(&m::READY, if self.ready() { 1.0 } else { 0.0 });
-        e.gauge(&m::LAST_SEQUENCE, self.stats.applied.load(Ordering::Relaxed) as f64);
-        e.gauge(&m::DURABLE_SEQUENCE, durable as f64);
-        render_metrics(&mut e, self.replication(), &self.stats, durable);
+        e.gauge(&m::LAST_SEQUENCE, load(&self.stats.applied) as f64);
+        e.gauge(&m::DURABLE_SEQUENCE, load(&self.stats.standby_durable) as f64);
+        self.view().render_metrics(&mut e);
     }
 
     fn ready(&self) -> bool {
@@ -101,20 +135,45 @@ impl AdminHandler for StandbyObserved {
     }
 
     fn status_json(&self) -> String {
-        let durable = self.stats.standby_durable.load(Ordering::Relaxed);
+        let view = self.view();
         serde_json::json!({
             "ready": self.ready(),
             "version": env!("CARGO_PKG_VERSION"),
             "role": "standby",
-            "last_sequence": self.stats.applied.load(Ordering::Relaxed),
-            "durable_sequence": durable,
+            "last_sequence": load(&self.stats.applied),
+            "durable_sequence": view.local_durable,
             "journal_dir": self.config.journal.dir.display().to_string(),
-            "replication": status(self.replication(), &self.stats, durable),
+            "replication": view.status(),
         })
         .to_string()
     }
 
     fn latency_json(&self) -> String {
         "{}".to_owned()
+    }
+
+    fn promote(&self, options: PromoteOptions) -> Result<String, String> {
+        let durable = load(&self.stats.standby_durable);
+        let known = self.stats.standby_promotable.load(Ordering::Relaxed);
+        if !known && !options.force {
+            return Err(format!(
+                "refused: this standby may lack orders its primary acknowledged (durable sequence {durable}, the \
+                 primary's last announced {}; {}): promoting it could lose them. If the primary is gone for good \
+                 and that loss is accepted, promote with --force\n",
+                load(&self.stats.primary_durable),
+                if self.stats.connected.load(Ordering::Relaxed) {
+                    "its primary reports it behind"
+                } else {
+                    "cut off from its primary, whose policy lets it acknowledge alone, it cannot tell"
+                }
+            ));
+        }
+        self.promote_alone.store(options.alone, Ordering::Release);
+        self.promote.store(true, Ordering::Release);
+        Ok(format!(
+            "promoting: durable sequence {durable}{}{}\n",
+            if known { "" } else { " (forced: acknowledged orders after it may be lost)" },
+            if options.alone { "; acknowledging alone until a standby catches up" } else { "" }
+        ))
     }
 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use petrel_journal::{JournalLocation, JournalTail, TailRecord};
 
-use super::wire::{self, Frame, FrameReader, FrameWriter, WireError};
+use super::epoch::Epoch;
+use super::wire::{self, Frame, FrameReader, FrameWriter, Proof, WireError};
 use super::{Refusal, ReplicationStats};
 use crate::config::{Ack, ReplicationConfig, StandbyLoss};
 use crate::port::GatewayPort;
@@ -39,20 +40,31 @@ impl Primary {
     /// configured policy before any client can be acknowledged.
     pub fn start(
         config: &ReplicationConfig,
+        epoch: Epoch,
+        alone: bool,
         location: JournalLocation,
         port: GatewayPort,
         stats: Arc<ReplicationStats>,
     ) -> Result<Primary, String> {
-        let listen = config.listen.expect("a primary's listen address is validated");
+        let listen = config.listen;
         let listener = TcpListener::bind(listen)
             .map_err(|e| format!("cannot listen for the standby on {listen} (replication.listen): {e}"))?;
         listener.set_nonblocking(true).map_err(|e| format!("replication listener: {e}"))?;
         let addr = listener.local_addr().map_err(|e| format!("replication listener: {e}"))?;
-        let halt = config.ack == Ack::Standby && config.on_standby_loss == StandbyLoss::Halt;
+        // Alone (a promotion that asked for it): acknowledge on local durability until a
+        // standby has caught up, then the configured policy.
+        let halt = config.ack == Ack::Standby && config.on_standby_loss == StandbyLoss::Halt && !alone;
+        if alone {
+            tracing::warn!(
+                "replication: acknowledging alone until a standby catches up (promoted with --alone)"
+            );
+        }
         port.gate.gating.store(halt, Ordering::Release);
         stats.halted.store(halt, Ordering::Relaxed);
+        stats.epoch.store(epoch.number, Ordering::Relaxed);
         let stop = Arc::new(AtomicBool::new(false));
-        let shipper = Shipper { config: config.clone(), location, port, stats, stop: Arc::clone(&stop) };
+        let shipper =
+            Shipper { config: config.clone(), epoch, location, port, stats, stop: Arc::clone(&stop) };
         let thread = std::thread::Builder::new()
             .name("petrel-replicate".into())
             .spawn(move || shipper.run(listener))
@@ -80,6 +92,7 @@ impl Drop for Primary {
 
 struct Shipper {
     config: ReplicationConfig,
+    epoch: Epoch,
     location: JournalLocation,
     port: GatewayPort,
     stats: Arc<ReplicationStats>,
@@ -132,6 +145,7 @@ impl Shipper {
             Ok(()) => tracing::info!(peer = %peer, "replication: standby disconnected (stopping)"),
             Err(e) => tracing::error!(peer = %peer, "replication: standby lost: {e}"),
         }
+        self.stats.caught_up.store(false, Ordering::Relaxed);
         self.standby_lost();
     }
 
@@ -144,10 +158,18 @@ impl Shipper {
         stream.set_nodelay(true).map_err(|e| protocol(e.to_string()))?;
         stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).map_err(|e| protocol(e.to_string()))?;
         let nonce_p = wire::nonce().map_err(|e| protocol(format!("no random nonce: {e}")))?;
-        stream.write_all(FrameWriter::new().challenge(&nonce_p)).map_err(|e| protocol(e.to_string()))?;
+        let ours = self.epoch;
+        let challenge = FrameWriter::new().challenge(ours.number, ours.first_sequence, &nonce_p).to_vec();
+        stream.write_all(&challenge).map_err(|e| protocol(e.to_string()))?;
         let mut reader = FrameReader::new();
         let frame = reader.read(stream).map_err(|e| protocol(format!("reading Hello from {peer}: {e}")))?;
-        let Frame::Hello { version, cluster, next_sequence, nonce, mac } = frame else {
+        if let Frame::Refused { reason } = frame {
+            return Err((
+                Refusal::Epoch,
+                format!("{peer} asked for this primary's epoch and left: {reason}"),
+            ));
+        }
+        let Frame::Hello { version, cluster, epoch, policy, next_sequence, nonce, mac } = frame else {
             return Err(protocol(format!("expected Hello from {peer}, got {}", frame.name())));
         };
         if version != wire::VERSION {
@@ -156,8 +178,7 @@ impl Shipper {
                 wire::VERSION
             )));
         }
-        let ours = self.config.cluster_id.as_bytes();
-        if cluster != ours {
+        if cluster != self.config.cluster_id.as_bytes() {
             return Err((
                 Refusal::Cluster,
                 format!(
@@ -168,11 +189,34 @@ impl Shipper {
             ));
         }
         let secret = &self.config.secret.0;
-        if !wire::mac_matches(secret, b"standby", ours, &nonce_p, &nonce, next_sequence, &mac) {
+        let cluster_id = self.config.cluster_id.as_bytes();
+        let numbers = [next_sequence, epoch, ours.number, u64::from(policy)];
+        let proof =
+            Proof { label: b"standby", cluster: cluster_id, first: &nonce_p, second: &nonce, numbers };
+        if !proof.holds(secret, &mac) {
             return Err((
                 Refusal::Secret,
                 "the standby's proof of the shared secret does not hold (replication.secret_file differs)"
                     .into(),
+            ));
+        }
+        if policy != super::policy_byte(&self.config) {
+            return Err((
+                Refusal::Cluster,
+                "the standby's replication.ack or replication.on_standby_loss differs from this primary's: both ends of a pair must be configured alike".into(),
+            ));
+        }
+        if epoch > ours.number {
+            self.stats.stale.store(true, Ordering::Release);
+            return Err((
+                Refusal::Epoch,
+                format!("the standby is of epoch {epoch}, newer than this primary's {}: a standby was promoted since, so this primary is stale and stops serving", ours.number),
+            ));
+        }
+        if epoch < ours.number && next_sequence > ours.first_sequence {
+            return Err((
+                Refusal::Sequence,
+                format!("the standby, of epoch {epoch}, holds records up to {} but epoch {} began at sequence {}: those records were never acknowledged and must be cut (petrel-engine rejoin) before it follows", next_sequence - 1, ours.number, ours.first_sequence),
             ));
         }
         let local = self.port.gate.local.load(Ordering::Acquire);
@@ -182,7 +226,8 @@ impl Shipper {
                 format!("the standby holds records up to {} but this primary's journal ends at {local}: it has records this primary never had; its journal must be cut or rebuilt before it follows this primary", next_sequence.saturating_sub(1)),
             ));
         }
-        let tag = wire::mac(secret, b"primary", ours, &nonce, &nonce_p, next_sequence);
+        let tag = Proof { label: b"primary", cluster: cluster_id, first: &nonce, second: &nonce_p, numbers }
+            .tag(secret);
         stream.write_all(FrameWriter::new().welcome(&tag)).map_err(|e| protocol(e.to_string()))?;
         Ok(next_sequence)
     }
@@ -227,7 +272,7 @@ impl Shipper {
                 tail.read(local, wire::RECORDS_FRAME_PAYLOAD_BYTES, &mut records, &mut payloads)
                     .map_err(|e| e.to_string())?;
                 if !records.is_empty() {
-                    frame.begin_records(local);
+                    frame.begin_records(local, promotable(&self.port));
                     for r in &records {
                         frame.record(
                             r.sequence,
@@ -242,7 +287,9 @@ impl Shipper {
                 }
             }
             if last_sent.elapsed() >= HEARTBEAT_EVERY {
-                stream.write_all(frame.heartbeat(local)).map_err(|e| format!("sending a heartbeat: {e}"))?;
+                stream
+                    .write_all(frame.heartbeat(local, promotable(&self.port)))
+                    .map_err(|e| format!("sending a heartbeat: {e}"))?;
                 last_sent = Instant::now();
             }
             // Sleep until the journal commits more (its doorbell) or the next heartbeat.
@@ -258,7 +305,6 @@ impl Shipper {
 
     /// The standby went away: the policy takes over.
     fn standby_lost(&self) {
-        self.stats.standby_promotable.store(false, Ordering::Relaxed);
         if self.config.ack == Ack::Local {
             return;
         }
@@ -326,13 +372,20 @@ impl Shipper {
     }
 }
 
-/// The standby has every record the primary made durable: promotable again, and the gate
-/// back on for `continue` (it never let go for `halt`).
+/// Whether the standby holds every record a client was acknowledged: always while the gate
+/// holds acknowledgements for it; otherwise once it has acknowledged the released mark.
+pub fn promotable(port: &GatewayPort) -> bool {
+    port.gate.gating.load(Ordering::Acquire)
+        || port.gate.standby.load(Ordering::Acquire) >= port.durable_sequence.load(Ordering::Acquire)
+}
+
+/// The standby has every record the primary made durable: the gate back on for `continue` (it
+/// never let go for `halt`), and no longer halted.
 fn caught_up(port: &GatewayPort, stats: &ReplicationStats, config: &ReplicationConfig) {
-    if stats.standby_promotable.swap(true, Ordering::Relaxed) {
+    if stats.caught_up.swap(true, Ordering::Relaxed) {
         return;
     }
-    tracing::info!("replication: the standby has caught up and is promotable");
+    tracing::info!("replication: the standby has caught up");
     stats.halted.store(false, Ordering::Relaxed);
     if config.ack == Ack::Standby {
         port.gate.gating.store(true, Ordering::Release);

@@ -16,6 +16,8 @@ use std::time::Duration;
 use petrel_core::{codec, Engine, Event, EventSink};
 use petrel_journal::JournalWriter;
 
+use super::epoch::{Epoch, EpochHistory};
+use super::wire::Proof;
 use super::wire::{self, Frame, FrameReader, FrameWriter, WireError};
 use super::ReplicationStats;
 use crate::config::ReplicationConfig;
@@ -29,6 +31,7 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 pub struct Follower {
     pub engine: Engine,
     pub writer: JournalWriter,
+    pub epochs: EpochHistory,
     config: ReplicationConfig,
     stats: Arc<ReplicationStats>,
 }
@@ -52,17 +55,19 @@ impl Follower {
     pub fn new(
         engine: Engine,
         writer: JournalWriter,
+        epochs: EpochHistory,
         config: ReplicationConfig,
         stats: Arc<ReplicationStats>,
     ) -> Follower {
         stats.applied.store(engine.last_sequence(), Ordering::Relaxed);
         stats.standby_durable.store(writer.durable_sequence(), Ordering::Relaxed);
-        Follower { engine, writer, config, stats }
+        stats.epoch.store(epochs.current().number, Ordering::Relaxed);
+        Follower { engine, writer, epochs, config, stats }
     }
 
     /// Follows the primary until `stop`; reconnects whenever the connection ends.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), String> {
-        let primary = self.config.primary.expect("a standby's primary address is validated");
+        let primary = self.config.peer;
         let mut last_complaint = String::new();
         while !stop.load(Ordering::Acquire) {
             let ended = match TcpStream::connect_timeout(&primary, Duration::from_secs(1)) {
@@ -70,6 +75,11 @@ impl Follower {
                 Err(e) => Ended::Lost(format!("cannot connect to the primary at {primary}: {e}")),
             };
             self.stats.connected.store(false, Ordering::Relaxed);
+            // Cut off, this standby cannot know what its primary acknowledged since, unless
+            // the primary never acknowledges without it.
+            if !super::halts_without_standby(&self.config) {
+                self.stats.standby_promotable.store(false, Ordering::Relaxed);
+            }
             match ended {
                 Ended::Stopped => break,
                 Ended::Failed(why) => return Err(why),
@@ -114,8 +124,8 @@ impl Follower {
                 Err(e) => return Ended::Lost(format!("from the primary at {primary}: {e}")),
             };
             silent = std::time::Instant::now();
-            let primary_durable = match frame {
-                Frame::Records { primary_durable, records } => {
+            let (primary_durable, promotable) = match frame {
+                Frame::Records { primary_durable, promotable, records } => {
                     match apply_records(&mut self.engine, &mut self.writer, &self.stats, records) {
                         Ok(()) => {}
                         Err(Bad::Journal(why)) => return Ended::Failed(why),
@@ -127,9 +137,9 @@ impl Follower {
                             ));
                         }
                     }
-                    primary_durable
+                    (primary_durable, promotable)
                 }
-                Frame::Heartbeat { primary_durable } => primary_durable,
+                Frame::Heartbeat { primary_durable, promotable } => (primary_durable, promotable),
                 other => {
                     return Ended::Lost(format!(
                         "the primary at {primary} sent {} in the record stream",
@@ -138,6 +148,7 @@ impl Follower {
                 }
             };
             self.stats.primary_durable.store(primary_durable, Ordering::Relaxed);
+            self.stats.standby_promotable.store(promotable, Ordering::Relaxed);
             let durable = self.writer.durable_sequence();
             self.stats.standby_durable.store(durable, Ordering::Relaxed);
             if let Err(e) = stream.write_all(out.ack(durable)) {
@@ -146,40 +157,61 @@ impl Follower {
         }
     }
 
-    /// Challenge, Hello, Welcome (or Refused): both sides prove the secret.
+    /// Challenge, Hello, Welcome (or Refused): both sides prove the secret; a primary of an
+    /// older epoch than this standby's is never followed, and a newer one's epoch is adopted.
     fn handshake(&mut self, stream: &mut TcpStream, primary: SocketAddr) -> Result<(), String> {
         let _ = stream.set_nodelay(true);
         stream.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
         let mut reader = FrameReader::new();
-        let nonce_p =
+        let ours = self.epochs.current();
+        let (theirs, nonce_p) =
             match reader.read(stream).map_err(|e| format!("reading the primary's Challenge: {e}"))? {
-                Frame::Challenge { magic, version, nonce }
+                Frame::Challenge { magic, version, epoch, epoch_first_sequence, nonce }
                     if magic == wire::MAGIC && version == wire::VERSION =>
                 {
-                    nonce
+                    (Epoch { number: epoch, first_sequence: epoch_first_sequence }, nonce)
                 }
-                Frame::Challenge { version, .. } => {
-                    return Err(format!(
+                Frame::Challenge { version, .. } => return Err(format!(
                     "the primary at {primary} speaks replication protocol version {version}, this standby {}",
                     wire::VERSION
-                ))
-                }
+                )),
                 other => return Err(format!("{primary} is not a Petrel primary (sent {})", other.name())),
             };
+        if theirs.number < ours.number {
+            self.stats.refuse(super::Refusal::Epoch);
+            return Err(format!(
+                "the primary at {primary} is of epoch {}, older than this engine's {}: it is a stale primary (a standby was promoted since); not following it",
+                theirs.number, ours.number
+            ));
+        }
         let nonce_s = wire::nonce().map_err(|e| format!("no random nonce: {e}"))?;
         let cluster = self.config.cluster_id.as_bytes();
         let secret = &self.config.secret.0;
         let next = self.writer.next_sequence();
-        let tag = wire::mac(secret, b"standby", cluster, &nonce_p, &nonce_s, next);
+        let policy = super::policy_byte(&self.config);
+        let numbers = [next, ours.number, theirs.number, u64::from(policy)];
+        let tag =
+            Proof { label: b"standby", cluster, first: &nonce_p, second: &nonce_s, numbers }.tag(secret);
         stream
-            .write_all(FrameWriter::new().hello(cluster, next, &nonce_s, &tag))
+            .write_all(FrameWriter::new().hello(cluster, ours.number, policy, next, &nonce_s, &tag))
             .map_err(|e| e.to_string())?;
+        let proof = Proof { label: b"primary", cluster, first: &nonce_s, second: &nonce_p, numbers };
         match reader.read(stream).map_err(|e| format!("reading the primary's answer: {e}"))? {
-            Frame::Welcome { mac } if wire::mac_matches(secret, b"primary", cluster, &nonce_s, &nonce_p, next, &mac) => Ok(()),
-            Frame::Welcome { .. } => Err(format!("the primary at {primary} failed to prove the shared secret (replication.secret_file differs, or it is not our primary)")),
-            Frame::Refused { reason } => Err(format!("the primary at {primary} refused this standby: {reason}")),
-            other => Err(format!("the primary at {primary} answered Hello with {}", other.name())),
+            Frame::Welcome { mac } if proof.holds(secret, &mac) => {}
+            Frame::Welcome { .. } => return Err(format!("the primary at {primary} failed to prove the shared secret (replication.secret_file differs, or it is not our primary)")),
+            Frame::Refused { reason } => return Err(format!("the primary at {primary} refused this standby: {reason}")),
+            other => return Err(format!("the primary at {primary} answered Hello with {}", other.name())),
         }
+        if theirs.number > ours.number {
+            self.epochs.adopt(theirs)?;
+            self.stats.epoch.store(theirs.number, Ordering::Relaxed);
+            tracing::info!(
+                epoch = theirs.number,
+                first_sequence = theirs.first_sequence,
+                "replication: following a primary of a newer epoch"
+            );
+        }
+        Ok(())
     }
 }
 

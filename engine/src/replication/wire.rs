@@ -8,13 +8,16 @@
 //! The handshake proves both ends hold the shared secret without sending it, each over the
 //! other's fresh nonce (HMAC-SHA256), and names the cluster (a standby of another cluster is
 //! refused):
-//! 1. primary -> standby `Challenge { nonce_p }` (and the protocol magic and version);
-//! 2. standby -> primary `Hello { cluster, next_sequence, nonce_s, mac_s }`;
+//! 1. primary -> standby `Challenge { epoch, epoch_first_sequence, nonce_p }` (and the
+//!    protocol magic and version): the primary's epoch and the sequence it began at;
+//! 2. standby -> primary `Hello { cluster, epoch, next_sequence, nonce_s, mac_s }`;
 //! 3. primary -> standby `Welcome { mac_p }`, or `Refused { reason }` and close.
 //!
+//! Each proof covers both nonces, the cluster, the standby's next sequence and both epochs.
 //! Then the primary sends `Records` (each record: sequence, timestamp, payload, exactly as its
-//! journal holds them) and `Heartbeat`s, both carrying its own durable mark (the standby's lag);
-//! the standby answers `Ack { durable_through }` after each group commit of its journal.
+//! journal holds them) and `Heartbeat`s, both carrying its own durable mark (the standby's lag)
+//! and whether the standby holds everything the primary acknowledged (promotable); the standby
+//! answers `Ack { durable_through }` after each group commit of its journal.
 
 use std::io::{Read, Write};
 
@@ -74,13 +77,40 @@ pub struct WireRecord<'a> {
 /// A decoded frame; `Records` borrows the reader's buffer.
 #[derive(Debug)]
 pub enum Frame<'a> {
-    Challenge { magic: [u8; 8], version: u16, nonce: Nonce },
-    Hello { version: u16, cluster: &'a [u8], next_sequence: u64, nonce: Nonce, mac: Tag },
-    Welcome { mac: Tag },
-    Refused { reason: &'a str },
-    Records { primary_durable: u64, records: RecordIter<'a> },
-    Ack { durable_through: u64 },
-    Heartbeat { primary_durable: u64 },
+    Challenge {
+        magic: [u8; 8],
+        version: u16,
+        epoch: u64,
+        epoch_first_sequence: u64,
+        nonce: Nonce,
+    },
+    Hello {
+        version: u16,
+        cluster: &'a [u8],
+        epoch: u64,
+        policy: u8,
+        next_sequence: u64,
+        nonce: Nonce,
+        mac: Tag,
+    },
+    Welcome {
+        mac: Tag,
+    },
+    Refused {
+        reason: &'a str,
+    },
+    Records {
+        primary_durable: u64,
+        promotable: bool,
+        records: RecordIter<'a>,
+    },
+    Ack {
+        durable_through: u64,
+    },
+    Heartbeat {
+        primary_durable: u64,
+        promotable: bool,
+    },
 }
 
 impl Frame<'_> {
@@ -129,31 +159,39 @@ fn le_u16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes(b[at..at + 2].try_into().expect("2 bytes"))
 }
 
-/// HMAC-SHA256 over the handshake's fields: `label` says which side proves ("primary" or
-/// "standby"), so one side's proof is never valid for the other.
-pub fn mac(secret: &[u8], label: &[u8], cluster: &[u8], first: &Nonce, second: &Nonce, sequence: u64) -> Tag {
-    let mut h = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes a key of any length");
-    for part in [label, &[cluster.len() as u8][..], cluster, first, second, &sequence.to_le_bytes()] {
-        h.update(part);
-    }
-    h.finalize().into_bytes().into()
+/// What a proof covers besides the secret: which side proves ("primary" or "standby", so one
+/// side's proof is never valid for the other), the cluster, the prover's nonce pair (the other
+/// side's first) and the handshake's numbers (next sequence, both epochs).
+#[derive(Clone, Copy)]
+pub struct Proof<'a> {
+    pub label: &'a [u8],
+    pub cluster: &'a [u8],
+    pub first: &'a Nonce,
+    pub second: &'a Nonce,
+    pub numbers: [u64; 4],
 }
 
-/// Compares two tags in constant time.
-pub fn mac_matches(
-    secret: &[u8],
-    label: &[u8],
-    cluster: &[u8],
-    first: &Nonce,
-    second: &Nonce,
-    sequence: u64,
-    tag: &Tag,
-) -> bool {
-    let mut h = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes a key of any length");
-    for part in [label, &[cluster.len() as u8][..], cluster, first, second, &sequence.to_le_bytes()] {
-        h.update(part);
+impl Proof<'_> {
+    fn hmac(&self, secret: &[u8]) -> Hmac<Sha256> {
+        let mut h = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes a key of any length");
+        for part in [self.label, &[self.cluster.len() as u8][..], self.cluster, self.first, self.second] {
+            h.update(part);
+        }
+        for n in self.numbers {
+            h.update(&n.to_le_bytes());
+        }
+        h
     }
-    h.verify_slice(tag).is_ok()
+
+    /// HMAC-SHA256 of the fields under the shared secret.
+    pub fn tag(&self, secret: &[u8]) -> Tag {
+        self.hmac(secret).finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` proves the secret for these fields (compared in constant time).
+    pub fn holds(&self, secret: &[u8], tag: &Tag) -> bool {
+        self.hmac(secret).verify_slice(tag).is_ok()
+    }
 }
 
 /// A fresh nonce from the kernel's random source.
@@ -190,19 +228,31 @@ impl FrameWriter {
         &self.buf
     }
 
-    pub fn challenge(&mut self, nonce: &Nonce) -> &[u8] {
+    pub fn challenge(&mut self, epoch: u64, epoch_first_sequence: u64, nonce: &Nonce) -> &[u8] {
         self.begin(KIND_CHALLENGE);
         self.buf.extend_from_slice(&MAGIC);
         self.buf.extend_from_slice(&VERSION.to_le_bytes());
+        self.buf.extend_from_slice(&epoch.to_le_bytes());
+        self.buf.extend_from_slice(&epoch_first_sequence.to_le_bytes());
         self.buf.extend_from_slice(nonce);
         self.finish()
     }
 
-    pub fn hello(&mut self, cluster: &[u8], next_sequence: u64, nonce: &Nonce, mac: &Tag) -> &[u8] {
+    pub fn hello(
+        &mut self,
+        cluster: &[u8],
+        epoch: u64,
+        policy: u8,
+        next_sequence: u64,
+        nonce: &Nonce,
+        mac: &Tag,
+    ) -> &[u8] {
         self.begin(KIND_HELLO);
         self.buf.extend_from_slice(&VERSION.to_le_bytes());
         self.buf.push(cluster.len() as u8);
         self.buf.extend_from_slice(cluster);
+        self.buf.extend_from_slice(&epoch.to_le_bytes());
+        self.buf.push(policy);
         self.buf.extend_from_slice(&next_sequence.to_le_bytes());
         self.buf.extend_from_slice(nonce);
         self.buf.extend_from_slice(mac);
@@ -228,17 +278,19 @@ impl FrameWriter {
         self.finish()
     }
 
-    pub fn heartbeat(&mut self, primary_durable: u64) -> &[u8] {
+    pub fn heartbeat(&mut self, primary_durable: u64, promotable: bool) -> &[u8] {
         self.begin(KIND_HEARTBEAT);
         self.buf.extend_from_slice(&primary_durable.to_le_bytes());
+        self.buf.push(u8::from(promotable));
         self.finish()
     }
 
     /// Starts a `Records` frame; add records with [`record`](Self::record), then
     /// [`finish_records`](Self::finish_records).
-    pub fn begin_records(&mut self, primary_durable: u64) {
+    pub fn begin_records(&mut self, primary_durable: u64, promotable: bool) {
         self.begin(KIND_RECORDS);
         self.buf.extend_from_slice(&primary_durable.to_le_bytes());
+        self.buf.push(u8::from(promotable));
         self.records = Some((self.buf.len(), 0));
         self.buf.extend_from_slice(&0u32.to_le_bytes());
     }
@@ -327,11 +379,13 @@ fn parse(frame: &[u8]) -> Result<Frame<'_>, WireError> {
     let (kind, body) = (frame[0], &frame[1..]);
     match kind {
         KIND_CHALLENGE => {
-            exact("Challenge", body, 8 + 2 + NONCE_BYTES)?;
+            exact("Challenge", body, 8 + 2 + 16 + NONCE_BYTES)?;
             Ok(Frame::Challenge {
                 magic: body[..8].try_into().expect("8"),
                 version: le_u16(body, 8),
-                nonce: body[10..].try_into().expect("nonce"),
+                epoch: le_u64(body, 10),
+                epoch_first_sequence: le_u64(body, 18),
+                nonce: body[26..].try_into().expect("nonce"),
             })
         }
         KIND_HELLO => {
@@ -339,14 +393,16 @@ fn parse(frame: &[u8]) -> Result<Frame<'_>, WireError> {
                 return Err(malformed("Hello", "shorter than its fixed fields"));
             }
             let cluster_len = body[2] as usize;
-            exact("Hello", body, 3 + cluster_len + 8 + NONCE_BYTES + MAC_BYTES)?;
+            exact("Hello", body, 3 + cluster_len + 17 + NONCE_BYTES + MAC_BYTES)?;
             let at = 3 + cluster_len;
             Ok(Frame::Hello {
                 version: le_u16(body, 0),
                 cluster: &body[3..at],
-                next_sequence: le_u64(body, at),
-                nonce: body[at + 8..at + 8 + NONCE_BYTES].try_into().expect("nonce"),
-                mac: body[at + 8 + NONCE_BYTES..].try_into().expect("mac"),
+                epoch: le_u64(body, at),
+                policy: body[at + 8],
+                next_sequence: le_u64(body, at + 9),
+                nonce: body[at + 17..at + 17 + NONCE_BYTES].try_into().expect("nonce"),
+                mac: body[at + 17 + NONCE_BYTES..].try_into().expect("mac"),
             })
         }
         KIND_WELCOME => {
@@ -362,21 +418,30 @@ fn parse(frame: &[u8]) -> Result<Frame<'_>, WireError> {
             Ok(Frame::Ack { durable_through: le_u64(body, 0) })
         }
         KIND_HEARTBEAT => {
-            exact("Heartbeat", body, 8)?;
-            Ok(Frame::Heartbeat { primary_durable: le_u64(body, 0) })
+            exact("Heartbeat", body, 9)?;
+            Ok(Frame::Heartbeat { primary_durable: le_u64(body, 0), promotable: flag("Heartbeat", body[8])? })
         }
         other => Err(WireError::UnknownKind(other)),
     }
 }
 
 /// Checks the shape of every record once, so that iterating cannot fail.
+fn flag(kind: &'static str, byte: u8) -> Result<bool, WireError> {
+    match byte {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(malformed(kind, format!("flag byte {other} is neither 0 nor 1"))),
+    }
+}
+
 fn parse_records(body: &[u8]) -> Result<Frame<'_>, WireError> {
-    if body.len() < 12 {
+    if body.len() < 13 {
         return Err(malformed("Records", "shorter than its fixed fields"));
     }
     let primary_durable = le_u64(body, 0);
-    let count = le_u32(body, 8);
-    let records = &body[12..];
+    let promotable = flag("Records", body[8])?;
+    let count = le_u32(body, 9);
+    let records = &body[13..];
     let mut at = 0usize;
     let mut previous = None;
     for i in 0..count {
@@ -406,7 +471,7 @@ fn parse_records(body: &[u8]) -> Result<Frame<'_>, WireError> {
             format!("{} bytes after the last of {count} records", records.len() - at),
         ));
     }
-    Ok(Frame::Records { primary_durable, records: RecordIter { rest: records, left: count } })
+    Ok(Frame::Records { primary_durable, promotable, records: RecordIter { rest: records, left: count } })
 }
 
 /// Writes a whole frame.
@@ -421,14 +486,14 @@ mod tests {
     #[test]
     fn frames_round_trip_and_any_flipped_bit_is_refused() {
         let mut w = FrameWriter::new();
-        w.begin_records(9);
+        w.begin_records(9, true);
         w.record(7, 70, b"seven");
         w.record(8, 80, b"");
         let bytes = w.finish_records().to_vec();
         let mut r = FrameReader::new();
         match r.read(&mut &bytes[..]).expect("valid frame") {
-            Frame::Records { primary_durable, records } => {
-                assert_eq!(primary_durable, 9);
+            Frame::Records { primary_durable, promotable, records } => {
+                assert_eq!((primary_durable, promotable), (9, true));
                 let got: Vec<_> = records.collect();
                 assert_eq!(
                     got,
@@ -448,21 +513,23 @@ mod tests {
     }
 
     #[test]
-    fn a_mac_proves_the_secret_the_cluster_and_the_side() {
+    fn a_proof_covers_the_secret_the_side_the_cluster_the_nonces_and_the_numbers() {
         let (a, b) = ([1u8; NONCE_BYTES], [2u8; NONCE_BYTES]);
-        let tag = mac(b"0123456789abcdef", b"standby", b"c1", &a, &b, 5);
-        assert!(mac_matches(b"0123456789abcdef", b"standby", b"c1", &a, &b, 5, &tag));
-        assert!(!mac_matches(b"0123456789abcdeX", b"standby", b"c1", &a, &b, 5, &tag));
-        assert!(!mac_matches(b"0123456789abcdef", b"primary", b"c1", &a, &b, 5, &tag));
-        assert!(!mac_matches(b"0123456789abcdef", b"standby", b"c2", &a, &b, 5, &tag));
-        assert!(!mac_matches(b"0123456789abcdef", b"standby", b"c1", &b, &a, 5, &tag));
-        assert!(!mac_matches(b"0123456789abcdef", b"standby", b"c1", &a, &b, 6, &tag));
+        let secret = b"0123456789abcdef";
+        let proof = Proof { label: b"standby", cluster: b"c1", first: &a, second: &b, numbers: [5, 1, 1, 0] };
+        let tag = proof.tag(secret);
+        assert!(proof.holds(secret, &tag));
+        assert!(!proof.holds(b"0123456789abcdeX", &tag));
+        assert!(!Proof { label: b"primary", ..proof }.holds(secret, &tag));
+        assert!(!Proof { cluster: b"c2", ..proof }.holds(secret, &tag));
+        assert!(!Proof { first: &b, second: &a, ..proof }.holds(secret, &tag));
+        assert!(!Proof { numbers: [5, 2, 1, 0], ..proof }.holds(secret, &tag));
     }
 
     #[test]
     fn a_records_frame_with_a_gap_or_a_lying_length_is_malformed() {
         let mut w = FrameWriter::new();
-        w.begin_records(9);
+        w.begin_records(9, false);
         w.record(7, 70, b"a");
         w.record(9, 90, b"b");
         let bytes = w.finish_records().to_vec();

@@ -8,7 +8,7 @@ use super::resolve;
 use crate::config::locate::Locator;
 use crate::config::locate::Seg::Key as K;
 use crate::config::raw::RawReplication;
-use crate::config::{Ack, ConfigFileError, ReplicationConfig, Role, Secret, StandbyLoss};
+use crate::config::{Ack, ConfigFileError, ReplicationConfig, Secret, StandbyLoss};
 
 /// Fewest bytes a shared secret may have (128 bits).
 pub const MIN_SECRET_BYTES: usize = 16;
@@ -29,29 +29,9 @@ pub(super) fn replication(
             format!("cluster_id {:?} must be 1 to 64 characters of [A-Za-z0-9_.-]", raw.cluster_id),
         ));
     }
-    let (listen, primary) = match raw.role {
-        Role::Primary => {
-            let Some(listen) = raw.listen else {
-                return Err(loc.error(
-                    &at("role"),
-                    "a primary needs replication.listen, the address its standby connects to",
-                ));
-            };
-            if raw.primary.is_some() {
-                return Err(loc.error(&at("primary"), "replication.primary is the standby's key (the address of its primary); a primary has replication.listen"));
-            }
-            (Some(listen), None)
-        }
-        Role::Standby => {
-            let Some(primary) = raw.primary else {
-                return Err(loc.error(
-                    &at("role"),
-                    "a standby needs replication.primary, the primary's replication address",
-                ));
-            };
-            (raw.listen, Some(primary))
-        }
-    };
+    if raw.listen == raw.peer {
+        return Err(loc.error(&at("peer"), format!("replication.peer = {} is this engine's own replication.listen: name the other engine's address", raw.peer)));
+    }
     if raw.ack == Ack::Local && raw.on_standby_loss.is_some() {
         return Err(loc.error(
             &at("on_standby_loss"),
@@ -65,8 +45,8 @@ pub(super) fn replication(
         cluster_id: raw.cluster_id,
         secret_file,
         secret,
-        listen,
-        primary,
+        listen: raw.listen,
+        peer: raw.peer,
         ack: raw.ack,
         on_standby_loss: raw.on_standby_loss.unwrap_or(StandbyLoss::Halt),
     }))
