@@ -271,10 +271,11 @@ fn recovery_collects_the_live_events_of_the_commands_after_t() {
         assert_eq!(recovered.engine.state_hash(), live_hash, "after {after}: the same state");
         assert_eq!(recovered.report.snapshot.as_ref().map(|s| s.0), snapshot, "after {after}");
         assert_eq!(recovered.report.replayed_records, replayed, "after {after}");
-        let Collection::Events { after: collected_after, events } = collection else {
+        let Collection::Events { after: collected_after, events, echoes } = collection else {
             panic!("after {after}: events collected, got {collection:?}")
         };
         assert_eq!(collected_after, after);
+        assert_eq!(echoes, [], "the reference sequencer journals no echo");
         assert_eq!(recovered.report.collected_events, events.len() as u64);
         let expected: Vec<(u64, Event)> =
             live.iter().filter(|(s, e)| *s > after && !matches!(e, Event::Book(_))).copied().collect();
@@ -290,7 +291,7 @@ fn recovery_collects_the_live_events_of_the_commands_after_t() {
 
     // Nothing after T: nothing collected, and the newest snapshot serves as usual.
     let (recovered, collection) = recover_collecting(&config, Some(25_000), &mut |_, _| {}).unwrap();
-    assert_eq!(collection, Collection::Events { after: 25_000, events: Vec::new() });
+    assert_eq!(collection, Collection::Events { after: 25_000, events: Vec::new(), echoes: Vec::new() });
     assert_eq!(recovered.report.snapshot.as_ref().map(|s| s.0), Some(20_000));
     assert_eq!(recovered.engine.state_hash(), live_hash);
 }
