@@ -75,9 +75,7 @@ fn main() {
     };
     while completed < commands.len() {
         let mut progressed = false;
-        while next < commands.len()
-            && port.try_submit(InboundCommand { conn: 0, command: commands[next] }).is_ok()
-        {
+        while next < commands.len() && port.try_submit(InboundCommand::new(0, commands[next])).is_ok() {
             next += 1;
             progressed = true;
         }

@@ -3,11 +3,12 @@
 //! Accounts and instruments appear as their numeric ids (what the journal holds); prices as
 //! exact decimal strings in currency units.
 
-use petrel_core::codec;
 use petrel_core::{Command, OrderType, Side, TimeInForce};
 use serde::Serialize;
 
 use crate::config::format_price;
+use crate::gateway::echo;
+use crate::input_record::{self, CommandEcho};
 
 fn side(side: Side) -> &'static str {
     match side {
@@ -191,23 +192,34 @@ impl From<&Command> for CommandJson {
     }
 }
 
-/// A journal payload as text: the command, or why it does not decode and its bytes in hex.
+/// A journal payload as text: the command and its echo (`echo: ...`, when it carries one), or
+/// why it does not decode and its bytes in hex.
 pub fn describe_payload(payload: &[u8]) -> String {
-    match codec::decode(payload) {
-        Ok(command) => describe(&command),
+    match input_record::decode(payload) {
+        Ok((command, echo)) if echo.is_empty() => describe(&command),
+        Ok((command, echo)) => format!("{} echo: {}", describe(&command), echo::describe(&echo)),
         Err(e) => format!("UNDECODABLE ({e}) {}", petrel_journal::hex_payload(payload)),
     }
 }
 
-/// A journal payload as JSON: the [`CommandJson`], or `{"undecodable": reason, "hex": bytes}`.
+/// A journal payload as JSON: the [`CommandJson`] (with `"echo"`, the echo as text, when it
+/// carries one), or `{"undecodable": reason, "hex": bytes}`.
 pub fn payload_json(payload: &[u8]) -> serde_json::Value {
-    match codec::decode(payload) {
-        Ok(command) => serde_json::to_value(CommandJson::from(&command)).expect("CommandJson serializes"),
+    match input_record::decode(payload) {
+        Ok((command, echo)) => command_json(&command, &echo),
         Err(e) => serde_json::json!({
             "undecodable": e.to_string(),
             "hex": petrel_journal::hex_payload(payload),
         }),
     }
+}
+
+fn command_json(command: &Command, echo: &CommandEcho) -> serde_json::Value {
+    let mut json = serde_json::to_value(CommandJson::from(command)).expect("CommandJson serializes");
+    if let (false, Some(object)) = (echo.is_empty(), json.as_object_mut()) {
+        object.insert("echo".into(), echo::describe(echo).into());
+    }
+    json
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: the TOML configuration file, validated and converted to engine units.
 //! - [`recovery`]: rebuilding the engine from the latest snapshot and the journal tail.
+//! - [`input_record`]: the input journal's record payload: a command and its echo.
 //! - [`port`]: what crosses between the gateway and the runtime (commands, events, rings,
 //!   doorbells, the durable-release rule).
 //! - [`runtime`]: the pinned pipeline (sequencer, journal writer, housekeeping threads, rings),
@@ -29,6 +30,7 @@ pub mod config;
 pub mod daemon;
 pub mod describe;
 pub mod gateway;
+pub mod input_record;
 pub mod journal_tools;
 pub mod latency_export;
 pub mod logging;

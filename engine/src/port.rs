@@ -17,6 +17,8 @@ use std::sync::Arc;
 use crossbeam::queue::ArrayQueue;
 use petrel_core::{Command, Event};
 
+use crate::input_record::CommandEcho;
+
 pub use doorbell::Doorbell;
 pub use stats::HISTOGRAM_MERGE_INTERVAL;
 pub(crate) use stats::{new_histogram, ThreadHistogram};
@@ -26,11 +28,20 @@ pub use stats::{Ring, RuntimeStats};
 pub const ADMIN_CONN: u32 = u32::MAX;
 
 /// A command from the gateway. `conn` is the gateway's connection id (opaque to the runtime),
-/// echoed on every output of this command so the gateway can route rejects.
+/// echoed on every output of this command so the gateway can route rejects. `echo` is what the
+/// gateway needs to answer it (opaque to the runtime too), journaled with the command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InboundCommand {
     pub conn: u32,
     pub command: Command,
+    pub echo: CommandEcho,
+}
+
+impl InboundCommand {
+    /// A command without echo (control commands, cancel-on-disconnect, tests).
+    pub fn new(conn: u32, command: Command) -> InboundCommand {
+        InboundCommand { conn, command, echo: CommandEcho::NONE }
+    }
 }
 
 /// One event, tagged with the sequence of the command that produced it and its origin.
@@ -256,7 +267,7 @@ mod tests {
     #[test]
     fn a_refused_inbound_push_is_counted_and_the_command_given_back() {
         let port = port();
-        let command = InboundCommand { conn: 7, command: Command::Disconnect { account: AccountId(0) } };
+        let command = InboundCommand::new(7, Command::Disconnect { account: AccountId(0) });
         assert_eq!(port.try_submit(command), Ok(()));
         assert_eq!(port.try_submit(command), Err(command), "the ring holds one");
         assert_eq!(port.stats.ring_full(Ring::Inbound), 1);

@@ -19,13 +19,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use petrel_core::codec::{self, CodecError};
-use petrel_core::{CountingSink, Engine, EngineConfig, Event, EventSink};
+use petrel_core::{AccountId, CountingSink, Engine, EngineConfig, Event, EventSink};
 use petrel_journal::{
     Journal, JournalError, JournalLocation, JournalWriter, Recovery, SnapshotError, TornTail,
 };
 
 use crate::config::Config;
+use crate::input_record::{self, CommandEcho, RecordError};
 use crate::port::OutboundEvent;
 
 /// How often, in records, the progress callback hears from a replay.
@@ -65,7 +65,7 @@ pub enum RecoveryError {
     )]
     SnapshotSequence { path: PathBuf, file_sequence: u64, state_sequence: u64 },
     #[error(
-        "journal record {sequence} in {} does not decode as a command: {source}. The engine will \
+        "journal record {sequence} in {} does not decode as a command and its echo: {source}. The engine will \
          not start past it. Inspect it with: petrel-engine journal dump --dir {} --prefix {prefix} \
          --from-seq {sequence}",
         file.display(),
@@ -77,7 +77,7 @@ pub enum RecoveryError {
         file: PathBuf,
         sequence: u64,
         #[source]
-        source: CodecError,
+        source: RecordError,
     },
     #[error("invalid engine configuration: {0}")]
     EngineConfig(#[from] petrel_core::ConfigError),
@@ -124,13 +124,24 @@ pub enum Collection {
     /// Not asked for.
     NotAsked,
     /// Every event (book changes left out) of the commands after `after`, in sequence order,
-    /// each command's last kept event flagged `last_of_command`.
-    Events { after: u64, events: Vec<OutboundEvent> },
+    /// each command's last kept event flagged `last_of_command`; and the echo journaled with
+    /// each of those commands that carries one (`crate::input_record`), in sequence order.
+    Events { after: u64, events: Vec<OutboundEvent>, echoes: Vec<CollectedEcho> },
     /// The commands after `after` could not be replayed from a state at or before `after`:
     /// `reason` says why (retention removed the journal's beginning and no snapshot is old
     /// enough; an old snapshot is unreadable; too many events). The engine is recovered all the
     /// same, from the newest snapshot.
     Unavailable { after: u64, reason: String },
+}
+
+/// The echo journaled with a command whose events were collected: what the gateway needs
+/// besides the events to write the command's answers as it first would have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CollectedEcho {
+    pub sequence: u64,
+    /// The account of the command (the one its echo answers).
+    pub account: AccountId,
+    pub echo: CommandEcho,
 }
 
 /// A recovered engine with the journal writer positioned after the last record.
@@ -247,10 +258,33 @@ fn base_at_or_before(recovery: &Recovery, snapshot_dir: Option<&Path>, after: u6
 struct CollectingSink {
     counting: CountingSink,
     events: Vec<OutboundEvent>,
+    echoes: Vec<CollectedEcho>,
     collecting: bool,
     overflowed: bool,
     sequence: u64,
     timestamp_ns: u64,
+}
+
+impl CollectingSink {
+    fn overflow(&mut self) {
+        self.overflowed = true;
+        self.collecting = false;
+        self.events = Vec::new();
+        self.echoes = Vec::new();
+    }
+
+    /// Keeps the echo of a command being collected (each command has at most one, so the
+    /// echoes never outnumber the commands, bounded like the events).
+    fn keep_echo(&mut self, account: AccountId, echo: CommandEcho) {
+        if !self.collecting || echo.is_empty() {
+            return;
+        }
+        if self.echoes.len() == COLLECTED_EVENTS_MAX {
+            self.overflow();
+            return;
+        }
+        self.echoes.push(CollectedEcho { sequence: self.sequence, account, echo });
+    }
 }
 
 impl EventSink for CollectingSink {
@@ -260,9 +294,7 @@ impl EventSink for CollectingSink {
             return;
         }
         if self.events.len() == COLLECTED_EVENTS_MAX {
-            self.overflowed = true;
-            self.collecting = false;
-            self.events = Vec::new();
+            self.overflow();
             return;
         }
         self.events.push(OutboundEvent {
@@ -328,6 +360,7 @@ fn rebuild(
     let mut sink = CollectingSink {
         counting: CountingSink::default(),
         events: Vec::new(),
+        echoes: Vec::new(),
         collecting: false,
         overflowed: false,
         sequence: 0,
@@ -335,16 +368,18 @@ fn rebuild(
     };
     let mut done = 0u64;
     while let Some(record) = reader.next_record()? {
-        let command = codec::decode(record.payload).map_err(|source| RecoveryError::Decode {
-            dir: recovery.location.dir.clone(),
-            prefix: recovery.location.file_prefix.clone(),
-            file: segment_of(recovery, record.sequence),
-            sequence: record.sequence,
-            source,
-        })?;
+        let (command, echo) =
+            input_record::decode(record.payload).map_err(|source| RecoveryError::Decode {
+                dir: recovery.location.dir.clone(),
+                prefix: recovery.location.file_prefix.clone(),
+                file: segment_of(recovery, record.sequence),
+                sequence: record.sequence,
+                source,
+            })?;
         sink.collecting = !sink.overflowed && collect_after.is_some_and(|after| record.sequence > after);
         sink.sequence = record.sequence;
         sink.timestamp_ns = record.timestamp_ns;
+        sink.keep_echo(command.account(), echo);
         let kept_before = sink.events.len();
         engine.apply(&command, record.sequence, record.timestamp_ns, &mut sink);
         if sink.events.len() > kept_before {
@@ -363,14 +398,18 @@ fn rebuild(
             after,
             reason: format!("the commands after it produced more than {COLLECTED_EVENTS_MAX} events"),
         },
-        (Some(after), None) => Collection::Events { after, events: std::mem::take(&mut sink.events) },
+        (Some(after), None) => Collection::Events {
+            after,
+            events: std::mem::take(&mut sink.events),
+            echoes: std::mem::take(&mut sink.echoes),
+        },
         (None, None) => match asked {
-            Some(after) => Collection::Events { after, events: Vec::new() },
+            Some(after) => Collection::Events { after, events: Vec::new(), echoes: Vec::new() },
             None => Collection::NotAsked,
         },
     };
     let (collected_after, collected_events) = match &collection {
-        Collection::Events { after, events } => (Some(*after), events.len() as u64),
+        Collection::Events { after, events, .. } => (Some(*after), events.len() as u64),
         _ => (None, 0),
     };
     let report = RecoveryReport {

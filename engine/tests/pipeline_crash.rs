@@ -83,7 +83,7 @@ fn pipeline_crash_child() {
         let mut progressed = false;
         while next < commands.len()
             && (next as u64) < acked + IN_FLIGHT_MAX
-            && port.try_submit(InboundCommand { conn: next as u32, command: commands[next] }).is_ok()
+            && port.try_submit(InboundCommand::new(next as u32, commands[next])).is_ok()
         {
             next += 1;
             progressed = true;

@@ -121,7 +121,7 @@ fn full_rings_make_producers_wait_and_are_counted_and_nothing_is_lost() {
     // inbound ring fills and refuses the gateway.
     let mut pushed = 0;
     loop {
-        match port.try_submit(InboundCommand { conn: pushed as u32, command: commands[pushed] }) {
+        match port.try_submit(InboundCommand::new(pushed as u32, commands[pushed])) {
             Ok(()) => pushed += 1,
             Err(_)
                 if port.outbound.is_full()
@@ -154,8 +154,7 @@ fn full_rings_make_producers_wait_and_are_counted_and_nothing_is_lost() {
     let mut completed = 0;
     while completed < commands.len() {
         let mut progressed = false;
-        if next < commands.len()
-            && port.try_submit(InboundCommand { conn: next as u32, command: commands[next] }).is_ok()
+        if next < commands.len() && port.try_submit(InboundCommand::new(next as u32, commands[next])).is_ok()
         {
             next += 1;
             progressed = true;
@@ -216,7 +215,7 @@ fn shutdown_drains_queued_commands(mode: &str) {
         start(&config, RingCapacities { outbound: 1 << 16, inbound: 8_192, ..Default::default() });
     // Queue everything, then shut down at once: the queued commands are still sequenced.
     for (i, command) in first.iter().enumerate() {
-        port.try_submit(InboundCommand { conn: i as u32, command: *command }).unwrap();
+        port.try_submit(InboundCommand::new(i as u32, *command)).unwrap();
     }
     let report = runtime.shutdown(true).unwrap();
     assert_eq!(report.last_sequence, first.len() as u64, "every queued command was sequenced");
@@ -332,7 +331,7 @@ fn admin_commands_are_sequenced_and_take_effect() {
         if let Some(event) = releaser.next(&port) {
             if event.conn == ADMIN_CONN {
                 if let Some(command) = next.take() {
-                    port.try_submit(InboundCommand { conn: 0, command }).unwrap();
+                    port.try_submit(InboundCommand::new(0, command)).unwrap();
                 }
             }
             released.push(event.event);

@@ -37,9 +37,7 @@ fn feed(port: &GatewayPort, commands: &[petrel_engine::core::Command]) -> u64 {
     };
     while completed < commands.len() {
         let mut progressed = false;
-        while next < commands.len()
-            && port.try_submit(InboundCommand { conn: 0, command: commands[next] }).is_ok()
-        {
+        while next < commands.len() && port.try_submit(InboundCommand::new(0, commands[next])).is_ok() {
             next += 1;
             progressed = true;
         }

@@ -196,6 +196,15 @@ fn encoded_len(tag: u8) -> Option<usize> {
     })
 }
 
+/// The length of the command that `payload` begins with, as its tag declares, whatever follows
+/// it: the input journal carries bytes the core never reads after the command (see
+/// `petrel_engine::input_record`), and this is where they start. The bytes themselves are
+/// checked by [`decode`].
+pub fn command_len(payload: &[u8]) -> Result<usize, CodecError> {
+    let &tag = payload.first().ok_or(CodecError::Empty)?;
+    encoded_len(tag).ok_or(CodecError::UnknownTag { tag })
+}
+
 /// Decodes a command encoded by [`encode`].
 // Over 70 lines: one arm per command tag, each reading its fields in wire order (the accepted
 // long-match exception for codecs); splitting it would scatter the layout over many functions.
@@ -316,6 +325,18 @@ mod tests {
             assert_eq!(Some(len), encoded_len(buf[0]));
             assert_eq!(decode(&buf[..len]), Ok(command));
         }
+    }
+
+    #[test]
+    fn command_len_reads_the_tag_alone() {
+        for command in samples() {
+            let mut buf = [0u8; MAX_COMMAND_BYTES];
+            let len = encode(&command, &mut buf);
+            assert_eq!(command_len(&buf), Ok(len), "bytes after the command do not count");
+            assert_eq!(command_len(&buf[..1]), Ok(len), "nor does a short payload: decode checks it");
+        }
+        assert_eq!(command_len(&[]), Err(CodecError::Empty));
+        assert_eq!(command_len(&[0xee, 1, 2]), Err(CodecError::UnknownTag { tag: 0xee }));
     }
 
     #[test]

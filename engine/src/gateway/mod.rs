@@ -6,6 +6,7 @@
 //! - [`session`]: each connection's SoupBinTCP life (packets, the session machine, bounded
 //!   buffers, replay position, how it ends); [`auth`]: password checks on their own thread;
 //! - [`ouch_map`]: OUCH messages to core commands and core events to OUCH messages (pure);
+//!   [`echo`]: what of a client's message its answers repeat, journaled with its command;
 //! - this file: the loop, and `submit`, which hands commands to the runtime's inbound ring;
 //! - [`release`]: events back from the runtime leave only once their command is durable;
 //! - [`streams`]: each account's sequenced stream, recorded in its output journal before its
@@ -20,6 +21,7 @@
 //! answers recurses into submitting commands.
 
 pub mod auth;
+pub mod echo;
 pub mod intake;
 mod ouch_map;
 pub mod regeneration;
@@ -32,6 +34,7 @@ mod streams;
 pub mod transport;
 
 use crate::config::Config;
+use crate::input_record::CommandEcho;
 use crate::logging::{HotLevel, HotLog, HotRecord};
 use crate::port::{GatewayPort, InboundCommand, InlineCore, ADMIN_CONN};
 use crate::runtime::{IdleStrategy, Idler};
@@ -192,16 +195,23 @@ impl<T: Transport> Gateway<T> {
     }
 
     /// Feeds the events recovery collected through the live mapping, each stream keeping only
-    /// what it does not hold yet, and says what was done (or why nothing could be).
+    /// what it does not hold yet, and says what was done (or why nothing could be). Each
+    /// command's journaled echo is remembered before its events are routed, as the live gateway
+    /// remembered it before submitting the command.
     fn regenerate(&mut self, names: &[String], regeneration: &Regeneration) {
         regeneration::report_unavailable(regeneration, names, &self.releaser.mark.path);
-        let crate::recovery::Collection::Events { after, events } = &regeneration.collection else { return };
+        let crate::recovery::Collection::Events { after, events, echoes } = &regeneration.collection else {
+            return;
+        };
         let before: Vec<u64> = self.streams.next_sequences().collect();
         self.streams.set_regenerating(true);
-        let mut out = outputs!(self);
+        let mut echoes = echoes.iter().peekable();
         for event in events {
             debug_assert!(event.sequence > *after && event.sequence <= regeneration.last_sequence);
-            release::route(event, &mut out);
+            while let Some(collected) = echoes.next_if(|e| e.sequence <= event.sequence) {
+                regeneration::remember_echo(&mut self.streams, collected);
+            }
+            release::route(event, &mut outputs!(self));
         }
         self.streams.set_regenerating(false);
         let added: Vec<u64> = self.streams.next_sequences().zip(before).map(|(now, was)| now - was).collect();
@@ -471,14 +481,18 @@ impl<T: Transport> Gateway<T> {
         let ts = midnight_ns(wall_ns());
         let answer = match mapped {
             Mapped::Submit { command, echo } => {
-                if let Some(echo) = echo {
-                    self.streams.remember(account, echo);
-                }
-                return self.submit(InboundCommand { conn, command });
+                let journaled = match echo {
+                    Some(echo) => {
+                        self.streams.remember(account, echo);
+                        echo::order(&echo)
+                    }
+                    None => CommandEcho::NONE,
+                };
+                return self.submit(InboundCommand { conn, command, echo: journaled });
             }
             Mapped::MassCancel { command, echo } => {
                 self.streams.set_mass_cancel(account, echo);
-                return self.submit(InboundCommand { conn, command });
+                return self.submit(InboundCommand { conn, command, echo: echo::mass_cancel(&echo) });
             }
             Mapped::Refuse { user_ref, cl_ord_id, reason } => {
                 let rejected =
@@ -626,7 +640,7 @@ impl<T: Transport> Gateway<T> {
             if cancel_on_disconnect && self.cancels_on_disconnect(account) {
                 let why = "session ended: cancelling the account's orders (cancel on disconnect)";
                 self.log(HotRecord::new(HotLevel::Info, why).session(conn).account(account.0));
-                self.submit(InboundCommand { conn: ADMIN_CONN, command: Command::Disconnect { account } });
+                self.submit(InboundCommand::new(ADMIN_CONN, Command::Disconnect { account }));
             }
         }
         work

@@ -7,17 +7,22 @@ use petrel_core::{
 use petrel_proto::ouch::{self, Outbound};
 
 /// Echo fields of an order in flight: OUCH's Accepted and Replaced repeat what the client sent,
-/// which the core does not carry.
+/// which the core does not carry. Journaled with the command (`echo.rs`), `rx_ns` aside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Echo {
     pub(super) user_ref: u32,
     /// When the packet carrying it was read (gateway clock, ns): wire-to-wire starts here.
+    /// [`NOT_RECEIVED_HERE`] for an echo read back from the journal.
     pub(super) rx_ns: u64,
     pub(super) cl_ord_id: ouch::ClOrdId,
     pub(super) display: ouch::Display,
     pub(super) capacity: ouch::Capacity,
     pub(super) time_in_force: ouch::TimeInForce,
 }
+
+/// The `rx_ns` of an echo this process did not read from a socket (regenerated from the
+/// journal): no latency is measured from it.
+pub(super) const NOT_RECEIVED_HERE: u64 = u64::MAX;
 
 /// What a Mass Cancel Response repeats: UserRefNum, Firm, Symbol.
 pub(super) type MassCancelEcho = (u32, ouch::Firm, ouch::Symbol);

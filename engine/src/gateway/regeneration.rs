@@ -16,14 +16,18 @@
 //! events of the commands after T; `Gateway::new` feeds them through the same mapping as live
 //! events, the stream set dropping per account what its stream already holds
 //! ([`super::streams::StreamSet::emit`]), and commits the result before any client can log in.
-//! The echo fields only the gateway knew (ClOrdID, Display, Capacity, the Time in Force of an
-//! Accepted, a mass cancel's UserRefNum) are lost for regenerated messages: they carry the
-//! defaults used when no echo is known.
+//! What the answers repeat of the client's message (ClOrdID, Display, Capacity, Time in Force,
+//! a mass cancel's UserRefNum, Firm and Symbol) is journaled with each command
+//! ([`super::echo`]) and remembered before the command's events are routed, so a regenerated
+//! message is the one the crashed gateway would have sent, byte for byte. Records journaled
+//! before echoes were (the command alone) regenerate with the defaults used when no echo is
+//! known: a blank ClOrdID, Visible, Agency, Day, and no Mass Cancel Response.
 
+use super::echo::{self, JournaledEcho};
 use super::release_mark::ReleaseMark;
 use super::settings::GatewayError;
-use super::streams::{stream_location, NOT_FROM_A_COMMAND};
-use crate::recovery::Collection;
+use super::streams::{stream_location, StreamSet, NOT_FROM_A_COMMAND};
+use crate::recovery::{CollectedEcho, Collection};
 use std::path::Path;
 
 /// Source values at or above this are not input sequences (at ten million commands a second
@@ -171,6 +175,28 @@ impl SegmentTail {
             std::cmp::Ordering::Equal => self.count += 1,
             std::cmp::Ordering::Less => self.older_seen = true,
         }
+    }
+}
+
+/// Remembers a regenerated command's journaled echo in its account's stream, where the live
+/// gateway put it before submitting the command. An unreadable echo (a kind this build does not
+/// know) is reported; that command's answers then carry the defaults.
+pub(super) fn remember_echo(streams: &mut StreamSet, collected: &CollectedEcho) {
+    if !streams.contains(collected.account) {
+        return;
+    }
+    match echo::decode(&collected.echo) {
+        Ok(Some(JournaledEcho::Order(order))) => streams.remember(collected.account, order),
+        Ok(Some(JournaledEcho::MassCancel(mass_cancel))) => {
+            streams.set_mass_cancel(collected.account, mass_cancel)
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(
+            sequence = collected.sequence,
+            "the echo journaled with input sequence {} cannot be read ({e}): its answers are \
+             regenerated with default ClOrdID, Display, Capacity and Time in Force",
+            collected.sequence
+        ),
     }
 }
 

@@ -76,7 +76,7 @@ impl Outputs<'_> {
     }
 
     fn record_latency(&mut self, echo: Option<Echo>) {
-        if let Some(echo) = echo {
+        if let Some(echo) = echo.filter(|e| e.rx_ns != ouch_map::NOT_RECEIVED_HERE) {
             let now_ns = self.started.elapsed().as_nanos() as u64;
             self.latency.record(now_ns.saturating_sub(echo.rx_ns));
         }

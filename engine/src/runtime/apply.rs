@@ -92,13 +92,15 @@ impl Applier {
         let counters = &mut self.counters;
         // The sink is built from the stamped command, so its events carry the command's sequence.
         let (sequence, sink) =
-            self.stamper.sequence(&inbound.command, &mut self.engine, journal, |stamped| OutboundSink {
-                outbound,
-                counters,
-                held: None,
-                sequence: stamped.sequence,
-                timestamp_ns: stamped.timestamp_ns,
-                conn: inbound.conn,
+            self.stamper.sequence(&inbound.command, &inbound.echo, &mut self.engine, journal, |stamped| {
+                OutboundSink {
+                    outbound,
+                    counters,
+                    held: None,
+                    sequence: stamped.sequence,
+                    timestamp_ns: stamped.timestamp_ns,
+                    conn: inbound.conn,
+                }
             })?;
         sink.finish();
         self.counters.commands += 1;

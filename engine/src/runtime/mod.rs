@@ -243,7 +243,7 @@ impl Runtime {
     /// Queues a control-plane command (kill switch, risk limits); it is sequenced and journaled
     /// like any other, ahead of waiting gateway commands. Its events carry [`ADMIN_CONN`].
     pub fn submit_admin(&self, command: Command) -> Result<(), Full> {
-        self.admin.push(InboundCommand { conn: ADMIN_CONN, command }).map_err(|_| {
+        self.admin.push(InboundCommand::new(ADMIN_CONN, command)).map_err(|_| {
             self.port.stats.count_ring_full(Ring::Admin);
             Full { capacity: self.admin.capacity() }
         })?;

@@ -28,6 +28,7 @@ use petrel_journal::{CommitStats, JournalConfig, JournalError, JournalWriter, Sn
 use super::stamp::{Lent, Stamped, Stamper};
 use crate::clock::{Clock, SystemClock};
 use crate::config::SnapshotConfig;
+use crate::input_record::CommandEcho;
 use crate::snapshot::SnapshotWriteError;
 
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +123,8 @@ impl<C: Clock> Sequencer<C> {
                 }
             }
         };
-        let (sequence, _) = self.stamper.sequence(command, &mut self.engine, journal, |_| Lent(sink))?;
+        let (sequence, _) =
+            self.stamper.sequence(command, &CommandEcho::NONE, &mut self.engine, journal, |_| Lent(sink))?;
         Ok(sequence)
     }
 

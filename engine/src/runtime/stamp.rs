@@ -6,28 +6,27 @@
 //! - Sequences are contiguous, continuing the engine (and so the journal) without a gap.
 //! - Timestamps never decrease: a clock stepped back by NTP gives the previous timestamp again,
 //!   so rate windows and time priority never see time run backwards.
-//! - A command is handed to the journal, encoded as the journal stores it, before the engine
-//!   applies it: the engine never holds a command the journal will not get. A command the
+//! - A command is handed to the journal, encoded as the journal stores it (with its echo,
+//!   `crate::input_record`), before the engine applies it: the engine never holds a command the journal will not get. A command the
 //!   journal refused is not applied and uses no sequence.
 
-use petrel_core::codec::{self, MAX_COMMAND_BYTES};
 use petrel_core::{Command, Engine, Event, EventSink};
 
 use crate::clock::Clock;
+use crate::input_record::{self, CommandEcho, RECORD_PAYLOAD_BYTES_MAX};
 
-/// A command as the journal stores it: sequence, timestamp and encoded bytes. Fixed size and
-/// `Copy`: it travels by value on the journal ring, never allocated.
+/// A command as the journal stores it: sequence, timestamp and encoded bytes (the command and
+/// its echo). Fixed size and `Copy`: it travels by value on the journal ring, never allocated.
 #[derive(Clone, Copy, Debug)]
 pub struct Stamped {
     pub sequence: u64,
     pub timestamp_ns: u64,
     len: u8,
-    bytes: [u8; MAX_COMMAND_BYTES],
+    bytes: [u8; RECORD_PAYLOAD_BYTES_MAX],
 }
-const _: () = assert!(MAX_COMMAND_BYTES <= u8::MAX as usize);
 
 impl Stamped {
-    /// The encoded command: the journal record's payload.
+    /// The encoded command and echo: the journal record's payload.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
@@ -58,7 +57,8 @@ impl<C: Clock> Stamper<C> {
         self.next_sequence
     }
 
-    /// Stamps `command`, hands it to `journal`, and once the journal took it, applies it to
+    /// Stamps `command`, hands it with its `echo` to `journal`, and once the journal took it,
+    /// applies it to
     /// `engine` with its events going to the sink that `sink` builds from the stamped command
     /// (so the sink can tag them). Returns the command's sequence and the sink; `journal`'s
     /// error, with nothing applied and no sequence used, when it refused.
@@ -66,15 +66,20 @@ impl<C: Clock> Stamper<C> {
     pub fn sequence<E, S: EventSink>(
         &mut self,
         command: &Command,
+        echo: &CommandEcho,
         engine: &mut Engine,
         journal: impl FnOnce(&Stamped) -> Result<(), E>,
         sink: impl FnOnce(&Stamped) -> S,
     ) -> Result<(u64, S), E> {
         debug_assert_eq!(self.next_sequence, engine.last_sequence() + 1, "the engine is this stamper's");
         let timestamp_ns = self.clock.now_ns().max(self.last_timestamp_ns);
-        let mut stamped =
-            Stamped { sequence: self.next_sequence, timestamp_ns, len: 0, bytes: [0; MAX_COMMAND_BYTES] };
-        stamped.len = codec::encode(command, &mut stamped.bytes) as u8;
+        let mut stamped = Stamped {
+            sequence: self.next_sequence,
+            timestamp_ns,
+            len: 0,
+            bytes: [0; RECORD_PAYLOAD_BYTES_MAX],
+        };
+        stamped.len = input_record::encode(command, echo, &mut stamped.bytes) as u8;
         journal(&stamped)?;
         self.next_sequence += 1;
         self.last_timestamp_ns = timestamp_ns;
@@ -125,15 +130,17 @@ mod tests {
         let log = RefCell::new(Vec::new());
         let mut last_timestamp = 0;
         for (i, command) in commands.iter().enumerate() {
+            let echo = CommandEcho::new(&(i as u32).to_le_bytes()).unwrap();
             let journaled = |s: &Stamped| {
-                assert_eq!(codec::decode(s.payload()).unwrap(), *command, "the journal gets the command");
+                let got = input_record::decode(s.payload()).unwrap();
+                assert_eq!(got, (*command, echo), "the journal gets the command and its echo");
                 assert!(s.timestamp_ns >= last_timestamp, "timestamps never decrease");
                 last_timestamp = s.timestamp_ns;
                 log.borrow_mut().push(format!("journal {}", s.sequence));
                 Ok::<(), ()>(())
             };
             let (sequence, _) =
-                stamper.sequence(command, &mut engine, journaled, |s| Log(&log, s.sequence)).unwrap();
+                stamper.sequence(command, &echo, &mut engine, journaled, |s| Log(&log, s.sequence)).unwrap();
             assert_eq!(sequence, i as u64 + 1);
             assert_eq!(engine.last_sequence(), sequence);
             assert_eq!(engine.last_timestamp_ns(), last_timestamp, "the engine got the journaled stamp");
@@ -154,14 +161,34 @@ mod tests {
         let mut engine = Engine::new(&config).unwrap();
         let mut stamper = Stamper::continuing(&engine, FnClock(|| 7));
         let mut events = Vec::new();
-        stamper.sequence(&commands[0], &mut engine, |_| Ok::<(), ()>(()), |_| Lent(&mut events)).unwrap();
+        stamper
+            .sequence(
+                &commands[0],
+                &CommandEcho::NONE,
+                &mut engine,
+                |_| Ok::<(), ()>(()),
+                |_| Lent(&mut events),
+            )
+            .unwrap();
         let hash = engine.state_hash();
-        let refused =
-            stamper.sequence(&commands[1], &mut engine, |_| Err("journal failed"), |_| Lent(&mut events));
+        let refused = stamper.sequence(
+            &commands[1],
+            &CommandEcho::NONE,
+            &mut engine,
+            |_| Err("journal failed"),
+            |_| Lent(&mut events),
+        );
         assert_eq!(refused.map(|(s, _)| s), Err("journal failed"));
         assert_eq!((engine.last_sequence(), engine.state_hash()), (1, hash), "nothing applied");
-        let (sequence, _) =
-            stamper.sequence(&commands[1], &mut engine, |_| Ok::<(), ()>(()), |_| Lent(&mut events)).unwrap();
+        let (sequence, _) = stamper
+            .sequence(
+                &commands[1],
+                &CommandEcho::NONE,
+                &mut engine,
+                |_| Ok::<(), ()>(()),
+                |_| Lent(&mut events),
+            )
+            .unwrap();
         assert_eq!(sequence, 2, "the refused command's sequence is given to the next one");
     }
 }

@@ -28,7 +28,7 @@ pub fn drive(port: &GatewayPort, commands: &[Command]) -> Drive {
     while completed < commands.len() {
         let mut progressed = false;
         while next < commands.len() {
-            match port.try_submit(InboundCommand { conn: next as u32, command: commands[next] }) {
+            match port.try_submit(InboundCommand::new(next as u32, commands[next])) {
                 Ok(()) => {
                     next += 1;
                     progressed = true;
