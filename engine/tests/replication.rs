@@ -12,7 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use petrel_engine::core::{codec, Command as CoreCommand};
+use petrel_engine::core::Command as CoreCommand;
+use petrel_engine::input_record;
 use petrel_engine::journal::{open_read_only, JournalLocation};
 use support::{http_get, write_config, Client, Daemon, Got, OwnedOutbound, BIN};
 
@@ -130,7 +131,7 @@ fn records(dir: &Path) -> Vec<(u64, u64, Vec<u8>)> {
 fn new_orders(records: &[(u64, u64, Vec<u8>)]) -> usize {
     records
         .iter()
-        .filter(|(_, _, payload)| matches!(codec::decode(payload), Ok(CoreCommand::NewOrder(_))))
+        .filter(|(_, _, payload)| matches!(input_record::decode(payload), Ok((CoreCommand::NewOrder(_), _))))
         .count()
 }
 

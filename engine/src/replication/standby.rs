@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use petrel_core::{codec, Engine, Event, EventSink};
+use petrel_core::{Engine, Event, EventSink};
 use petrel_journal::JournalWriter;
 
 use super::epoch::{Epoch, EpochHistory};
@@ -171,10 +171,12 @@ impl Follower {
                 {
                     (Epoch { number: epoch, first_sequence: epoch_first_sequence }, nonce)
                 }
-                Frame::Challenge { version, .. } => return Err(format!(
+                Frame::Challenge { version, .. } => {
+                    return Err(format!(
                     "the primary at {primary} speaks replication protocol version {version}, this standby {}",
                     wire::VERSION
-                )),
+                ))
+                }
                 other => return Err(format!("{primary} is not a Petrel primary (sent {})", other.name())),
             };
         if theirs.number < ours.number {
@@ -242,8 +244,9 @@ fn apply_records(
             )));
             break;
         }
-        let command = match codec::decode(record.payload) {
-            Ok(command) => command,
+        // The same decoding as recovery's: the command and the gateway's echo after it.
+        let command = match crate::input_record::decode(record.payload) {
+            Ok((command, _echo)) => command,
             Err(e) => {
                 outcome = Err(Bad::Peer(format!("record {} is not a command ({e})", record.sequence)));
                 break;
