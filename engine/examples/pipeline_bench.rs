@@ -1,9 +1,12 @@
 //! Durable throughput of the pipeline and replay speed of recovery.
 //!
-//! `cargo run --release -p petrel-engine --example pipeline_bench -- [COMMANDS] [DIR] [IDLE] [MODE]`
+//! `cargo run --release -p petrel-engine --example pipeline_bench -- [COMMANDS] [DIR] [IDLE] [MODE] [STANDBY]`
 //! (defaults: 1_000_000 commands of the exchange-core mix, a fresh directory under
 //! target/pipeline-bench, idle `park`; `spin-yield` for the other strategy; mode `pipeline`, or
-//! `run-to-completion`: this thread, the gateway, then runs the core itself as the gateway does).
+//! `run-to-completion`: this thread, the gateway, then runs the core itself as the gateway does;
+//! standby `none`, or `standby` / `local`: a hot standby in this process, over loopback TCP, its
+//! own journal under DIR, with `replication.ack` set so: with `standby` a command counts once
+//! both journals hold it).
 //!
 //! Prints, for fsync durability:
 //! - pipeline: commands/s from the first push to the last durable release, through the real
@@ -20,15 +23,20 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use petrel_engine::config::{
-    AccountInfo, AdminConfig, Config, DataPath, GatewayConfig, IdleStrategy, LogConfig, RuntimeConfig,
-    SnapshotConfig, ThreadConfig,
+    AccountInfo, Ack, AdminConfig, Config, DataPath, GatewayConfig, IdleStrategy, LogConfig,
+    ReplicationConfig, Role, RuntimeConfig, Secret, SnapshotConfig, StandbyLoss, ThreadConfig,
 };
 use petrel_engine::core::{CountingSink, Engine};
 use petrel_engine::journal::{Durability, JournalConfig};
 use petrel_engine::port::{DurableOutbound, InboundCommand};
 use petrel_engine::recovery::recover;
+use petrel_engine::replication::{
+    epoch::EpochHistory, primary::Primary, standby::Follower, ReplicationStats,
+};
 use petrel_engine::runtime::Runtime;
 use petrel_workload::{bench_config, exchange_core_mix, ACCOUNTS};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -51,6 +59,13 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut config = config(&dir, idle);
     config.runtime.mode = mode;
+    let ack = match args.get(5).map(String::as_str) {
+        None | Some("none") => None,
+        Some("standby") => Some(Ack::Standby),
+        Some("local") => Some(Ack::Local),
+        Some(other) => panic!("STANDBY is none, standby or local, not {other}"),
+    };
+    config.replication = ack.map(|ack| replication_config(&dir, ack));
 
     eprint!("generating {commands_count} commands ... ");
     let (commands, _) = exchange_core_mix(commands_count, 1);
@@ -60,6 +75,7 @@ fn main() {
     let recovered = recover(&config, &mut |_, _| {}).unwrap();
     let (runtime, port) = Runtime::start(&config, recovered).unwrap();
     let stats = runtime.stats();
+    let standby = config.replication.as_ref().map(|r| start_standby(&config, r, &port));
     let started = Instant::now();
     let mut releaser = DurableOutbound::new();
     let mut core = port.core.take();
@@ -91,6 +107,16 @@ fn main() {
     }
     let pipeline = started.elapsed();
     drop(core);
+    if let Some((primary, stop, follower, replication)) = standby {
+        eprintln!(
+            "standby: {} records shipped, its durable mark {}",
+            replication.records_total.load(Ordering::Relaxed),
+            replication.standby_durable.load(Ordering::Relaxed)
+        );
+        stop.store(true, Ordering::Release);
+        follower.join().unwrap();
+        primary.shutdown();
+    }
     let batches = stats.journal_batches_total.load(Ordering::Relaxed);
     let bytes = stats.journal_bytes_total.load(Ordering::Relaxed);
     let (commit_p50, commit_p99) = {
@@ -240,4 +266,52 @@ fn config(dir: &std::path::Path, idle: IdleStrategy) -> Config {
         log: LogConfig { filter: "warn".into() },
         replication: None,
     }
+}
+
+fn replication_config(dir: &std::path::Path, ack: Ack) -> ReplicationConfig {
+    ReplicationConfig {
+        role: Role::Primary,
+        cluster_id: "bench".into(),
+        secret_file: dir.join("secret"),
+        secret: Secret(b"a benchmark's own secret bytes".to_vec()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        peer: "127.0.0.1:9".parse().unwrap(),
+        ack,
+        on_standby_loss: StandbyLoss::Halt,
+    }
+}
+
+type Standby = (Primary, Arc<AtomicBool>, std::thread::JoinHandle<()>, Arc<ReplicationStats>);
+
+/// The primary's replication thread on `port`, and a follower thread with its own journal and
+/// engine under DIR/standby, connected before this returns.
+fn start_standby(
+    config: &Config,
+    replication: &ReplicationConfig,
+    port: &petrel_engine::port::GatewayPort,
+) -> Standby {
+    let stats = Arc::new(ReplicationStats::default());
+    let location =
+        petrel_engine::journal::JournalLocation::new(&config.journal.dir, &config.journal.file_prefix);
+    let epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix).unwrap();
+    let primary =
+        Primary::start(replication, epochs.current(), false, location, port.clone(), Arc::clone(&stats))
+            .unwrap();
+    let mut standby_config = config.clone();
+    standby_config.journal.dir = config.journal.dir.parent().unwrap().join("standby");
+    let (writer, _) = petrel_engine::journal::Journal::open(&standby_config.journal).unwrap();
+    let engine = Engine::new(&config.engine).unwrap();
+    let epochs = EpochHistory::load(&standby_config.journal.dir, "input").unwrap();
+    let follow = ReplicationConfig { role: Role::Standby, peer: primary.addr, ..replication.clone() };
+    let follower_stats = Arc::new(ReplicationStats::default());
+    let mut follower = Follower::new(engine, writer, epochs, follow, Arc::clone(&follower_stats));
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || follower.run(&stop).unwrap())
+    };
+    while !stats.connected.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (primary, stop, thread, stats)
 }

@@ -141,12 +141,15 @@ impl Shipper {
         let _ = acks.thread.join();
         self.stats.connected.store(false, Ordering::Relaxed);
         self.stats.disconnects_total.fetch_add(1, Ordering::Relaxed);
-        match result {
-            Ok(()) => tracing::info!(peer = %peer, "replication: standby disconnected (stopping)"),
-            Err(e) => tracing::error!(peer = %peer, "replication: standby lost: {e}"),
-        }
         self.stats.caught_up.store(false, Ordering::Relaxed);
-        self.standby_lost();
+        match result {
+            // This engine stops: the standby keeps what it has; no policy to apply.
+            Ok(()) => tracing::info!(peer = %peer, "replication: standby disconnected (stopping)"),
+            Err(e) => {
+                tracing::error!(peer = %peer, "replication: standby lost: {e}");
+                self.standby_lost();
+            }
+        }
     }
 
     /// Challenge, Hello, Welcome. The standby's next sequence, or why it is refused.

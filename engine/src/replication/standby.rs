@@ -109,11 +109,13 @@ impl Follower {
             if stop.load(Ordering::Acquire) {
                 return Ended::Stopped;
             }
-            let frame = match reader.read(&mut stream) {
-                Ok(frame) => frame,
-                Err(WireError::Io(e))
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
-                {
+            match reader.read(&mut stream) {
+                Ok(frame) => {
+                    if let Err(ended) = self.take(frame, primary) {
+                        return self.commit_then(ended);
+                    }
+                }
+                Err(WireError::Io(e)) if would_block(&e) => {
                     if silent.elapsed() > PRIMARY_TIMEOUT {
                         return Ended::Lost(format!(
                             "the primary at {primary} sent nothing for {PRIMARY_TIMEOUT:?}"
@@ -122,38 +124,91 @@ impl Follower {
                     continue;
                 }
                 Err(e) => return Ended::Lost(format!("from the primary at {primary}: {e}")),
-            };
+            }
             silent = std::time::Instant::now();
-            let (primary_durable, promotable) = match frame {
-                Frame::Records { primary_durable, promotable, records } => {
-                    match apply_records(&mut self.engine, &mut self.writer, &self.stats, records) {
-                        Ok(()) => {}
-                        Err(Bad::Journal(why)) => return Ended::Failed(why),
-                        Err(Bad::Peer(why)) => {
-                            self.stats.refuse(super::Refusal::Sequence);
-                            return Ended::Lost(format!(
-                                "from the primary at {primary}: {why}; nothing after sequence {} applied",
-                                self.writer.durable_sequence()
-                            ));
-                        }
-                    }
-                    (primary_durable, promotable)
+            // Group commit: every frame already here joins this commit.
+            if let Err(ended) = self.take_waiting(&mut stream, &mut reader, primary) {
+                return self.commit_then(ended);
+            }
+            if self.writer.buffered_records() > 0 {
+                if let Err(e) = self.writer.commit() {
+                    return Ended::Failed(format!("the standby's journal failed: {e}"));
                 }
-                Frame::Heartbeat { primary_durable, promotable } => (primary_durable, promotable),
-                other => {
-                    return Ended::Lost(format!(
-                        "the primary at {primary} sent {} in the record stream",
-                        other.name()
-                    ))
-                }
-            };
-            self.stats.primary_durable.store(primary_durable, Ordering::Relaxed);
-            self.stats.standby_promotable.store(promotable, Ordering::Relaxed);
+            }
             let durable = self.writer.durable_sequence();
             self.stats.standby_durable.store(durable, Ordering::Relaxed);
             if let Err(e) = stream.write_all(out.ack(durable)) {
                 return Ended::Lost(format!("acknowledging to the primary at {primary}: {e}"));
             }
+        }
+    }
+
+    /// Frames that already arrived, read without waiting.
+    fn take_waiting(
+        &mut self,
+        stream: &mut TcpStream,
+        reader: &mut FrameReader,
+        primary: SocketAddr,
+    ) -> Result<(), Ended> {
+        let lost = |e: std::io::Error| Ended::Lost(format!("from the primary at {primary}: {e}"));
+        stream.set_nonblocking(true).map_err(lost)?;
+        let taken = loop {
+            match reader.read(stream) {
+                Ok(frame) => {
+                    if let Err(ended) = self.take(frame, primary) {
+                        break Err(ended);
+                    }
+                }
+                Err(WireError::Io(e)) if would_block(&e) => break Ok(()),
+                Err(e) => break Err(Ended::Lost(format!("from the primary at {primary}: {e}"))),
+            }
+        };
+        stream.set_nonblocking(false).map_err(lost)?;
+        taken
+    }
+
+    /// One frame of the record stream: records journaled (not yet committed) and applied, and
+    /// what the primary says of itself.
+    fn take(&mut self, frame: Frame<'_>, primary: SocketAddr) -> Result<(), Ended> {
+        let (primary_durable, promotable) = match frame {
+            Frame::Records { primary_durable, promotable, records } => {
+                match apply_records(&mut self.engine, &mut self.writer, &self.stats, records) {
+                    Ok(()) => {}
+                    Err(Bad::Journal(why)) => return Err(Ended::Failed(why)),
+                    Err(Bad::Peer(why)) => {
+                        self.stats.refuse(super::Refusal::Sequence);
+                        return Err(Ended::Lost(format!(
+                            "from the primary at {primary}: {why}; nothing after sequence {} applied",
+                            self.writer.next_sequence() - 1
+                        )));
+                    }
+                }
+                (primary_durable, promotable)
+            }
+            Frame::Heartbeat { primary_durable, promotable } => (primary_durable, promotable),
+            other => {
+                return Err(Ended::Lost(format!(
+                    "the primary at {primary} sent {} in the record stream",
+                    other.name()
+                )))
+            }
+        };
+        self.stats.primary_durable.store(primary_durable, Ordering::Relaxed);
+        self.stats.standby_promotable.store(promotable, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// What was journaled before a connection ended is still made durable: it was valid.
+    fn commit_then(&mut self, ended: Ended) -> Ended {
+        if matches!(ended, Ended::Failed(_)) || self.writer.buffered_records() == 0 {
+            return ended;
+        }
+        match self.writer.commit() {
+            Ok(committed) => {
+                self.stats.standby_durable.store(committed.durable_sequence, Ordering::Relaxed);
+                ended
+            }
+            Err(e) => Ended::Failed(format!("the standby's journal failed: {e}")),
         }
     }
 
@@ -225,9 +280,9 @@ enum Bad {
     Journal(String),
 }
 
-/// Journals and applies one frame's records, then makes them durable (one group commit). A
-/// record out of sequence or a payload that is not a command stops before it: nothing of it
-/// is journaled or applied.
+/// Journals (into the write buffer; the caller commits) and applies one frame's records. A
+/// record out of sequence or a payload that is not a command stops before it: nothing of it is
+/// journaled or applied.
 fn apply_records(
     engine: &mut Engine,
     writer: &mut JournalWriter,
@@ -262,9 +317,9 @@ fn apply_records(
         stats.applied.store(record.sequence, Ordering::Relaxed);
         stats.records_total.fetch_add(1, Ordering::Relaxed);
     }
-    // What was journaled before a bad record is still made durable: it was valid.
-    if writer.buffered_records() > 0 {
-        writer.commit().map_err(|e| Bad::Journal(format!("the standby's journal failed: {e}")))?;
-    }
     outcome
+}
+
+fn would_block(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
 }
