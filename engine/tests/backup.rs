@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use support::{http_get, write_config, Client, Daemon, Got, OwnedOutbound, BIN};
+use support::{
+    copy_dir, http_get, log_field, wait_for, write_config, Client, Daemon, Got, OwnedOutbound, BIN,
+};
 
 const AAPL_585: u64 = 5_853_300;
 /// Alice's resting orders, all acknowledged before the backup.
@@ -36,18 +37,6 @@ fn config_in(dir: &Path) -> PathBuf {
     assert!(text.contains("every_commands = 100_000"), "config/dev.toml's snapshot interval moved");
     std::fs::write(&path, text.replace("every_commands = 100_000", "every_commands = 200")).unwrap();
     path
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 fn sha256_hex(path: &Path) -> String {
@@ -75,22 +64,6 @@ fn bob_trades(
             user_ref += 1;
         }
     })
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..6_000 {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("{what} did not happen within a minute");
-}
-
-/// The value of `key=` in a log line.
-fn log_field<'a>(line: &'a str, key: &str) -> &'a str {
-    let at = line.find(&format!("{key}=")).unwrap_or_else(|| panic!("no {key}= in {line}"));
-    line[at + key.len() + 1..].split_whitespace().next().unwrap()
 }
 
 /// The messages of `user`'s stream from message 1, as many as it held at login.

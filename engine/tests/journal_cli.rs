@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
 use petrel_engine::config::Config;
@@ -11,7 +10,7 @@ use petrel_engine::recovery::recover;
 use petrel_engine::runtime::reference::Sequencer;
 use petrel_workload::exchange_core_mix;
 use support::engine_setup::*;
-use support::BIN;
+use support::{copy_dir, BIN};
 
 const RECORDS: usize = 3_000;
 
@@ -182,11 +181,4 @@ fn a_torn_tail_is_reported_but_not_cut_by_the_tools() {
     let tail = recovered.report.torn_tail.expect("reported");
     assert_eq!(tail.offset, end as u64);
     assert_eq!(recovered.engine.state_hash().to_string(), live_hash);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }

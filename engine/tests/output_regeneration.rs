@@ -419,18 +419,6 @@ fn daemon_last_sequence(config: &Path) -> u64 {
     petrel_journal::verify(&input).unwrap().last_sequence.unwrap_or(0)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 /// A second data directory: `dir`'s input journal and snapshots, with output journals as
 /// `sessions` holds them. Returns its configuration.
 fn replica(dir: &Path, sessions: &Path) -> (tempfile::TempDir, PathBuf) {

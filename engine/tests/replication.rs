@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 use petrel_engine::core::Command as CoreCommand;
 use petrel_engine::input_record;
 use petrel_engine::journal::{open_read_only, JournalLocation};
-use support::{http_get, write_config, Client, Daemon, Got, OwnedOutbound, BIN};
+use support::{http_get, log_field, wait_for, write_config, Client, Daemon, Got, OwnedOutbound, BIN};
 
 const AAPL_585: u64 = 5_853_300;
 
@@ -61,12 +61,6 @@ fn standby_config(dir: &Path, primary: SocketAddr, cluster: &str, secret: &str, 
     )
 }
 
-/// The value of `key=` in a log line.
-fn log_field<'a>(line: &'a str, key: &str) -> &'a str {
-    let at = line.find(&format!("{key}=")).unwrap_or_else(|| panic!("no {key}= in {line}"));
-    line[at + key.len() + 1..].split_whitespace().next().unwrap()
-}
-
 fn replication_addr(primary: &Daemon) -> SocketAddr {
     let lines = primary.log_lines("replication: waiting for the standby");
     let line = lines.first().expect("the primary logs its replication address before it is ready");
@@ -79,16 +73,6 @@ fn status(daemon: &Daemon) -> serde_json::Value {
 
 fn metrics(daemon: &Daemon) -> String {
     http_get(daemon.admin.expect("admin address"), "/metrics")
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..6_000 {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("{what} did not happen within a minute");
 }
 
 struct Pair {
