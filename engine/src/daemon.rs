@@ -188,8 +188,18 @@ impl Observed {
     fn status_line(&self, orders_per_s: f64) -> String {
         let last = self.runtime.last_sequence.load(Ordering::Relaxed);
         let durable = self.runtime.durable_sequence.load(Ordering::Relaxed);
+        let standby = match &self.replication {
+            None => String::new(),
+            Some(stats) if stats.connected.load(Ordering::Relaxed) => {
+                format!(", standby lag {}", stats.lag(self.port.gate.local.load(Ordering::Relaxed)))
+            }
+            Some(stats) if stats.halted.load(Ordering::Relaxed) => {
+                ", NO STANDBY: acknowledging nothing (on_standby_loss = halt)".to_owned()
+            }
+            Some(_) => ", no standby connected".to_owned(),
+        };
         format!(
-            "serving: {} sessions, {:.0} commands/s, last sequence {last}, journal lag {}",
+            "serving: {} sessions, {:.0} commands/s, last sequence {last}, journal lag {}{standby}",
             self.gateway.sessions_logged_in.load(Ordering::Relaxed),
             orders_per_s,
             last.saturating_sub(durable)

@@ -259,6 +259,19 @@ pub const REPLICATION_STANDBY_PROMOTABLE: MetricDef = def(
     "1 while the standby holds every record the primary made durable (promoting it loses no acknowledged order).",
 );
 
+pub const REPLICATION_HASH_CHECKS_TOTAL: MetricDef = def(
+    "petrel_replication_hash_checks_total",
+    Counter,
+    None,
+    "State hashes sent to the standby (primary) or compared with the primary's (standby), one per snapshots.every_commands commands.",
+);
+pub const REPLICATION_DIVERGENCES_TOTAL: MetricDef = def(
+    "petrel_replication_divergences_total",
+    Counter,
+    None,
+    "State hash comparisons on the standby that differed from the primary's: its state is not the primary's and it will not be promoted.",
+);
+
 /// Every metric the engine exports, in exposition order.
 pub const CATALOGUE: &[MetricDef] = &[
     BUILD_INFO,
@@ -301,6 +314,8 @@ pub const CATALOGUE: &[MetricDef] = &[
     REPLICATION_DISCONNECTS_TOTAL,
     REPLICATION_HALTED,
     REPLICATION_STANDBY_PROMOTABLE,
+    REPLICATION_HASH_CHECKS_TOTAL,
+    REPLICATION_DIVERGENCES_TOTAL,
 ];
 
 /// Quantiles every summary reports; `1` is the maximum of the window.

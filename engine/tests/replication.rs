@@ -29,10 +29,13 @@ fn write_secret(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 const SECRET: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 
-/// The development configuration in `dir` with `section` as its `[replication]`.
+/// The development configuration in `dir` with `section` as its `[replication]`, and a
+/// snapshot (so a state hash compared with the standby) every 10 commands.
 fn config_with(dir: &Path, section: &str) -> PathBuf {
     let path = write_config(dir, "epoll");
     let mut text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("every_commands = 100_000"), "config/dev.toml's snapshot interval moved");
+    text = text.replace("every_commands = 100_000", "every_commands = 10");
     text.push_str("\n[replication]\n");
     text.push_str(section);
     std::fs::write(&path, text).unwrap();
@@ -135,6 +138,10 @@ fn every_order_acknowledged_before_the_primary_is_killed_is_on_the_standby() {
             other => panic!("expected Accepted {user_ref}, got {other:?}"),
         }
     }
+    // Every 10 commands the standby compared its state hash with the primary's.
+    let checks = status(&pair.standby)["replication"]["hash_checks_total"].as_u64().unwrap();
+    assert!(checks >= 3, "{checks} state hash checks after {acknowledged} orders");
+    assert_eq!(status(&pair.standby)["replication"]["diverged"], false);
     pair.primary.kill();
     assert!(pair.standby.stop().success(), "the standby stops cleanly");
 
@@ -470,4 +477,30 @@ fn set_admin(text: &str, addr: &str) -> String {
         }
     }
     out
+}
+
+#[test]
+fn a_standby_whose_state_diverges_is_detected_and_never_promoted() {
+    let (p, s) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let policy = "ack = \"standby\"\non_standby_loss = \"halt\"";
+    let primary = Daemon::start(BIN, &primary_config(p.path(), policy));
+    // The standby's risk limits differ: an order the primary accepts, it rejects.
+    let standby_config = standby_config(s.path(), replication_addr(&primary), "test-pair", SECRET, policy);
+    let text = std::fs::read_to_string(&standby_config).unwrap();
+    assert!(text.contains("max_order_qty = 10_000"), "config/dev.toml's standard profile moved");
+    std::fs::write(&standby_config, text.replace("max_order_qty = 10_000", "max_order_qty = 50")).unwrap();
+    let standby = Daemon::start_standby(BIN, &standby_config);
+    wait_for("the standby connecting", || status(&primary)["replication"]["connected"] == true);
+
+    let mut bob = login(primary.addr);
+    for user_ref in 1..=12u32 {
+        bob.enter(user_ref, b'S', 100, "AAPL", AAPL_585 + u64::from(user_ref) * 100, b'0');
+        assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: r, .. } if r == user_ref));
+    }
+    wait_for("the divergence detected", || status(&standby)["replication"]["diverged"] == true);
+    assert!(metrics(&standby).contains("petrel_replication_divergences_total 1"));
+    assert_eq!(standby.log_lines("DIVERGENCE").len(), 1, "logged once");
+    let (code, body) = post(standby.admin.unwrap(), "/promote?force");
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("diverged"), "{body}");
 }

@@ -44,6 +44,14 @@ pub enum SnapshotError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StateHash(pub u128);
 
+impl StateHash {
+    /// The hash of a state as [`Engine::encode_state`] wrote it (a snapshot's payload): what
+    /// [`Engine::state_hash`] returns for that engine.
+    pub fn of_encoded(bytes: &[u8]) -> StateHash {
+        StateHash(xxhash_rust::xxh3::xxh3_128(bytes))
+    }
+}
+
 impl fmt::Display for StateHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:032x}", self.0)
@@ -148,7 +156,7 @@ impl Engine {
     pub fn state_hash(&self) -> StateHash {
         let mut bytes = Vec::with_capacity(1024 + self.open_order_count() * 20);
         self.encode_state(&mut bytes);
-        StateHash(xxhash_rust::xxh3::xxh3_128(&bytes))
+        StateHash::of_encoded(&bytes)
     }
 
     /// Rebuilds an engine from [`Engine::encode_state`] output. The configuration supplies

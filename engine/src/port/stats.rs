@@ -143,6 +143,11 @@ pub struct RuntimeStats {
     pub outbound_dropped_at_shutdown: AtomicU64,
     /// Set once the journal thread failed: no command will become durable any more.
     pub journal_failed: AtomicBool,
+    /// With a standby: the state hash after the newest sequence that is a multiple of
+    /// `snapshots.every_commands`, computed by the thread that applied it before that
+    /// command can be durable. The replication thread sends it right after that record, and the
+    /// standby compares it with its own at the same point.
+    pub checkpoint: Mutex<Option<(u64, petrel_core::StateHash)>>,
 }
 
 impl RuntimeStats {
@@ -174,6 +179,7 @@ impl RuntimeStats {
             replay_records_total: AtomicU64::new(0),
             outbound_dropped_at_shutdown: AtomicU64::new(0),
             journal_failed: AtomicBool::new(false),
+            checkpoint: Mutex::new(None),
         }
     }
 

@@ -106,6 +106,12 @@ pub struct ReplicationStats {
     pub epoch: AtomicU64,
     pub disconnects_total: AtomicU64,
     pub records_total: AtomicU64,
+    /// State hashes compared (the standby: its own against the primary's at the same sequence;
+    /// the primary: sent).
+    pub hash_checks_total: AtomicU64,
+    pub divergences_total: AtomicU64,
+    /// Standby: a hash differed. Its state is not the primary's, so it is never promoted.
+    pub diverged: AtomicBool,
 }
 
 impl ReplicationStats {

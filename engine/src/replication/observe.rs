@@ -55,6 +55,8 @@ impl View<'_> {
         e.counter(&m::REPLICATION_DISCONNECTS_TOTAL, load(&stats.disconnects_total));
         e.gauge(&m::REPLICATION_HALTED, flag(&stats.halted));
         e.gauge(&m::REPLICATION_STANDBY_PROMOTABLE, if self.promotable { 1.0 } else { 0.0 });
+        e.counter(&m::REPLICATION_HASH_CHECKS_TOTAL, load(&stats.hash_checks_total));
+        e.counter(&m::REPLICATION_DIVERGENCES_TOTAL, load(&stats.divergences_total));
     }
 
     /// The `replication` object of `/status`.
@@ -75,7 +77,9 @@ impl View<'_> {
             "lag_records": self.lag(),
             "halted": stats.halted.load(Ordering::Relaxed),
             "standby_promotable": self.promotable,
-            "stale": stats.stale.load(Ordering::Relaxed),
+                        "stale": stats.stale.load(Ordering::Relaxed),
+            "hash_checks_total": load(&stats.hash_checks_total),
+            "diverged": stats.diverged.load(Ordering::Relaxed),
             "records_total": load(&stats.records_total),
         })
     }
@@ -101,7 +105,8 @@ impl StandbyObserved {
             config: self.config.replication.as_ref().expect("a standby has [replication]"),
             stats: &self.stats,
             local_durable: load(&self.stats.standby_durable),
-            promotable: self.stats.standby_promotable.load(Ordering::Relaxed),
+            promotable: self.stats.standby_promotable.load(Ordering::Relaxed)
+                && !self.stats.diverged.load(Ordering::Relaxed),
         }
     }
 
@@ -114,7 +119,13 @@ impl StandbyObserved {
             if self.stats.connected.load(Ordering::Relaxed) { "following" } else { "not connected" },
             view.local_durable,
             view.lag(),
-            if view.promotable { "" } else { ", not promotable" }
+            if self.stats.diverged.load(Ordering::Relaxed) {
+                ", DIVERGED: not promotable"
+            } else if view.promotable {
+                ""
+            } else {
+                ", not promotable"
+            }
         )
     }
 }
@@ -154,6 +165,13 @@ impl AdminHandler for StandbyObserved {
 
     fn promote(&self, options: PromoteOptions) -> Result<String, String> {
         let durable = load(&self.stats.standby_durable);
+        if self.stats.diverged.load(Ordering::Relaxed) {
+            return Err(format!(
+                "refused: this standby's state diverged from its primary's ({} state hash differences, see the \
+                 log): promoting it would serve a different book; rebuild it from the primary\n",
+                load(&self.stats.divergences_total)
+            ));
+        }
         let known = self.stats.standby_promotable.load(Ordering::Relaxed);
         if !known && !options.force {
             return Err(format!(

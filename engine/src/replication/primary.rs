@@ -258,6 +258,7 @@ impl Shipper {
         let mut frame = FrameWriter::new();
         let mut last_sent = Instant::now();
         let gate = &self.port.gate;
+        let mut checkpoint_sent = 0u64;
         loop {
             if self.stop.load(Ordering::Acquire) {
                 return Ok(());
@@ -265,17 +266,36 @@ impl Shipper {
             if let Some(e) = acks.failure() {
                 return Err(e);
             }
+            // The newest state hash goes right after its record, before the next one.
+            let checkpoint = *self.port.stats.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+            let checkpoint = checkpoint.filter(|(sequence, _)| *sequence > checkpoint_sent);
+            if let Some((sequence, hash)) = checkpoint {
+                if tail.next_sequence() == sequence + 1 {
+                    stream
+                        .write_all(frame.state_hash(sequence, hash.0))
+                        .map_err(|e| format!("sending a state hash: {e}"))?;
+                    self.stats.hash_checks_total.fetch_add(1, Ordering::Relaxed);
+                    checkpoint_sent = sequence;
+                } else if tail.next_sequence() > sequence + 1 {
+                    checkpoint_sent = sequence; // shipped before this connection began
+                }
+            }
             if acks.last_heard().elapsed() > STANDBY_TIMEOUT {
                 return Err(format!("no acknowledgement or heartbeat answer for {STANDBY_TIMEOUT:?}"));
             }
-            let local = gate.local.load(Ordering::Acquire);
+            let durable = gate.local.load(Ordering::Acquire);
+            // Up to a pending state hash's sequence at most, so that it follows its record.
+            let local = match checkpoint {
+                Some((sequence, _)) if sequence >= tail.next_sequence() => durable.min(sequence),
+                _ => durable,
+            };
             if tail.next_sequence() <= local {
                 records.clear();
                 payloads.clear();
                 tail.read(local, wire::RECORDS_FRAME_PAYLOAD_BYTES, &mut records, &mut payloads)
                     .map_err(|e| e.to_string())?;
                 if !records.is_empty() {
-                    frame.begin_records(local, promotable(&self.port));
+                    frame.begin_records(durable, promotable(&self.port));
                     for r in &records {
                         frame.record(
                             r.sequence,
@@ -291,7 +311,7 @@ impl Shipper {
             }
             if last_sent.elapsed() >= HEARTBEAT_EVERY {
                 stream
-                    .write_all(frame.heartbeat(local, promotable(&self.port)))
+                    .write_all(frame.heartbeat(durable, promotable(&self.port)))
                     .map_err(|e| format!("sending a heartbeat: {e}"))?;
                 last_sent = Instant::now();
             }

@@ -186,6 +186,10 @@ impl Follower {
                 (primary_durable, promotable)
             }
             Frame::Heartbeat { primary_durable, promotable } => (primary_durable, promotable),
+            Frame::StateHash { sequence, hash } => {
+                self.compare_state(sequence, hash, primary);
+                return Ok(());
+            }
             other => {
                 return Err(Ended::Lost(format!(
                     "the primary at {primary} sent {} in the record stream",
@@ -196,6 +200,32 @@ impl Follower {
         self.stats.primary_durable.store(primary_durable, Ordering::Relaxed);
         self.stats.standby_promotable.store(promotable, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The primary's state hash after `sequence` against this engine's: the frame comes right
+    /// after that record, so this engine is exactly there. A difference means the two engines
+    /// are not the same state (a different configuration, a bug): this standby is then never
+    /// promoted, and says so until it is rebuilt.
+    fn compare_state(&mut self, sequence: u64, hash: u128, primary: SocketAddr) {
+        if self.engine.last_sequence() != sequence {
+            tracing::warn!(primary = %primary, sequence, applied = self.engine.last_sequence(), "replication: a state hash for a sequence this standby is not at; not compared");
+            return;
+        }
+        let ours = self.engine.state_hash();
+        self.stats.hash_checks_total.fetch_add(1, Ordering::Relaxed);
+        if ours.0 == hash {
+            return;
+        }
+        self.stats.divergences_total.fetch_add(1, Ordering::Relaxed);
+        if !self.stats.diverged.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                primary = %primary,
+                sequence,
+                primary_hash = %petrel_core::StateHash(hash),
+                standby_hash = %ours,
+                "replication: DIVERGENCE: after sequence {sequence} this standby's state differs from the primary's; it will not be promoted. Check that both use the same configuration (instruments, accounts, risk), then rebuild this standby from the primary (docs/OPERATIONS.md)"
+            );
+        }
     }
 
     /// What was journaled before a connection ended is still made durable: it was valid.

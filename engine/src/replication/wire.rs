@@ -41,6 +41,7 @@ const KIND_REFUSED: u8 = 4;
 const KIND_RECORDS: u8 = 5;
 const KIND_ACK: u8 = 6;
 const KIND_HEARTBEAT: u8 = 7;
+const KIND_STATE_HASH: u8 = 8;
 
 pub type Nonce = [u8; NONCE_BYTES];
 pub type Tag = [u8; MAC_BYTES];
@@ -111,6 +112,11 @@ pub enum Frame<'a> {
         primary_durable: u64,
         promotable: bool,
     },
+    /// The primary's state hash after `sequence`, sent right after that record.
+    StateHash {
+        sequence: u64,
+        hash: u128,
+    },
 }
 
 impl Frame<'_> {
@@ -123,6 +129,7 @@ impl Frame<'_> {
             Frame::Records { .. } => "Records",
             Frame::Ack { .. } => "Ack",
             Frame::Heartbeat { .. } => "Heartbeat",
+            Frame::StateHash { .. } => "StateHash",
         }
     }
 }
@@ -285,6 +292,13 @@ impl FrameWriter {
         self.finish()
     }
 
+    pub fn state_hash(&mut self, sequence: u64, hash: u128) -> &[u8] {
+        self.begin(KIND_STATE_HASH);
+        self.buf.extend_from_slice(&sequence.to_le_bytes());
+        self.buf.extend_from_slice(&hash.to_le_bytes());
+        self.finish()
+    }
+
     /// Starts a `Records` frame; add records with [`record`](Self::record), then
     /// [`finish_records`](Self::finish_records).
     pub fn begin_records(&mut self, primary_durable: u64, promotable: bool) {
@@ -420,6 +434,13 @@ fn parse(frame: &[u8]) -> Result<Frame<'_>, WireError> {
         KIND_HEARTBEAT => {
             exact("Heartbeat", body, 9)?;
             Ok(Frame::Heartbeat { primary_durable: le_u64(body, 0), promotable: flag("Heartbeat", body[8])? })
+        }
+        KIND_STATE_HASH => {
+            exact("StateHash", body, 24)?;
+            Ok(Frame::StateHash {
+                sequence: le_u64(body, 0),
+                hash: u128::from_le_bytes(body[8..24].try_into().expect("16 bytes")),
+            })
         }
         other => Err(WireError::UnknownKind(other)),
     }

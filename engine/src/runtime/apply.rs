@@ -52,6 +52,11 @@ pub(super) struct Applier {
     /// The reusable snapshot buffer; `None` while housekeeping holds it.
     snapshot_buffer: Option<Vec<u8>>,
     snapshots: SnapshotChannels,
+    /// With a standby: the state hash is taken after each sequence that is a multiple of this
+    /// (`snapshots.every_commands`), into a buffer kept for it (it grows to the state's size
+    /// once, then is reused).
+    checkpoint_every: Option<u64>,
+    checkpoint_buffer: Vec<u8>,
 }
 
 impl Applier {
@@ -71,6 +76,8 @@ impl Applier {
             commands_since_snapshot: 0,
             snapshot_buffer: Some(Vec::new()),
             snapshots,
+            checkpoint_every: config.replication.as_ref().map(|_| config.snapshots.every_commands.max(1)),
+            checkpoint_buffer: Vec::new(),
         }
     }
 
@@ -105,8 +112,22 @@ impl Applier {
         sink.finish();
         self.counters.commands += 1;
         self.commands_since_snapshot += 1;
+        if self.checkpoint_every.is_some_and(|every| sequence % every == 0) {
+            self.checkpoint(sequence);
+        }
         self.service_ns.record(started.elapsed().as_nanos() as u64);
         Ok(sequence)
+    }
+
+    /// The state hash after `sequence`, for the standby to compare with its own. Costs an
+    /// encoding of the whole state (as a snapshot does), once every `checkpoint_every`
+    /// commands, and only with a standby.
+    #[cold]
+    fn checkpoint(&mut self, sequence: u64) {
+        self.checkpoint_buffer.clear();
+        self.engine.encode_state(&mut self.checkpoint_buffer);
+        let hash = petrel_core::StateHash::of_encoded(&self.checkpoint_buffer);
+        *self.shared.stats.checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some((sequence, hash));
     }
 
     /// Publishes the counters for the metrics, and the service times when due (never waiting
