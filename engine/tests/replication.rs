@@ -504,3 +504,47 @@ fn a_standby_whose_state_diverges_is_detected_and_never_promoted() {
     assert_eq!(code, 409, "{body}");
     assert!(body.contains("diverged"), "{body}");
 }
+
+#[test]
+fn an_empty_standby_catches_up_while_the_primary_trades() {
+    let p = tempfile::tempdir().unwrap();
+    let policy = "ack = \"local\"";
+    let primary = Daemon::start(BIN, &primary_config(p.path(), policy));
+    // A journal the standby will have to catch up with.
+    let mut bob = login(primary.addr);
+    let mut user_ref = 0u32;
+    let mut trade = |bob: &mut Client, n: u32| {
+        for _ in 0..n {
+            user_ref += 1;
+            bob.enter(user_ref, b'S', 1, "AAPL", AAPL_585 + u64::from(user_ref % 50 + 1) * 100, b'0');
+            assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { .. }));
+            bob.cancel(user_ref, 0);
+            assert!(matches!(bob.ouch(), OwnedOutbound::Canceled { .. }));
+        }
+    };
+    trade(&mut bob, 300);
+    let s = tempfile::tempdir().unwrap();
+    let standby = Daemon::start_standby(
+        BIN,
+        &standby_config(s.path(), replication_addr(&primary), "test-pair", SECRET, policy),
+    );
+    // Trading goes on while it catches up, and it reaches the live stream.
+    trade(&mut bob, 300);
+    wait_for("the standby caught up", || {
+        let st = status(&primary);
+        st["replication"]["connected"] == true
+            && st["replication"]["lag_records"] == 0
+            && st["replication"]["standby_durable_sequence"] == st["durable_sequence"]
+    });
+    let checks = status(&standby)["replication"]["hash_checks_total"].as_u64().unwrap();
+    assert!(checks >= 10, "the caught-up standby compared its state at the newest checkpoints: {checks}");
+    assert_eq!(status(&standby)["replication"]["diverged"], false);
+    drop(bob);
+    primary.stop();
+    assert!(standby.stop().success());
+    assert_eq!(
+        records(s.path()),
+        records(p.path()),
+        "the standby's journal is the primary's, record for record"
+    );
+}

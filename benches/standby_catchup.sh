@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# benches/standby_catchup.sh RATE RUNS: the primary's latency while an empty standby catches
+# up. A primary on config/bench.toml with [replication] ack = "local" is filled by RUNS runs of
+# petrel-load bench at RATE with no standby; then one more run without a standby (the
+# baseline) and one during which an empty standby connects and catches up from sequence 1.
+# Build first: cargo build --release -p petrel-engine -p petrel-benches.
+set -eu
+rate=$1; runs=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+d=$(mktemp -d "$root/target/standby-catchup.XXXXXX")
+trap 'kill $pp ${sp:-} 2>/dev/null || true; rm -rf "$d"' EXIT
+head -c 32 /dev/urandom | base64 > "$d/secret"; chmod 600 "$d/secret"
+config() { # DIR ROLE LISTEN PEER GATEWAY ADMIN
+  mkdir -p "$1"
+  sed -e "s|dir = \"../var/bench/journal\"|dir = \"$1/journal\"|" -e "s|dir = \"../var/bench/snapshots\"|dir = \"$1/snapshots\"|" \
+      -e "s|users_file = \"bench-users.toml\"|users_file = \"$root/config/bench-users.toml\"|" \
+      -e "s|listen = \"127.0.0.1:15100\"|listen = \"$5\"|" -e "s|listen = \"127.0.0.1:9190\"|listen = \"$6\"|" \
+      config/bench.toml > "$1/engine.toml"
+  printf '\n[replication]\nrole = "%s"\ncluster_id = "bench"\nsecret_file = "%s"\nlisten = "%s"\npeer = "%s"\nack = "local"\n' \
+    "$2" "$d/secret" "$3" "$4" >> "$1/engine.toml"
+}
+config "$d/p" primary 127.0.0.1:15400 127.0.0.1:15401 127.0.0.1:15100 127.0.0.1:9190
+config "$d/s" standby 127.0.0.1:15401 127.0.0.1:15400 127.0.0.1:15102 127.0.0.1:9192
+target/release/petrel-engine run --config "$d/p/engine.toml" > "$d/p.log" 2>&1 & pp=$!
+for _ in $(seq 1 150); do grep -q "ready: gateway" "$d/p.log" && break; sleep 0.2; done
+load() {
+  target/release/petrel-load bench --target 127.0.0.1:15100 --admin 127.0.0.1:9190 --rate "$rate" \
+    --duration-s 5 --warmup-s 1 --sessions 4 | grep -E "^engine |^echo "
+}
+for _ in $(seq 1 "$runs"); do load > /dev/null; done
+echo "journal: $(curl -s 127.0.0.1:9190/status | sed 's/.*"durable_sequence":\([0-9]*\).*/\1/') records"
+echo "== without a standby"; load
+echo "== while an empty standby catches up"
+target/release/petrel-engine run --config "$d/s/engine.toml" > "$d/s.log" 2>&1 & sp=$!
+load
+for _ in $(seq 1 300); do curl -s 127.0.0.1:9190/status | grep -q '"lag_records":0' && break; sleep 0.1; done
+curl -s 127.0.0.1:9190/status | grep -o '"replication":{[^}]*}'
