@@ -88,6 +88,9 @@ pub struct ReleaseGate {
     pub gating: AtomicBool,
     /// Durable in the local journal.
     pub local: AtomicU64,
+    /// Written to the local journal (complete in the page cache, perhaps not yet durable):
+    /// what the replication thread may ship, so that the standby's commit overlaps this one's.
+    pub written: AtomicU64,
     /// Durable in the standby's journal (its last acknowledgement).
     pub standby: AtomicU64,
     /// Rung when `local` moves: wakes the replication thread that ships the new records.
@@ -99,6 +102,7 @@ impl Default for ReleaseGate {
         ReleaseGate {
             gating: AtomicBool::new(false),
             local: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             standby: AtomicU64::new(0),
             shipper: Doorbell::for_thread(),
         }

@@ -355,6 +355,14 @@ impl JournalWriter {
     /// in `fsync` mode, one `fdatasync`; returns once the batch is durable. Outputs of these
     /// commands may be released after this returns. After an `Err` the writer is poisoned.
     pub fn commit(&mut self) -> Result<CommitStats, JournalError> {
+        self.commit_notifying(&mut |_| {})
+    }
+
+    /// [`commit`](Self::commit), calling `written(last)` after each `pwrite` and before its
+    /// `fdatasync`: every record up to `last` is then complete in the file (the page cache), so
+    /// a reader on another thread may read it (a primary ships it to its standby while its own
+    /// sync runs), though it is not durable yet.
+    pub fn commit_notifying(&mut self, written: &mut dyn FnMut(u64)) -> Result<CommitStats, JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned);
         }
@@ -375,7 +383,8 @@ impl JournalWriter {
             None => (self.buffered_bytes, None),
         };
         if here_bytes > 0 {
-            self.write_and_sync(0, here_bytes)?;
+            let last_here = spill.map_or(self.next_sequence, |first| first) - 1;
+            self.write_and_sync(0, here_bytes, last_here, written)?;
         }
         if let Some(first_sequence) = spill {
             // The old segment is durable before the new one exists: recovery relies on every
@@ -386,7 +395,7 @@ impl JournalWriter {
             self.path = path;
             self.segment_bytes = self.new_segment_bytes;
             self.write_offset = SEGMENT_HEADER_BYTES;
-            self.write_and_sync(here_bytes, self.buffered_bytes)?;
+            self.write_and_sync(here_bytes, self.buffered_bytes, self.next_sequence - 1, written)?;
         }
         let stats = CommitStats {
             records,
@@ -429,11 +438,18 @@ impl JournalWriter {
         }
     }
 
-    fn write_and_sync(&mut self, from: usize, to: usize) -> Result<(), JournalError> {
+    fn write_and_sync(
+        &mut self,
+        from: usize,
+        to: usize,
+        last_sequence: u64,
+        written: &mut dyn FnMut(u64),
+    ) -> Result<(), JournalError> {
         self.file
             .write_all_at(&self.buffer[from..to], self.write_offset)
             .map_err(JournalError::io("write", &self.path))?;
         self.write_offset += (to - from) as u64;
+        written(last_sequence);
         if self.durability == Durability::Fsync {
             self.file.sync_data().map_err(JournalError::io("fdatasync", &self.path))?;
         }

@@ -50,7 +50,9 @@ impl Primary {
         let listener = TcpListener::bind(listen)
             .map_err(|e| format!("cannot listen for the standby on {listen} (replication.listen): {e}"))?;
         listener.set_nonblocking(true).map_err(|e| format!("replication listener: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| format!("replication listener: {e}"))?;
+                let addr = listener.local_addr().map_err(|e| format!("replication listener: {e}"))?;
+        // Logged here, before the daemon says it is ready, so that the address is known by then.
+        tracing::info!(addr = %addr, epoch = epoch.number, "replication: waiting for the standby");
         // Alone (a promotion that asked for it): acknowledge on local durability until a
         // standby has caught up, then the configured policy.
         let halt = config.ack == Ack::Standby && config.on_standby_loss == StandbyLoss::Halt && !alone;
@@ -101,7 +103,6 @@ struct Shipper {
 
 impl Shipper {
     fn run(self, listener: TcpListener) {
-        tracing::info!(addr = %listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()), "replication: waiting for the standby");
         while !self.stop.load(Ordering::Acquire) {
             match listener.accept() {
                 Ok((stream, peer)) => self.serve(stream, peer, &listener),
@@ -284,10 +285,13 @@ impl Shipper {
                 return Err(format!("no acknowledgement or heartbeat answer for {STANDBY_TIMEOUT:?}"));
             }
             let durable = gate.local.load(Ordering::Acquire);
+            // Written is enough to ship: the standby's commit overlaps this engine's own sync,
+            // and the release gate still waits for both to be durable.
+            let written = gate.written.load(Ordering::Acquire).max(durable);
             // Up to a pending state hash's sequence at most, so that it follows its record.
             let local = match checkpoint {
-                Some((sequence, _)) if sequence >= tail.next_sequence() => durable.min(sequence),
-                _ => durable,
+                Some((sequence, _)) if sequence >= tail.next_sequence() => written.min(sequence),
+                _ => written,
             };
             if tail.next_sequence() <= local {
                 records.clear();
@@ -317,7 +321,9 @@ impl Shipper {
             }
             // Sleep until the journal commits more (its doorbell) or the next heartbeat.
             gate.shipper.prepare_sleep();
-            if gate.local.load(Ordering::Acquire) >= tail.next_sequence() || self.stop.load(Ordering::Acquire)
+            if gate.written.load(Ordering::Acquire).max(gate.local.load(Ordering::Acquire))
+                >= tail.next_sequence()
+                || self.stop.load(Ordering::Acquire)
             {
                 gate.shipper.cancel_sleep();
                 continue;
@@ -374,16 +380,17 @@ impl Shipper {
                         }
                     };
                     shared.heard();
-                    let local = port.gate.local.load(Ordering::Acquire);
-                    if ack > local {
+                                        let local = port.gate.local.load(Ordering::Acquire);
+                    let written = port.gate.written.load(Ordering::Acquire).max(local);
+                    if ack > written {
                         stats.refuse(Refusal::Sequence);
                         return shared.fail(format!(
-                            "the standby acknowledged sequence {ack}, beyond this primary's durable {local}"
+                            "the standby acknowledged sequence {ack}, beyond what this primary wrote ({written})"
                         ));
                     }
                     port.gate.standby.fetch_max(ack, Ordering::AcqRel);
                     stats.standby_durable.store(ack, Ordering::Relaxed);
-                    if ack == local {
+                                        if ack >= local {
                         caught_up(&port, &stats, &config);
                     }
                     port.gate.publish(&port.durable_sequence);

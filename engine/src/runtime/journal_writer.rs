@@ -115,6 +115,8 @@ impl Commits {
     }
 
     /// One group commit of what `writer` buffered (the test failpoint checked first).
+    /// Each write, before its sync, is announced to the replication thread (which may ship
+    /// it at once: the standby's commit then overlaps this one).
     pub(super) fn commit(&self, writer: &mut JournalWriter) -> Result<CommitStats, JournalError> {
         let first = writer.next_sequence() - writer.buffered_records();
         if writer.buffered_records() > 0 && (first..writer.next_sequence()).contains(&self.fail_at) {
@@ -124,7 +126,11 @@ impl Commits {
                 source: std::io::Error::other(format!("test failpoint {JOURNAL_FAIL_AT}={}", self.fail_at)),
             });
         }
-        writer.commit()
+        let gate = &self.port.gate;
+        writer.commit_notifying(&mut |written| {
+            gate.written.store(written, Ordering::Release);
+            gate.shipper.ring();
+        })
     }
 
     /// After one group commit: publishes the new durable mark (Release: the gateway that sees

@@ -192,6 +192,7 @@ impl Runtime {
             core: Default::default(),
             gate: Arc::new(ReleaseGate {
                 local: AtomicU64::new(writer.durable_sequence()),
+                written: AtomicU64::new(writer.durable_sequence()),
                 ..ReleaseGate::default()
             }),
         };
