@@ -2,8 +2,9 @@
 //!
 //! [`JournalReader`](crate::JournalReader) reads ahead through a buffer, so bytes it read while
 //! a commit was being written can be half a record; it is meant for journals at rest. A
-//! [`JournalTail`] is given a limit with every read, the writer's durable mark (every record up
-//! to it is completely written), and never reads or parses past the last record at or below it:
+//! [`JournalTail`] is given a limit with every read, a sequence up to which the writer has
+//! completely written its records (`JournalWriter::commit_notifying`, or the durable mark), and
+//! never reads or parses past the last record at or below it:
 //! each read starts with a fresh `pread` at the offset where the previous one stopped, so
 //! nothing read before a commit finished is ever looked at again.
 
