@@ -9,7 +9,7 @@ rate=$1; runs=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 d=$(mktemp -d "$root/target/standby-catchup.XXXXXX")
-trap 'kill $pp ${sp:-} 2>/dev/null || true; rm -rf "$d"' EXIT
+trap 'kill $pp ${sp:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$d"' EXIT
 head -c 32 /dev/urandom | base64 > "$d/secret"; chmod 600 "$d/secret"
 config() { # DIR ROLE LISTEN PEER GATEWAY ADMIN
   mkdir -p "$1"
@@ -24,9 +24,12 @@ config "$d/p" primary 127.0.0.1:15400 127.0.0.1:15401 127.0.0.1:15100 127.0.0.1:
 config "$d/s" standby 127.0.0.1:15401 127.0.0.1:15400 127.0.0.1:15102 127.0.0.1:9192
 target/release/petrel-engine run --config "$d/p/engine.toml" > "$d/p.log" 2>&1 & pp=$!
 for _ in $(seq 1 150); do grep -q "ready: gateway" "$d/p.log" && break; sleep 0.2; done
+# Each run's UserRefNums start above the previous run's (the engine refuses reused ones).
+run=0
 load() {
+  run=$((run + 1))
   target/release/petrel-load bench --target 127.0.0.1:15100 --admin 127.0.0.1:9190 --rate "$rate" \
-    --duration-s 5 --warmup-s 1 --sessions 4 | grep -E "^engine |^echo "
+    --duration-s 5 --warmup-s 1 --sessions 4 --first-user-ref $((run * 1000000 + 1)) | grep -E "^engine |^echo "
 }
 for _ in $(seq 1 "$runs"); do load > /dev/null; done
 echo "journal: $(curl -s 127.0.0.1:9190/status | sed 's/.*"durable_sequence":\([0-9]*\).*/\1/') records"

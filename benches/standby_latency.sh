@@ -8,7 +8,7 @@ mode=$1; rate=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 d=$(mktemp -d "$root/target/standby-latency.XXXXXX")
-trap 'kill $pp ${sp:-} 2>/dev/null || true; rm -rf "$d"' EXIT
+trap 'kill $pp ${sp:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$d"' EXIT
 head -c 32 /dev/urandom | base64 > "$d/secret"; chmod 600 "$d/secret"
 config() { # DIR ROLE LISTEN PEER GATEWAY ADMIN
   mkdir -p "$1"
