@@ -50,7 +50,7 @@ impl Primary {
         let listener = TcpListener::bind(listen)
             .map_err(|e| format!("cannot listen for the standby on {listen} (replication.listen): {e}"))?;
         listener.set_nonblocking(true).map_err(|e| format!("replication listener: {e}"))?;
-                let addr = listener.local_addr().map_err(|e| format!("replication listener: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| format!("replication listener: {e}"))?;
         // Logged here, before the daemon says it is ready, so that the address is known by then.
         tracing::info!(addr = %addr, epoch = epoch.number, "replication: waiting for the standby");
         // Alone (a promotion that asked for it): acknowledge on local durability until a
