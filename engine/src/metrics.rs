@@ -238,7 +238,7 @@ pub const REPLICATION_REFUSED_TOTAL: MetricDef = def(
     "petrel_replication_refused_total",
     Counter,
     Some("refusal"),
-    "Replication peers refused or cut off, by cause (protocol, cluster, secret, sequence, busy, epoch).",
+    "Replication peers refused or cut off, by cause (protocol, cluster, secret, sequence, epoch).",
 );
 pub const REPLICATION_DISCONNECTS_TOTAL: MetricDef = def(
     "petrel_replication_disconnects_total",

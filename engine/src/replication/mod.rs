@@ -49,22 +49,15 @@ pub enum Refusal {
     Secret,
     /// A standby that holds records the primary does not, or wants records it no longer keeps.
     Sequence,
-    /// A second standby while one is connected.
-    Busy,
+
     /// A peer of another epoch: a standby newer than its primary (which is then stale), or a
     /// primary older than its standby.
     Epoch,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 6] = [
-        Refusal::Protocol,
-        Refusal::Cluster,
-        Refusal::Secret,
-        Refusal::Sequence,
-        Refusal::Busy,
-        Refusal::Epoch,
-    ];
+    pub const ALL: [Refusal; 5] =
+        [Refusal::Protocol, Refusal::Cluster, Refusal::Secret, Refusal::Sequence, Refusal::Epoch];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -72,7 +65,7 @@ impl Refusal {
             Refusal::Cluster => "cluster",
             Refusal::Secret => "secret",
             Refusal::Sequence => "sequence",
-            Refusal::Busy => "busy",
+
             Refusal::Epoch => "epoch",
         }
     }
@@ -98,7 +91,7 @@ pub struct ReplicationStats {
     pub standby_promotable: AtomicBool,
     /// Primary: the standby has acknowledged everything durable since it (re)connected.
     pub caught_up: AtomicBool,
-    refused: [AtomicU64; 6],
+    refused: [AtomicU64; 5],
     /// Primary: a standby of a newer epoch connected, so a standby was promoted since this
     /// engine became primary: it must stop serving.
     pub stale: AtomicBool,

@@ -105,7 +105,7 @@ impl Shipper {
     fn run(self, listener: TcpListener) {
         while !self.stop.load(Ordering::Acquire) {
             match listener.accept() {
-                Ok((stream, peer)) => self.serve(stream, peer, &listener),
+                Ok((stream, peer)) => self.serve(stream, peer),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -118,7 +118,7 @@ impl Shipper {
     }
 
     /// One standby, from handshake to disconnection.
-    fn serve(&self, mut stream: TcpStream, peer: SocketAddr, listener: &TcpListener) {
+    fn serve(&self, mut stream: TcpStream, peer: SocketAddr) {
         let next_sequence = match self.handshake(&mut stream, peer) {
             Ok(next) => next,
             Err((why, message)) => {
@@ -137,7 +137,7 @@ impl Shipper {
                 return;
             }
         };
-        let result = self.ship(&mut stream, next_sequence, &acks, listener);
+        let result = self.ship(&mut stream, next_sequence, &acks);
         let _ = stream.shutdown(std::net::Shutdown::Both);
         let _ = acks.thread.join();
         self.stats.connected.store(false, Ordering::Relaxed);
@@ -156,9 +156,7 @@ impl Shipper {
     /// Challenge, Hello, Welcome. The standby's next sequence, or why it is refused.
     fn handshake(&self, stream: &mut TcpStream, peer: SocketAddr) -> Result<u64, (Refusal, String)> {
         let protocol = |e: String| (Refusal::Protocol, e);
-        if self.stats.connected.load(Ordering::Relaxed) {
-            return Err((Refusal::Busy, "a standby is already connected".into()));
-        }
+
         stream.set_nodelay(true).map_err(|e| protocol(e.to_string()))?;
         stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).map_err(|e| protocol(e.to_string()))?;
         let nonce_p = wire::nonce().map_err(|e| protocol(format!("no random nonce: {e}")))?;
@@ -237,13 +235,7 @@ impl Shipper {
     }
 
     /// Ships records and heartbeats until the standby goes, an error, or stop.
-    fn ship(
-        &self,
-        stream: &mut TcpStream,
-        from: u64,
-        acks: &AckReader,
-        _listener: &TcpListener,
-    ) -> Result<(), String> {
+    fn ship(&self, stream: &mut TcpStream, from: u64, acks: &AckReader) -> Result<(), String> {
         let mut tail = JournalTail::open(&self.location, from).map_err(|e| match e {
             petrel_journal::JournalError::SequenceNotRetained { requested, first_available } => {
                 self.stats.refuse(Refusal::Sequence);

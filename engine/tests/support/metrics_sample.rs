@@ -27,9 +27,7 @@ pub fn sample_label_values(label: &str) -> Vec<String> {
         "result" => vec!["applied".into(), "refused".into()],
         "version" => vec![env!("CARGO_PKG_VERSION").into()],
         "role" => vec!["primary".into(), "standby".into()],
-        "refusal" => {
-            ["protocol", "cluster", "secret", "sequence", "busy", "epoch"].map(String::from).to_vec()
-        }
+        "refusal" => ["protocol", "cluster", "secret", "sequence", "epoch"].map(String::from).to_vec(),
         other => panic!("no sample values for label {other:?}: add them here and to docs/METRICS.md"),
     }
 }
