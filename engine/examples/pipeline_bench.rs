@@ -304,7 +304,14 @@ fn start_standby(
     let epochs = EpochHistory::load(&standby_config.journal.dir, "input").unwrap();
     let follow = ReplicationConfig { role: Role::Standby, peer: primary.addr, ..replication.clone() };
     let follower_stats = Arc::new(ReplicationStats::default());
-    let mut follower = Follower::new(engine, writer, epochs, follow, Arc::clone(&follower_stats));
+    let files = petrel_engine::replication::standby::Files {
+        snapshots: SnapshotConfig {
+            dir: standby_config.journal.dir.join("snapshots"),
+            ..config.snapshots.clone()
+        },
+        journal: standby_config.journal.clone(),
+    };
+    let mut follower = Follower::new(engine, writer, epochs, follow, Arc::clone(&follower_stats), files);
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let stop = Arc::clone(&stop);

@@ -769,8 +769,14 @@ fn run_standby(
         crate::recovery::recover(config, &mut |_, _| {}).map_err(|e| DaemonError::Start(e.to_string()))?;
     let replication = config.replication.clone().expect("a standby has [replication]");
     let stats = Arc::new(ReplicationStats::default());
-    let mut follower =
-        Follower::new(recovered.engine, recovered.writer, epochs, replication, Arc::clone(&stats));
+    let mut follower = Follower::new(
+        recovered.engine,
+        recovered.writer,
+        epochs,
+        replication,
+        Arc::clone(&stats),
+        replication::standby::Files { snapshots: config.snapshots.clone(), journal: config.journal.clone() },
+    );
     let observed = Arc::new(StandbyObserved {
         config: config.clone(),
         stats: Arc::clone(&stats),

@@ -548,3 +548,39 @@ fn an_empty_standby_catches_up_while_the_primary_trades() {
         "the standby's journal is the primary's, record for record"
     );
 }
+
+#[test]
+fn a_standby_writes_snapshots_of_checked_states_and_restarts_from_them() {
+    let policy = "ack = \"standby\"\non_standby_loss = \"halt\"";
+    let pair = start_pair(policy);
+    let mut bob = login(pair.primary.addr);
+    for user_ref in 1..=30u32 {
+        bob.enter(user_ref, b'S', 1, "AAPL", AAPL_585 + u64::from(user_ref) * 100, b'0');
+        assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { .. }));
+    }
+    wait_for("a checked state", || {
+        status(&pair.standby)["replication"]["hash_checks_total"].as_u64().unwrap() >= 2
+    });
+    let durable = status(&pair.standby)["durable_sequence"].as_u64().unwrap();
+    let Pair { primary, standby, _dirs, standby_dir, .. } = pair;
+    assert!(standby.stop().success());
+    let snapshots: Vec<_> = std::fs::read_dir(standby_dir.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".snap"))
+        .collect();
+    assert!(!snapshots.is_empty(), "the standby wrote snapshots of the states it checked");
+
+    // Restarted, it recovers from its newest snapshot and follows again.
+    let config = standby_dir.join("engine.toml");
+    let standby = Daemon::start_standby(BIN, &config);
+    let recovered = standby.log_lines("recovered engine state");
+    assert!(recovered.iter().any(|l| l.contains("snapshot=Some(")), "{recovered:?}");
+    bob.enter(31, b'S', 1, "AAPL", AAPL_585 + 3_100, b'0');
+    assert!(
+        matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 31, .. }),
+        "acknowledged: the standby follows again"
+    );
+    assert!(status(&standby)["durable_sequence"].as_u64().unwrap() > durable);
+    drop(primary);
+}

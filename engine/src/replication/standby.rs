@@ -34,6 +34,15 @@ pub struct Follower {
     pub epochs: EpochHistory,
     config: ReplicationConfig,
     stats: Arc<ReplicationStats>,
+    files: Files,
+    /// The encoded state at a checkpoint: hashed, then written as the snapshot.
+    state: Vec<u8>,
+}
+
+/// Where the standby keeps its snapshots, and its journal's retention.
+pub struct Files {
+    pub snapshots: crate::config::SnapshotConfig,
+    pub journal: petrel_journal::JournalConfig,
 }
 
 /// Events are not sent anywhere on a standby.
@@ -58,11 +67,12 @@ impl Follower {
         epochs: EpochHistory,
         config: ReplicationConfig,
         stats: Arc<ReplicationStats>,
+        files: Files,
     ) -> Follower {
         stats.applied.store(engine.last_sequence(), Ordering::Relaxed);
         stats.standby_durable.store(writer.durable_sequence(), Ordering::Relaxed);
         stats.epoch.store(epochs.current().number, Ordering::Relaxed);
-        Follower { engine, writer, epochs, config, stats }
+        Follower { engine, writer, epochs, config, stats, files, state: Vec::new() }
     }
 
     /// Follows the primary until `stop`; reconnects whenever the connection ends.
@@ -211,9 +221,12 @@ impl Follower {
             tracing::warn!(primary = %primary, sequence, applied = self.engine.last_sequence(), "replication: a state hash for a sequence this standby is not at; not compared");
             return;
         }
-        let ours = self.engine.state_hash();
+        self.state.clear();
+        self.engine.encode_state(&mut self.state);
+        let ours = petrel_core::StateHash::of_encoded(&self.state);
         self.stats.hash_checks_total.fetch_add(1, Ordering::Relaxed);
         if ours.0 == hash {
+            self.snapshot(sequence);
             return;
         }
         self.stats.divergences_total.fetch_add(1, Ordering::Relaxed);
@@ -225,6 +238,27 @@ impl Follower {
                 standby_hash = %ours,
                 "replication: DIVERGENCE: after sequence {sequence} this standby's state differs from the primary's; it will not be promoted. Check that both use the same configuration (instruments, accounts, risk), then rebuild this standby from the primary (docs/OPERATIONS.md)"
             );
+        }
+    }
+
+    /// A snapshot of the state just checked (the same bytes), once its commands are durable
+    /// here: a standby restarts from it, and its journal's retention applies, as the
+    /// primary's do. A failure loses nothing (the journal alone recovers) and is logged.
+    fn snapshot(&mut self, sequence: u64) {
+        if self.writer.buffered_records() > 0 && self.writer.commit().is_err() {
+            return; // the session's next commit reports the journal's failure
+        }
+        self.stats.standby_durable.store(self.writer.durable_sequence(), Ordering::Relaxed);
+        match crate::snapshot::write_encoded(
+            &self.files.snapshots,
+            &self.files.journal,
+            sequence,
+            &self.state,
+        ) {
+            Ok(path) => tracing::info!(path = %path.display(), sequence, "standby: wrote snapshot"),
+            Err(e) => {
+                tracing::error!(sequence, "standby: snapshot failed, will try again at the next one: {e}")
+            }
         }
     }
 
