@@ -19,7 +19,7 @@
 //! and whether the standby holds everything the primary acknowledged (promotable); the standby
 //! answers `Ack { durable_through }` after each group commit of its journal.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -493,11 +493,6 @@ fn parse_records(body: &[u8]) -> Result<Frame<'_>, WireError> {
         ));
     }
     Ok(Frame::Records { primary_durable, promotable, records: RecordIter { rest: records, left: count } })
-}
-
-/// Writes a whole frame.
-pub fn send(stream: &mut impl Write, frame: &[u8]) -> std::io::Result<()> {
-    stream.write_all(frame)
 }
 
 #[cfg(test)]
