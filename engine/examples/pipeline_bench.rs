@@ -311,7 +311,16 @@ fn start_standby(
         },
         journal: standby_config.journal.clone(),
     };
-    let mut follower = Follower::new(engine, writer, epochs, follow, Arc::clone(&follower_stats), files);
+    // The standby writes every account's stream too, as it does in the daemon.
+    let sessions = petrel_engine::gateway::GatewaySettings::from_config(&standby_config).sessions_dir;
+    let regeneration = petrel_engine::gateway::Regeneration {
+        tails: petrel_engine::gateway::OutputTails::read(&sessions, standby_config.accounts.len()).unwrap(),
+        collection: petrel_engine::recovery::Collection::NotAsked,
+        last_sequence: 0,
+    };
+    let mirror = petrel_engine::gateway::Mirror::open(&standby_config, regeneration).unwrap();
+    let mut follower =
+        Follower::new(engine, writer, epochs, mirror, follow, Arc::clone(&follower_stats), files);
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let stop = Arc::clone(&stop);

@@ -764,15 +764,16 @@ fn run_standby(
     notifier: &Notifier,
     epochs: EpochHistory,
 ) -> Result<StandbyEnd, DaemonError> {
-    let _ = notifier.status("recovering the journal");
-    let recovered =
-        crate::recovery::recover(config, &mut |_, _| {}).map_err(|e| DaemonError::Start(e.to_string()))?;
+    let (recovered, regeneration, _) = recover(config, notifier)?;
+    let mirror = crate::gateway::Mirror::open(config, regeneration)
+        .map_err(|e| DaemonError::Start(format!("the session output journals: {e}")))?;
     let replication = config.replication.clone().expect("a standby has [replication]");
     let stats = Arc::new(ReplicationStats::default());
     let mut follower = Follower::new(
         recovered.engine,
         recovered.writer,
         epochs,
+        mirror,
         replication,
         Arc::clone(&stats),
         replication::standby::Files { snapshots: config.snapshots.clone(), journal: config.journal.clone() },

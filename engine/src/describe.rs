@@ -89,6 +89,9 @@ pub fn describe(command: &Command) -> String {
             limits.max_orders_per_window,
             limits.rate_window_ns
         ),
+        Command::Note { account, note } => {
+            format!("note account={} {}", account.0, crate::gateway::notes::describe(note))
+        }
     }
 }
 
@@ -143,6 +146,11 @@ pub enum CommandJson {
         max_orders_per_window: u32,
         rate_window_ns: u64,
     },
+    /// One of the gateway's own answers (`gateway/notes.rs`), described.
+    Note {
+        account: u32,
+        note: String,
+    },
 }
 
 impl From<&Command> for CommandJson {
@@ -188,6 +196,9 @@ impl From<&Command> for CommandJson {
                 max_orders_per_window: limits.max_orders_per_window,
                 rate_window_ns: limits.rate_window_ns,
             },
+            Command::Note { account, note } => {
+                CommandJson::Note { account: account.0, note: crate::gateway::notes::describe(&note) }
+            }
         }
     }
 }

@@ -396,18 +396,19 @@ fn ten_failovers_lose_no_acknowledged_order_and_each_replaced_primary_rejoins() 
     let mut standby = Daemon::start_standby(BIN, &hosts[1].standby_config);
     wait_caught_up(&primary);
     let mut gateway = primary.addr;
+    let (mut bob, mut alice) = (Resuming::new("bob"), Resuming::new("alice"));
     for round in 1..=10u32 {
         let (old, new) = (((round + 1) % 2) as usize, (round % 2) as usize);
-        // Bob's orders, each acknowledged, so each on both hosts.
-        let mut bob = login(gateway);
+        // Bob's orders, each acknowledged, so each on both hosts. He resumes his stream where
+        // he left it, on whichever host is the primary now.
+        let mut client = bob.log_in(gateway, round);
         for k in 1..=5u32 {
             let user_ref = round * 100 + k;
-            bob.enter(user_ref, b'S', 1, "AAPL", AAPL_585 + u64::from(k) * 100, b'0');
-            assert!(
-                matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: r, .. } if r == user_ref),
-                "round {round}"
-            );
+            client.enter(user_ref, b'S', 1, "AAPL", AAPL_585 + u64::from(k) * 100, b'0');
+            // What he missed comes first (Alice's executions of his orders, on the new host).
+            while !matches!(client.ouch(), OwnedOutbound::Accepted { user_ref: r, .. } if r == user_ref) {}
         }
+        bob.keep(client);
         primary.kill();
 
         let (ok, said) = run_cli(&["promote", "--alone"], &hosts[new].standby_config);
@@ -423,18 +424,17 @@ fn ten_failovers_lose_no_acknowledged_order_and_each_replaced_primary_rejoins() 
         assert_eq!(promoted["replication"]["epoch"], u64::from(round) + 1, "round {round}: {promoted}");
 
         // Every acknowledged order of the round is on the new primary: Alice buys them all.
-        let mut alice = Client::connect(gateway);
-        assert!(matches!(alice.login("alice", "alice", 0), Got::LoginAccepted { .. }));
-        alice.enter(round, b'B', 8, "AAPL", AAPL_585 + 1_000, b'3');
+        let mut client = alice.log_in(gateway, round);
+        client.enter(round, b'B', 8, "AAPL", AAPL_585 + 1_000, b'3');
         let mut executed = 0;
         loop {
-            match alice.ouch() {
-                OwnedOutbound::Executed { qty, .. } => executed += qty,
-                OwnedOutbound::Accepted { .. } => {}
-                OwnedOutbound::Canceled { .. } => break,
-                other => panic!("round {round}: unexpected {other:?}"),
+            match client.ouch() {
+                OwnedOutbound::Executed { qty, user_ref, .. } if user_ref == round => executed += qty,
+                OwnedOutbound::Canceled { user_ref, .. } if user_ref == round => break,
+                _ => {} // her earlier rounds' messages, resumed
             }
         }
+        alice.keep(client);
         assert_eq!(executed, 5, "round {round}: every acknowledged order traded on the new primary");
 
         // The replaced primary refuses to serve, rejoins, and follows the new one.
@@ -448,13 +448,84 @@ fn ten_failovers_lose_no_acknowledged_order_and_each_replaced_primary_rejoins() 
         primary = std::mem::replace(&mut standby, Daemon::start_standby(BIN, &hosts[old].standby_config));
         wait_caught_up(&primary);
     }
+    // Each client's whole stream, read again from its first message on the last primary, is
+    // what it received across the ten hosts it traded on, byte for byte.
+    for client in [&bob, &alice] {
+        client.replayed_whole_by(gateway);
+    }
     let (last_primary, last_standby) = (new_index(10), 1 - new_index(10));
     primary.stop();
     assert!(standby.stop().success());
-    // Both journals hold the same records, byte for byte.
+    // Both journals hold the same records, byte for byte, and so do the streams.
     let (p, s) = (records(hosts[last_primary].dir.path()), records(hosts[last_standby].dir.path()));
     assert_eq!(p, s);
     assert!(new_orders(&p) >= 50);
+    for account in 0..2 {
+        let (p, s) = (
+            stream(hosts[last_primary].dir.path(), account),
+            stream(hosts[last_standby].dir.path(), account),
+        );
+        assert!(p.len() > 10, "account {account}'s stream: {} messages", p.len());
+        assert_eq!(p, s, "account {account}'s stream is the same on both hosts");
+    }
+}
+
+/// A client that resumes its stream wherever the primary is: it logs in asking for the next
+/// message it has not seen, and keeps every message it got, byte for byte.
+struct Resuming {
+    user: &'static str,
+    next: u64,
+    seen: Vec<Vec<u8>>,
+}
+
+impl Resuming {
+    fn new(user: &'static str) -> Resuming {
+        Resuming { user, next: 1, seen: Vec::new() }
+    }
+
+    /// The server must start exactly at the next message this client lacks: none skipped, none
+    /// repeated.
+    fn log_in(&self, addr: SocketAddr, round: u32) -> Client {
+        let mut client = Client::connect(addr);
+        match client.login(self.user, self.user, self.next) {
+            Got::LoginAccepted { sequence, .. } => {
+                assert_eq!(
+                    sequence, self.next,
+                    "round {round}: {}'s stream resumes where it stopped",
+                    self.user
+                )
+            }
+            other => panic!("round {round}: {} logging in: {other:?}", self.user),
+        }
+        client
+    }
+
+    /// Keeps what `client` received, which continued the stream from `next`.
+    fn keep(&mut self, client: Client) {
+        self.next += client.sequenced.len() as u64;
+        self.seen.extend(client.sequenced);
+    }
+
+    fn replayed_whole_by(&self, addr: SocketAddr) {
+        let mut client = Client::connect(addr);
+        assert!(matches!(client.login(self.user, self.user, 1), Got::LoginAccepted { sequence: 1, .. }));
+        while client.sequenced.len() < self.seen.len() {
+            client.recv().expect("the stream replayed");
+        }
+        assert_eq!(&client.sequenced[..self.seen.len()], &self.seen[..], "{}'s stream", self.user);
+    }
+}
+
+/// Every message of one account's stream (its output journal) in `dir`: source and packet.
+fn stream(dir: &Path, account: usize) -> Vec<(u64, Vec<u8>)> {
+    let location = JournalLocation::new(dir.join("journal").join("sessions"), format!("account_{account}"));
+    let recovery = open_read_only(&location).unwrap();
+    let mut reader = recovery.replay_from(recovery.first_sequence.unwrap_or(1)).unwrap();
+    let mut out = Vec::new();
+    while let Some(r) = reader.next_record().unwrap() {
+        out.push((r.timestamp_ns, r.payload.to_vec()));
+    }
+    out
 }
 
 fn new_index(round: u32) -> usize {

@@ -18,6 +18,7 @@ const TAG_MASS_CANCEL: u8 = 4;
 const TAG_DISCONNECT: u8 = 5;
 const TAG_KILL_SWITCH: u8 = 6;
 const TAG_SET_RISK_LIMITS: u8 = 7;
+const TAG_NOTE: u8 = 8;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CodecError {
@@ -125,6 +126,11 @@ pub fn encode(command: &Command, buf: &mut [u8; MAX_COMMAND_BYTES]) -> usize {
             w.u32(account.0);
             w.limits(limits);
         }
+        Command::Note { account, note } => {
+            w.u8(TAG_NOTE);
+            w.u32(account.0);
+            w.put(note);
+        }
     }
     w.at
 }
@@ -192,6 +198,7 @@ fn encoded_len(tag: u8) -> Option<usize> {
         TAG_DISCONNECT => 5,
         TAG_KILL_SWITCH => 6,
         TAG_SET_RISK_LIMITS => 45,
+        TAG_NOTE => 5 + crate::command::NOTE_BYTES,
         _ => return None,
     })
 }
@@ -277,6 +284,7 @@ pub fn decode(buf: &[u8]) -> Result<Command, CodecError> {
             let account = AccountId(r.u32());
             Command::SetRiskLimits { account, limits: r.limits() }
         }
+        TAG_NOTE => Command::Note { account: AccountId(r.u32()), note: r.take() },
         _ => unreachable!("tag validated by encoded_len"),
     })
 }
@@ -314,6 +322,7 @@ mod tests {
             Command::Disconnect { account: AccountId(5) },
             Command::KillSwitch { account: AccountId(6), engage: true },
             Command::SetRiskLimits { account: AccountId(8), limits: RiskLimits::UNLIMITED },
+            Command::Note { account: AccountId(9), note: core::array::from_fn(|i| i as u8 * 7) },
         ]
     }
 

@@ -67,7 +67,23 @@ pub enum Command {
         account: AccountId,
         limits: RiskLimits,
     },
+    /// A message for the account that the core does not act on: it comes back unchanged as
+    /// [`crate::Event::Noted`]. The gateway's own answers (Start of Day, refusals before
+    /// matching, Account Query Response) travel as notes, sequenced and journaled like any
+    /// command, so that everything an account is sent follows from the input journal alone
+    /// (a restart and a hot standby write the same messages). The bytes are opaque here.
+    Note {
+        account: AccountId,
+        note: Note,
+    },
 }
+
+/// Bytes of a [`Command::Note`]: enough for the gateway's largest answer (an Order Rejected's
+/// UserRefNum, reason and ClOrdID, with a kind byte).
+pub const NOTE_BYTES: usize = 24;
+
+/// A note's bytes, fixed in size so that commands and events stay `Copy` and never allocate.
+pub type Note = [u8; NOTE_BYTES];
 
 impl Command {
     pub fn account(&self) -> AccountId {
@@ -78,7 +94,8 @@ impl Command {
             Command::MassCancel { account, .. }
             | Command::Disconnect { account }
             | Command::KillSwitch { account, .. }
-            | Command::SetRiskLimits { account, .. } => account,
+            | Command::SetRiskLimits { account, .. }
+            | Command::Note { account, .. } => account,
         }
     }
 
@@ -92,6 +109,7 @@ impl Command {
             Command::Disconnect { .. } => CommandKind::Disconnect,
             Command::KillSwitch { .. } => CommandKind::KillSwitch,
             Command::SetRiskLimits { .. } => CommandKind::SetRiskLimits,
+            Command::Note { .. } => CommandKind::Note,
         }
     }
 }
@@ -105,4 +123,5 @@ pub enum CommandKind {
     Disconnect,
     KillSwitch,
     SetRiskLimits,
+    Note,
 }

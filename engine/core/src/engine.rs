@@ -81,6 +81,7 @@ impl Engine {
             }
             Command::KillSwitch { account, engage } => self.kill_switch(*account, *engage, out),
             Command::SetRiskLimits { account, limits } => self.set_risk_limits(*account, limits, out),
+            Command::Note { account, note } => out.emit(Event::Noted { account: *account, note: *note }),
         }
     }
 

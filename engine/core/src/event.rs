@@ -35,6 +35,11 @@ pub enum Event {
     RiskLimitsSet {
         account: AccountId,
     },
+    /// A [`crate::Command::Note`], returned as it came: the core changes nothing for it.
+    Noted {
+        account: AccountId,
+        note: crate::command::Note,
+    },
     Book(BookChange),
 }
 

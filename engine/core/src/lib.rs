@@ -35,7 +35,7 @@ mod risk;
 mod state;
 mod types;
 
-pub use command::{Cancel, Command, CommandKind, NewOrder, Replace};
+pub use command::{Cancel, Command, CommandKind, NewOrder, Note, Replace, NOTE_BYTES};
 pub use config::{
     AccountConfig, ConfigError, EngineConfig, InstrumentConfig, RiskLimits, MAX_LEVELS_PER_INSTRUMENT,
     MAX_ORDERS,

@@ -484,6 +484,7 @@ impl Model {
             }
             Command::KillSwitch { account, engage } => self.kill(*account, *engage, &mut out),
             Command::SetRiskLimits { account, limits } => self.set_limits(*account, limits, &mut out),
+            Command::Note { account, note } => out.push(Event::Noted { account: *account, note: *note }),
         }
         out
     }
@@ -782,6 +783,11 @@ enum Op {
         account: u8,
         pick: u8,
     },
+    /// A note: returned unchanged, and nothing else changes.
+    Note {
+        account: u8,
+        fill: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -795,7 +801,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..5, prop::option::of(0u8..3)).prop_map(|(account, instrument)| Op::Mass { account, instrument }),
         1 => (0u8..5).prop_map(|account| Op::Disconnect { account }),
         1 => (0u8..5, any::<bool>()).prop_map(|(account, engage)| Op::Kill { account, engage }),
-        1 => (0u8..5, 0u8..6).prop_map(|(account, pick)| Op::Limits { account, pick }),
+                1 => (0u8..5, 0u8..6).prop_map(|(account, pick)| Op::Limits { account, pick }),
+        1 => (0u8..5, any::<u8>()).prop_map(|(account, fill)| Op::Note { account, fill }),
     ]
 }
 
@@ -882,6 +889,7 @@ fn command_for(op: Op, engine: &Engine, refs: &mut [u32; 5]) -> Command {
         Op::Limits { account, pick } => {
             Command::SetRiskLimits { account: AccountId(account as u32), limits: limits_for(pick) }
         }
+        Op::Note { account, fill } => Command::Note { account: AccountId(account as u32), note: [fill; 24] },
     }
 }
 

@@ -7,11 +7,13 @@
 //!   buffers, replay position, how it ends); [`auth`]: password checks on their own thread;
 //! - [`ouch_map`]: OUCH messages to core commands and core events to OUCH messages (pure);
 //!   [`echo`]: what of a client's message its answers repeat, journaled with its command;
+//!   [`notes`]: the gateway's own answers (Start of Day, refusals), sequenced as notes;
 //! - this file: the loop, and `submit`, which hands commands to the runtime's inbound ring;
 //! - [`release`]: events back from the runtime leave only once their command is durable;
 //! - [`streams`]: each account's sequenced stream, recorded in its output journal before its
 //!   bytes reach the socket; [`release_mark`] and [`regeneration`]: outputs a crash lost are
 //!   regenerated at start;
+//! - [`mirror`]: on a hot standby, the same streams written from the records it follows;
 //! - [`stats`], [`settings`], [`intake`]: counters, configuration, and the shutdown handshake.
 //!
 //! Every per-session buffer is bounded: a client that stops reading is disconnected when its
@@ -23,6 +25,8 @@
 pub mod auth;
 pub mod echo;
 pub mod intake;
+mod mirror;
+pub mod notes;
 mod ouch_map;
 pub mod regeneration;
 mod release;
@@ -41,9 +45,9 @@ use crate::runtime::{IdleStrategy, Idler};
 use crate::users::Users;
 use auth::Auth;
 use intake::Intake;
-use ouch_map::{midnight_ns, Mapped, Symbols};
+use ouch_map::{Mapped, Symbols};
 use petrel_core::{AccountId, Command};
-use petrel_proto::ouch::{self, Outbound};
+use petrel_proto::ouch;
 use petrel_proto::session::{CloseReason, TimerAction};
 use petrel_proto::soupbin::{
     FrameLimits, LoginAccepted, LoginRejectReason, LoginRequest, ServerPacket, SessionName,
@@ -57,6 +61,7 @@ use std::time::{Duration, Instant};
 use streams::StreamSet;
 
 pub use intake::IntakeHandle;
+pub use mirror::Mirror;
 pub use regeneration::{Held, OutputTails, Regeneration, StreamTail};
 pub use release_mark::{ReleaseMark, RELEASE_MARK_FILE};
 pub use settings::{GatewayError, GatewaySettings};
@@ -167,7 +172,6 @@ impl<T: Transport> Gateway<T> {
             hot_log,
             idle: settings.idle,
         };
-        gateway.start_of_day();
         gateway.regenerate(&names, &regeneration);
         // Every command up to the recovered last sequence now has its messages recorded (or
         // was reported as lost): the mark starts there.
@@ -179,52 +183,29 @@ impl<T: Transport> Gateway<T> {
         Ok(gateway)
     }
 
-    /// A stream begins with Start of Day, as an OUCH session does (before anything
-    /// regenerated into a stream that was still empty).
+    /// A stream begins with Start of Day, as an OUCH session does: submitted as a note for
+    /// every stream still empty after regeneration (once its note is journaled, the stream
+    /// holds it, or a restart regenerates it from the journal).
     fn start_of_day(&mut self) {
-        let message = Outbound::SystemEvent(ouch::SystemEvent {
-            timestamp_ns: midnight_ns(wall_ns()),
-            event_code: ouch::EventCode::StartOfDay,
-        });
         for account in 0..self.streams.len() {
             let account = AccountId(account as u32);
             if self.streams.next_sequence(account) == 1 {
-                self.streams.emit(account, NOT_FROM_A_COMMAND, &message, &mut self.conns);
+                self.submit_note(ADMIN_CONN, account, notes::Answer::StartOfDay);
             }
         }
     }
 
-    /// Feeds the events recovery collected through the live mapping, each stream keeping only
-    /// what it does not hold yet, and says what was done (or why nothing could be). Each
-    /// command's journaled echo is remembered before its events are routed, as the live gateway
-    /// remembered it before submitting the command.
+    /// Sequences one of the gateway's own answers (see [`notes`]): its message is written when
+    /// the note is released, in its place in the account's stream.
+    fn submit_note(&mut self, conn: ConnId, account: AccountId, answer: notes::Answer) {
+        let command = Command::Note { account, note: answer.encode() };
+        self.submit(InboundCommand { conn, command, echo: CommandEcho::NONE });
+    }
+
+    /// Writes what each stream lacks of the commands recovery collected (see [`regeneration`]).
     fn regenerate(&mut self, names: &[String], regeneration: &Regeneration) {
-        regeneration::report_unavailable(regeneration, names, &self.releaser.mark.path);
-        let crate::recovery::Collection::Events { after, events, echoes } = &regeneration.collection else {
-            return;
-        };
-        let before: Vec<u64> = self.streams.next_sequences().collect();
-        self.streams.set_regenerating(true);
-        let mut echoes = echoes.iter().peekable();
-        for event in events {
-            debug_assert!(event.sequence > *after && event.sequence <= regeneration.last_sequence);
-            while let Some(collected) = echoes.next_if(|e| e.sequence <= event.sequence) {
-                regeneration::remember_echo(&mut self.streams, collected);
-            }
-            release::route(event, &mut outputs!(self));
-        }
-        self.streams.set_regenerating(false);
-        let added: Vec<u64> = self.streams.next_sequences().zip(before).map(|(now, was)| now - was).collect();
-        let messages: u64 = added.iter().sum();
-        let accounts = added.iter().filter(|&&n| n > 0).count();
-        self.stats.regenerated_messages_total.store(messages, Ordering::Relaxed);
-        if *after < regeneration.last_sequence {
-            tracing::info!(
-                events = events.len(),
-                "regenerated {messages} messages for {accounts} accounts from input sequences ({after}, {}]",
-                regeneration.last_sequence
-            );
-        }
+        let mark_path = self.releaser.mark.path.clone();
+        regeneration::feed(regeneration, names, &mark_path, &mut outputs!(self));
     }
 
     pub fn stats(&self) -> Arc<GatewayStats> {
@@ -270,6 +251,7 @@ impl<T: Transport> Gateway<T> {
     /// to `max_us`), from which a client's bytes, the journal writer's doorbell (new durable
     /// events) or the auth thread's wake it at once.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), GatewayError> {
+        self.start_of_day();
         let mut idler = Idler::new(self.idle);
         let mut park_us = 0u32;
         let mut work = true;
@@ -478,7 +460,6 @@ impl<T: Transport> Gateway<T> {
             self.conns.end(conn, Ending::Close);
             return;
         };
-        let ts = midnight_ns(wall_ns());
         let answer = match mapped {
             Mapped::Submit { command, echo } => {
                 let journaled = match echo {
@@ -495,21 +476,18 @@ impl<T: Transport> Gateway<T> {
                 return self.submit(InboundCommand { conn, command, echo: echo::mass_cancel(&echo) });
             }
             Mapped::Refuse { user_ref, cl_ord_id, reason } => {
-                let rejected =
-                    ouch::OrderRejected { timestamp_ns: ts, user_ref_num: user_ref, reason, cl_ord_id };
-                Outbound::OrderRejected(rejected)
+                notes::Answer::OrderRejected { user_ref, reason, cl_ord_id }
             }
             Mapped::ModifyUnsupported { user_ref } => {
                 let why = "Modify Order is not supported: answered with Cancel Reject";
                 self.log(HotRecord::new(HotLevel::Info, why).session(conn).order_ref(u64::from(user_ref)));
-                Outbound::CancelReject { timestamp_ns: ts, user_ref_num: user_ref }
+                notes::Answer::CancelReject { user_ref }
             }
-            Mapped::AccountQuery => Outbound::AccountQueryResponse(ouch::AccountQueryResponse {
-                timestamp_ns: ts,
-                next_user_ref_num: self.streams.next_user_ref(account),
-            }),
+            Mapped::AccountQuery => {
+                notes::Answer::AccountQuery { next_user_ref: self.streams.next_user_ref(account) }
+            }
         };
-        self.streams.emit(account, NOT_FROM_A_COMMAND, &answer, &mut self.conns);
+        self.submit_note(conn, account, answer);
     }
 
     /// Hands a command to the sequencer; when the ring is full the gateway waits (and stops
@@ -676,10 +654,4 @@ impl<T: Transport> Gateway<T> {
             ));
         }
     }
-}
-
-/// Wall-clock time, for the timestamps of the gateway's own answers (Start of Day, refusals,
-/// Account Query); every answer to a sequenced command carries the sequencer's timestamp.
-fn wall_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }

@@ -2,8 +2,8 @@
 //!
 //! A command can be durable in the input journal while the gateway never recorded its messages
 //! (the process died in between). Each output-journal record's second header field holds the
-//! input sequence of the command that produced the message (its *source*; 0 for a message no
-//! command produced: Start of Day, the gateway's own refusals and answers). Source sequences
+//! input sequence of the command that produced the message (its *source*; the gateway's own
+//! answers are sequenced as notes, so they have one too; 0 only in journals written before). Source sequences
 //! never decrease within a stream, because events are released in sequence order. The
 //! gateway also keeps a release mark W ([`super::release_mark`]): every message of every
 //! command up to W is recorded in its stream.
@@ -24,11 +24,13 @@
 //! known: a blank ClOrdID, Visible, Agency, Day, and no Mass Cancel Response.
 
 use super::echo::{self, JournaledEcho};
+use super::release::{self, Outputs};
 use super::release_mark::ReleaseMark;
 use super::settings::GatewayError;
 use super::streams::{stream_location, StreamSet, NOT_FROM_A_COMMAND};
 use crate::recovery::{CollectedEcho, Collection};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
 /// Source values at or above this are not input sequences (at ten million commands a second
 /// the journal would need two centuries to reach it): output journals written before source
@@ -178,6 +180,65 @@ impl SegmentTail {
     }
 }
 
+/// What [`cut_streams_after`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CutStreams {
+    pub streams: usize,
+    pub messages: u64,
+}
+
+/// `petrel-engine rejoin`: cuts every account's stream back to the messages of commands up to
+/// `last_kept` (the input journal is cut there too), and the release mark with them, so that
+/// the streams stay a function of the journal this host keeps; its follower then writes the new
+/// primary's messages after them. Messages from before source sequences existed stay.
+pub fn cut_streams_after(
+    settings: &super::GatewaySettings,
+    accounts: usize,
+    last_kept: u64,
+) -> Result<CutStreams, GatewayError> {
+    let mut cut = CutStreams::default();
+    if !settings.sessions_dir.is_dir() {
+        return Ok(cut);
+    }
+    for account in 0..accounts {
+        let fail =
+            |source| GatewayError::Journal { account: format!("#{account}"), source: Box::new(source) };
+        let location = stream_location(&settings.sessions_dir, account);
+        let Some(first_cut) = first_message_after(&location, last_kept).map_err(fail)? else { continue };
+        let config = super::streams::stream_journal_config(
+            &settings.sessions_dir,
+            account,
+            settings.output_segment_bytes,
+        );
+        let truncated = petrel_journal::truncate_after(&config, first_cut - 1).map_err(fail)?;
+        cut.streams += 1;
+        cut.messages += truncated.removed_records;
+    }
+    if let ReleaseMark::At(mark) = ReleaseMark::read(&settings.sessions_dir) {
+        if mark > last_kept {
+            super::release_mark::rewrite(&settings.sessions_dir, last_kept)?;
+        }
+    }
+    Ok(cut)
+}
+
+/// The stream sequence of the first message from a command after `last_kept`, if any.
+fn first_message_after(
+    location: &petrel_journal::JournalLocation,
+    last_kept: u64,
+) -> Result<Option<u64>, petrel_journal::JournalError> {
+    let recovery = super::streams::read_only_view(location)?;
+    let Some(first) = recovery.segments.first().map(|s| s.first_sequence) else { return Ok(None) };
+    let mut reader = recovery.replay_from(first)?;
+    while let Some(record) = reader.next_record()? {
+        let source = record.timestamp_ns;
+        if source != NOT_FROM_A_COMMAND && source < SOURCE_SEQUENCE_LIMIT && source > last_kept {
+            return Ok(Some(record.sequence));
+        }
+    }
+    Ok(None)
+}
+
 /// Remembers a regenerated command's journaled echo in its account's stream, where the live
 /// gateway put it before submitting the command. An unreadable echo (a kind this build does not
 /// know) is reported; that command's answers then carry the defaults.
@@ -197,6 +258,39 @@ pub(super) fn remember_echo(streams: &mut StreamSet, collected: &CollectedEcho) 
              regenerated with default ClOrdID, Display, Capacity and Time in Force",
             collected.sequence
         ),
+    }
+}
+
+/// Feeds the events recovery collected through the live mapping, each stream keeping only
+/// what it does not hold yet, and says what was done (or why nothing could be). Each
+/// command's journaled echo is remembered before its events are routed, as the live gateway
+/// remembered it before submitting the command.
+pub(super) fn feed(regeneration: &Regeneration, names: &[String], mark_path: &Path, out: &mut Outputs<'_>) {
+    report_unavailable(regeneration, names, mark_path);
+    let Collection::Events { after, events, echoes } = &regeneration.collection else {
+        return;
+    };
+    let before: Vec<u64> = out.streams.next_sequences().collect();
+    out.streams.set_regenerating(true);
+    let mut echoes = echoes.iter().peekable();
+    for event in events {
+        debug_assert!(event.sequence > *after && event.sequence <= regeneration.last_sequence);
+        while let Some(collected) = echoes.next_if(|e| e.sequence <= event.sequence) {
+            remember_echo(out.streams, collected);
+        }
+        release::route(event, out);
+    }
+    out.streams.set_regenerating(false);
+    let added: Vec<u64> = out.streams.next_sequences().zip(before).map(|(now, was)| now - was).collect();
+    let messages: u64 = added.iter().sum();
+    let accounts = added.iter().filter(|&&n| n > 0).count();
+    out.stats.regenerated_messages_total.store(messages, Ordering::Relaxed);
+    if *after < regeneration.last_sequence {
+        tracing::info!(
+            events = events.len(),
+            "regenerated {messages} messages for {accounts} accounts from input sequences ({after}, {}]",
+            regeneration.last_sequence
+        );
     }
 }
 

@@ -11,6 +11,7 @@
 //! - `PETREL_FAILPOINT_ABORT_BEFORE_RELEASE_MARK=N`: `abort()` after the streams holding the
 //!   messages of command N were committed, before the release mark covering N is written.
 
+use super::notes::Answer;
 use super::ouch_map::{self, midnight_ns, Echo, Symbols};
 use super::release_mark::MarkFile;
 use super::session::ConnTable;
@@ -19,7 +20,7 @@ use super::stats::{bump, GatewayStats, LatencyRecorder};
 use super::streams::StreamSet;
 use crate::logging::{HotLevel, HotLog, HotRecord};
 use crate::port::{DurableOutbound, GatewayPort, OutboundEvent, ADMIN_CONN};
-use petrel_core::{CancelReason, CommandKind, Event, RejectReason};
+use petrel_core::{AccountId, CancelReason, CommandKind, Event, RejectReason};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -154,6 +155,7 @@ pub(super) fn route(e: &OutboundEvent, out: &mut Outputs<'_>) {
                 out.emit(account, e.sequence, &ouch_map::mass_cancel_response(echo, ts));
             }
         }
+        Event::Noted { account, note } => route_note(e, account, &note, ts, out),
         Event::KillSwitch { account, engaged } => {
             if let Some(flag) = out.stats.kill_switch_engaged.get(account.0 as usize) {
                 flag.store(engaged, Ordering::Relaxed);
@@ -162,6 +164,27 @@ pub(super) fn route(e: &OutboundEvent, out: &mut Outputs<'_>) {
             out.log.try_log(HotRecord::new(HotLevel::Warn, what).account(account.0));
         }
         _ => {}
+    }
+}
+
+/// One of the gateway's own answers (see [`super::notes`]), now in its place in the stream.
+fn route_note(
+    e: &OutboundEvent,
+    account: AccountId,
+    note: &petrel_core::Note,
+    ts: u64,
+    out: &mut Outputs<'_>,
+) {
+    match Answer::decode(note) {
+        Ok(answer) => out.emit(account, e.sequence, &answer.message(ts)),
+        Err(why) => {
+            tracing::warn!(
+                sequence = e.sequence,
+                account = account.0,
+                "the note journaled at input sequence {} cannot be read ({why}): no message written for it",
+                e.sequence
+            );
+        }
     }
 }
 

@@ -143,6 +143,16 @@ impl MarkFile {
     }
 }
 
+/// `petrel-engine rejoin` (the engine stopped): sets the mark back to `sequence`, durably.
+pub(super) fn rewrite(sessions_dir: &Path, sequence: u64) -> Result<(), GatewayError> {
+    let path = sessions_dir.join(RELEASE_MARK_FILE);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|file| file.write_all_at(&encode(sequence), 0).and_then(|()| file.sync_all()));
+    written.map_err(|source| GatewayError::ReleaseMark { path, action: "rewrite", source })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,8 +21,9 @@ use std::sync::Arc;
 
 use super::transport::ConnId;
 
-/// The source sequence of a message that no command produced (Start of Day, the gateway's own
-/// refusals and answers): input sequences start at 1.
+/// The source sequence of a message that no command produced: input sequences start at 1. Only
+/// output journals written before the gateway's own answers (Start of Day, refusals, Account
+/// Query) were sequenced as notes (`notes.rs`) hold it.
 pub const NOT_FROM_A_COMMAND: u64 = 0;
 
 /// Orders whose Accepted or Replaced has not come back yet, per account: a ring indexed by the

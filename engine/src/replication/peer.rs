@@ -45,7 +45,8 @@ pub fn check_at_start(config: &ReplicationConfig, ours: Epoch) -> Result<(), Str
 
 /// `petrel-engine rejoin`: a primary that was replaced (the engine must be stopped) cuts its
 /// journal back to where the new primary's epoch began, drops the snapshots after that point,
-/// moves its output journals aside, and adopts the new epoch; it can then start as a standby.
+/// cuts its output journals at the same point, and adopts the new epoch; it can then start as
+/// a standby, whose streams go on with the new primary's messages.
 pub fn rejoin(config: &Config) -> Result<String, String> {
     let r = config.replication.as_ref().ok_or("the configuration has no [replication] section")?;
     let journal = &config.journal;
@@ -72,19 +73,22 @@ pub fn rejoin(config: &Config) -> Result<String, String> {
             snapshots += 1;
         }
     }
-    let sessions = journal.dir.join("sessions");
-    let moved = sessions.with_file_name(format!("sessions.before-epoch-{}", theirs.number));
-    let moved_sessions = sessions.exists();
-    if moved_sessions {
-        std::fs::rename(&sessions, &moved)
-            .map_err(|e| format!("cannot move {} aside: {e}", sessions.display()))?;
-    }
+    let settings = crate::gateway::GatewaySettings::from_config(config);
+    let streams =
+        crate::gateway::regeneration::cut_streams_after(&settings, config.accounts.len(), last_kept)
+            .map_err(|e| {
+                format!("cutting the session output journals in {}: {e}", settings.sessions_dir.display())
+            })?;
     epochs.adopt(theirs)?;
     Ok(format!(
         "rejoined epoch {} (the primary at {peer} began it at sequence {}): cut {} records after sequence {last_kept} (never acknowledged), removed {snapshots} snapshots after it{}. Set replication.role = \"standby\" and start the engine: it follows the new primary.\n",
         theirs.number,
         theirs.first_sequence,
         cut.removed_records,
-        if moved_sessions { format!(", moved the output journals to {}", moved.display()) } else { String::new() }
+                if streams.streams > 0 {
+            format!(", cut {} messages from {} accounts' streams", streams.messages, streams.streams)
+        } else {
+            String::new()
+        }
     ))
 }

@@ -1,7 +1,9 @@
 //! The standby's follower (`replication.role = "standby"`): it connects to the primary, proves
 //! the shared secret and checks the primary's proof, then takes every record the primary ships:
-//! appended to its own journal (one group commit per frame), applied to its own engine (hot:
-//! the same state as the primary's at every sequence), acknowledged with its durable mark.
+//! appended to its own journal (one group commit over the frames already here), applied to its
+//! own engine (hot: the same state as the primary's at every sequence), acknowledged with its
+//! durable mark, and, once durable, written as the primary's gateway writes it into every
+//! account's stream ([`Mirror`]), so that clients resume their streams here after a promotion.
 //!
 //! Nothing of a frame that fails a check is applied: a damaged frame, a record out of sequence,
 //! or a payload that is not a command ends the connection with a log line naming the primary
@@ -13,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use petrel_core::{Engine, Event, EventSink};
+use petrel_core::Engine;
 use petrel_journal::JournalWriter;
 
 use super::epoch::{Epoch, EpochHistory};
@@ -21,6 +23,7 @@ use super::wire::Proof;
 use super::wire::{self, Frame, FrameReader, FrameWriter, WireError};
 use super::ReplicationStats;
 use crate::config::ReplicationConfig;
+use crate::gateway::Mirror;
 
 /// A primary silent for this long (it heartbeats every 100 ms) is gone: reconnect.
 const PRIMARY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -32,6 +35,8 @@ pub struct Follower {
     pub engine: Engine,
     pub writer: JournalWriter,
     pub epochs: EpochHistory,
+    /// Every account's stream, written from the records once durable here.
+    mirror: Mirror,
     config: ReplicationConfig,
     stats: Arc<ReplicationStats>,
     files: Files,
@@ -43,13 +48,6 @@ pub struct Follower {
 pub struct Files {
     pub snapshots: crate::config::SnapshotConfig,
     pub journal: petrel_journal::JournalConfig,
-}
-
-/// Events are not sent anywhere on a standby.
-struct Discard;
-
-impl EventSink for Discard {
-    fn emit(&mut self, _: Event) {}
 }
 
 /// Why a connection ended.
@@ -65,6 +63,7 @@ impl Follower {
         engine: Engine,
         writer: JournalWriter,
         epochs: EpochHistory,
+        mirror: Mirror,
         config: ReplicationConfig,
         stats: Arc<ReplicationStats>,
         files: Files,
@@ -72,7 +71,7 @@ impl Follower {
         stats.applied.store(engine.last_sequence(), Ordering::Relaxed);
         stats.standby_durable.store(writer.durable_sequence(), Ordering::Relaxed);
         stats.epoch.store(epochs.current().number, Ordering::Relaxed);
-        Follower { engine, writer, epochs, config, stats, files, state: Vec::new() }
+        Follower { engine, writer, epochs, mirror, config, stats, files, state: Vec::new() }
     }
 
     /// Follows the primary until `stop`; reconnects whenever the connection ends.
@@ -91,7 +90,10 @@ impl Follower {
                 self.stats.standby_promotable.store(false, Ordering::Relaxed);
             }
             match ended {
-                Ended::Stopped => break,
+                Ended::Stopped => {
+                    self.mirror.finish();
+                    break;
+                }
                 Ended::Failed(why) => return Err(why),
                 Ended::Lost(why) => {
                     if why != last_complaint {
@@ -150,6 +152,8 @@ impl Follower {
             if let Err(e) = stream.write_all(out.ack(durable)) {
                 return Ended::Lost(format!("acknowledging to the primary at {primary}: {e}"));
             }
+            // After the acknowledgement: the streams are not on the primary's critical path.
+            self.mirror.release();
         }
     }
 
@@ -182,7 +186,9 @@ impl Follower {
     fn take(&mut self, frame: Frame<'_>, primary: SocketAddr) -> Result<(), Ended> {
         let (primary_durable, promotable) = match frame {
             Frame::Records { primary_durable, promotable, records } => {
-                match apply_records(&mut self.engine, &mut self.writer, &self.stats, records) {
+                let applied =
+                    apply_records(&mut self.engine, &mut self.writer, &mut self.mirror, &self.stats, records);
+                match applied {
                     Ok(()) => {}
                     Err(Bad::Journal(why)) => return Err(Ended::Failed(why)),
                     Err(Bad::Peer(why)) => {
@@ -270,6 +276,7 @@ impl Follower {
         match self.writer.commit() {
             Ok(committed) => {
                 self.stats.standby_durable.store(committed.durable_sequence, Ordering::Relaxed);
+                self.mirror.release();
                 ended
             }
             Err(e) => Ended::Failed(format!("the standby's journal failed: {e}")),
@@ -344,12 +351,14 @@ enum Bad {
     Journal(String),
 }
 
-/// Journals (into the write buffer; the caller commits) and applies one frame's records. A
-/// record out of sequence or a payload that is not a command stops before it: nothing of it is
-/// journaled or applied.
+/// Journals (into the write buffer; the caller commits) and applies one frame's records, their
+/// events held by the mirror until durable (committed early when it is full). A record out of
+/// sequence or a payload that is not a command stops before it: nothing of it is journaled or
+/// applied.
 fn apply_records(
     engine: &mut Engine,
     writer: &mut JournalWriter,
+    mirror: &mut Mirror,
     stats: &ReplicationStats,
     records: wire::RecordIter<'_>,
 ) -> Result<(), Bad> {
@@ -364,8 +373,8 @@ fn apply_records(
             break;
         }
         // The same decoding as recovery's: the command and the gateway's echo after it.
-        let command = match crate::input_record::decode(record.payload) {
-            Ok((command, _echo)) => command,
+        let (command, echo) = match crate::input_record::decode(record.payload) {
+            Ok(decoded) => decoded,
             Err(e) => {
                 outcome = Err(Bad::Peer(format!("record {} is not a command ({e})", record.sequence)));
                 break;
@@ -377,9 +386,15 @@ fn apply_records(
                 record.sequence
             )));
         }
-        engine.apply(&command, record.sequence, record.timestamp_ns, &mut Discard);
+        mirror.begin(record.sequence, record.timestamp_ns, command.account(), echo);
+        engine.apply(&command, record.sequence, record.timestamp_ns, mirror);
         stats.applied.store(record.sequence, Ordering::Relaxed);
         stats.records_total.fetch_add(1, Ordering::Relaxed);
+        if mirror.is_full() {
+            writer.commit().map_err(|e| Bad::Journal(format!("the standby's journal failed: {e}")))?;
+            stats.standby_durable.store(writer.durable_sequence(), Ordering::Relaxed);
+            mirror.release();
+        }
     }
     outcome
 }

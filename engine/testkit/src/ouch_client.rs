@@ -19,6 +19,9 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Client {
     pub stream: TcpStream,
     buf: Vec<u8>,
+    /// Every sequenced data packet received, byte for byte as framed (length and type
+    /// included): what a test compares across servers.
+    pub sequenced: Vec<Vec<u8>>,
 }
 
 /// What the client got back: a SoupBinTCP packet, with OUCH decoded for sequenced data.
@@ -50,7 +53,7 @@ impl Client {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_nodelay(true).unwrap();
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        Client { stream, buf: Vec::new() }
+        Client { stream, buf: Vec::new(), sequenced: Vec::new() }
     }
 
     pub fn send_packet(&mut self, packet_type: u8, payload: &[u8]) {
@@ -135,6 +138,9 @@ impl Client {
         loop {
             match next_server_packet(&self.buf, FrameLimits::new(65_535)) {
                 Ok(Some((packet, used))) => {
+                    if matches!(packet, ServerPacket::SequencedData(_)) {
+                        self.sequenced.push(self.buf[..used].to_vec());
+                    }
                     let got = convert(packet);
                     self.buf.drain(..used);
                     return Some(got);
