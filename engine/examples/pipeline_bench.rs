@@ -291,12 +291,11 @@ fn start_standby(
     port: &petrel_engine::port::GatewayPort,
 ) -> Standby {
     let stats = Arc::new(ReplicationStats::default());
-    let location =
-        petrel_engine::journal::JournalLocation::new(&config.journal.dir, &config.journal.file_prefix);
     let epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix).unwrap();
+    let mut primary_config = config.clone();
+    primary_config.replication = Some(replication.clone());
     let primary =
-        Primary::start(replication, epochs.current(), false, location, port.clone(), Arc::clone(&stats))
-            .unwrap();
+        Primary::start(&primary_config, epochs.current(), false, port.clone(), Arc::clone(&stats)).unwrap();
     let mut standby_config = config.clone();
     standby_config.journal.dir = config.journal.dir.parent().unwrap().join("standby");
     let (writer, _) = petrel_engine::journal::Journal::open(&standby_config.journal).unwrap();
@@ -324,7 +323,9 @@ fn start_standby(
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let stop = Arc::clone(&stop);
-        std::thread::spawn(move || follower.run(&stop).unwrap())
+        std::thread::spawn(move || {
+            follower.run(&stop).unwrap();
+        })
     };
     while !stats.connected.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(10));

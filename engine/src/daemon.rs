@@ -27,7 +27,6 @@ use crate::replication::{
 use crate::runtime::Runtime;
 use crate::users::Users;
 use petrel_core::{AccountId, Command, RejectReason};
-use petrel_journal::JournalLocation;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -399,10 +398,9 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     // can be acknowledged.
     let replication_stats = config.replication.as_ref().map(|_| Arc::new(ReplicationStats::default()));
     let primary = match (&config.replication, &replication_stats) {
-        (Some(r), Some(stats)) => {
-            let location = JournalLocation::new(&config.journal.dir, &config.journal.file_prefix);
+        (Some(_), Some(stats)) => {
             let epoch = epoch.expect("loaded with [replication]");
-            match Primary::start(r, epoch, alone, location, port.clone(), Arc::clone(stats)) {
+            match Primary::start(&config, epoch, alone, port.clone(), Arc::clone(stats)) {
                 Ok(primary) => Some(primary),
                 Err(e) => {
                     let _ = runtime.shutdown(false);
@@ -762,22 +760,9 @@ enum StandbyEnd {
 fn run_standby(
     config: &Config,
     notifier: &Notifier,
-    epochs: EpochHistory,
+    mut epochs: EpochHistory,
 ) -> Result<StandbyEnd, DaemonError> {
-    let (recovered, regeneration, _) = recover(config, notifier)?;
-    let mirror = crate::gateway::Mirror::open(config, regeneration)
-        .map_err(|e| DaemonError::Start(format!("the session output journals: {e}")))?;
-    let replication = config.replication.clone().expect("a standby has [replication]");
     let stats = Arc::new(ReplicationStats::default());
-    let mut follower = Follower::new(
-        recovered.engine,
-        recovered.writer,
-        epochs,
-        mirror,
-        replication,
-        Arc::clone(&stats),
-        replication::standby::Files { snapshots: config.snapshots.clone(), journal: config.journal.clone() },
-    );
     let observed = Arc::new(StandbyObserved {
         config: config.clone(),
         stats: Arc::clone(&stats),
@@ -786,8 +771,56 @@ fn run_standby(
         promote: AtomicBool::new(false),
         promote_alone: AtomicBool::new(false),
     });
+    // One admin endpoint for the standby's whole life, rebuilds included.
     let admin: AdminServer = admin::serve(config.admin.listen, observed.clone())
         .map_err(|e| DaemonError::Start(format!("admin endpoint: {e}")))?;
+    let ended = loop {
+        match follow_once(config, notifier, epochs, &observed, &admin) {
+            Ok(Once::Rebuild { staging, epochs: kept }) => {
+                let _ = notifier.status("rebuilding from the primary's backup");
+                match replication::rebuild::rebuild_from(config, &staging, &kept) {
+                    Ok(said) => tracing::warn!("standby: {said}; following the primary again"),
+                    Err(e) => break Err(DaemonError::Start(e)),
+                }
+                epochs = kept;
+            }
+            Ok(Once::End(end)) => break Ok(end),
+            Err(e) => break Err(e),
+        }
+    };
+    admin.shutdown();
+    ended
+}
+
+/// How one spell of following ended: for good, or to rebuild from the primary's backup.
+enum Once {
+    End(StandbyEnd),
+    Rebuild { staging: std::path::PathBuf, epochs: EpochHistory },
+}
+
+/// Recovers this standby's journal and streams, then follows until a stop, a promotion, or a
+/// backup of the primary to rebuild from.
+fn follow_once(
+    config: &Config,
+    notifier: &Notifier,
+    epochs: EpochHistory,
+    observed: &Arc<StandbyObserved>,
+    admin: &AdminServer,
+) -> Result<Once, DaemonError> {
+    let stats = &observed.stats;
+    let (recovered, regeneration, _) = recover(config, notifier)?;
+    let mirror = crate::gateway::Mirror::open(config, regeneration)
+        .map_err(|e| DaemonError::Start(format!("the session output journals: {e}")))?;
+    let replication = config.replication.clone().expect("a standby has [replication]");
+    let mut follower = Follower::new(
+        recovered.engine,
+        recovered.writer,
+        epochs,
+        mirror,
+        replication,
+        Arc::clone(stats),
+        replication::standby::Files { snapshots: config.snapshots.clone(), journal: config.journal.clone() },
+    );
     let follow = Arc::new(AtomicBool::new(false));
     let thread = {
         let follow = Arc::clone(&follow);
@@ -826,20 +859,23 @@ fn run_standby(
     follow.store(true, Ordering::SeqCst);
     let (follower, result) =
         thread.join().map_err(|_| DaemonError::Runtime("the follower thread panicked".into()))?;
-    admin.shutdown();
     tracing::info!(
         last_sequence = follower.engine.last_sequence(),
         durable_sequence = follower.writer.durable_sequence(),
         state_hash = %follower.engine.state_hash(),
         "standby stopped following"
     );
-    result.map_err(DaemonError::Runtime)?;
+    if let replication::standby::Followed::Rebuild(staging) = result.map_err(DaemonError::Runtime)? {
+        // Every lock and file of this spell goes with the follower.
+        return Ok(Once::Rebuild { staging, epochs: follower.epochs });
+    }
     if !promote {
-        return Ok(StandbyEnd::Stopped);
+        return Ok(Once::End(StandbyEnd::Stopped));
     }
     let next_sequence = follower.writer.next_sequence();
     let epochs = follower.epochs;
     // The journal's lock goes with the writer: the primary's recovery takes it again.
     drop(follower.writer);
-    Ok(StandbyEnd::Promoted { next_sequence, epochs, alone: observed.promote_alone.load(Ordering::Acquire) })
+    let alone = observed.promote_alone.load(Ordering::Acquire);
+    Ok(Once::End(StandbyEnd::Promoted { next_sequence, epochs, alone }))
 }

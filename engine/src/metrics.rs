@@ -259,6 +259,24 @@ pub const REPLICATION_STANDBY_PROMOTABLE: MetricDef = def(
     "1 while the standby holds every record the primary made durable (promoting it loses no acknowledged order).",
 );
 
+pub const REPLICATION_REBUILDS_TOTAL: MetricDef = def(
+    "petrel_replication_rebuilds_total",
+    Counter,
+    None,
+    "Backups of the primary sent to a standby that needed records retention deleted (primary), or restored from (standby).",
+);
+pub const REPLICATION_EPOCH: MetricDef = def(
+    "petrel_replication_epoch",
+    Gauge,
+    None,
+    "This engine's epoch: 1 at first, one more at each promotion (a standby follows its primary's).",
+);
+pub const REPLICATION_LAG_SECONDS: MetricDef = def(
+    "petrel_replication_lag_seconds",
+    Gauge,
+    None,
+    "Standby only: how far back in time its state is while it lacks records the primary announced (now minus the sequenced timestamp of its last applied record); 0 when it has them all.",
+);
 pub const REPLICATION_HASH_CHECKS_TOTAL: MetricDef = def(
     "petrel_replication_hash_checks_total",
     Counter,
@@ -316,6 +334,9 @@ pub const CATALOGUE: &[MetricDef] = &[
     REPLICATION_STANDBY_PROMOTABLE,
     REPLICATION_HASH_CHECKS_TOTAL,
     REPLICATION_DIVERGENCES_TOTAL,
+    REPLICATION_EPOCH,
+    REPLICATION_LAG_SECONDS,
+    REPLICATION_REBUILDS_TOTAL,
 ];
 
 /// Quantiles every summary reports; `1` is the maximum of the window.

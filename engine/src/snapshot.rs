@@ -34,9 +34,30 @@ pub fn write_encoded(
     state: &[u8],
 ) -> Result<PathBuf, SnapshotWriteError> {
     let path = petrel_journal::write_snapshot(&snapshots.dir, sequence, state)?;
-    petrel_journal::prune_snapshots(&snapshots.dir, snapshots.keep as usize)?;
-    petrel_journal::apply_retention(journal, sequence).map_err(SnapshotWriteError::Retention)?;
+    let floor = regeneration_floor(snapshots, journal, sequence);
+    petrel_journal::prune_snapshots_except(&snapshots.dir, snapshots.keep as usize, floor)?;
+    let covered = floor.unwrap_or(sequence);
+    petrel_journal::apply_retention(journal, covered).map_err(SnapshotWriteError::Retention)?;
     Ok(path)
+}
+
+/// While the output journals' release mark trails the new snapshot (under load by up to 4096
+/// commands), the newest snapshot at or before the mark: pruning keeps it and retention keeps
+/// the journal after it. A restart (or a restore, or a standby rebuilt from a backup)
+/// regenerates the messages of the commands after the mark from a state at or before it,
+/// replayed through the journal after that state (`gateway::regeneration`). `None` when the
+/// new snapshot will do, or nothing better exists.
+fn regeneration_floor(snapshots: &SnapshotConfig, journal: &JournalConfig, sequence: u64) -> Option<u64> {
+    let sessions = crate::gateway::settings::sessions_dir(&journal.dir);
+    // No output journals (a bench, a fresh install) or no usable mark: nothing to keep for.
+    let crate::gateway::ReleaseMark::At(mark) = crate::gateway::ReleaseMark::read(&sessions) else {
+        return None;
+    };
+    if mark >= sequence {
+        return None;
+    }
+    let snapshots = petrel_journal::list_snapshots(&snapshots.dir).unwrap_or_default();
+    snapshots.iter().rev().map(|(s, _)| *s).find(|s| *s <= mark)
 }
 
 /// [`write_encoded`] of `engine`'s current state. Every command the engine applied must be

@@ -16,11 +16,9 @@ const TICK: u64 = 100;
 fn a_failed_journal_write_stops_the_engine_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "auto");
-    // A fresh journal: commands 1-3 are the Start of Day notes of the three accounts, submitted
-    // before any client is served, and ALICE's orders 1, 2 and 3 are commands 4, 5 and 6, each
-    // committed alone (she waits for each answer), so the failpoint hits order 3's commit and
-    // nothing else.
-    let daemon = Daemon::start_with_env(BIN, &config, &[(JOURNAL_FAIL_AT, "6")]);
+    // A fresh journal: ALICE's orders 1, 2 and 3 are commands 1, 2 and 3, each committed alone
+    // (she waits for each answer), so the failpoint hits order 3's commit and nothing else.
+    let daemon = Daemon::start_with_env(BIN, &config, &[(JOURNAL_FAIL_AT, "3")]);
     let mut alice = Client::connect(daemon.addr);
     assert_eq!(
         alice.login("ALICE", "alice", 1),
@@ -44,16 +42,16 @@ fn a_failed_journal_write_stops_the_engine_and_loses_nothing_acknowledged() {
     }
     let failed = daemon.wait_log_lines("journal writer failed", std::time::Duration::from_secs(10));
     assert!(
-        failed.iter().any(|l| l.contains("durable_sequence=5") && l.contains(JOURNAL_FAIL_AT)),
+        failed.iter().any(|l| l.contains("durable_sequence=2") && l.contains(JOURNAL_FAIL_AT)),
         "the failure names the last durable sequence and its cause: {failed:?}"
     );
     let status = daemon.wait_exit();
     assert_eq!(status.code(), Some(1), "a journal failure is an error exit, for systemd to restart");
 
-    // The restart recovers exactly commands 1-5, and trading goes on: order 3's reference was
-    // never journaled (a reused reference would be refused), and order 1 still rests.
+    // The restart recovers exactly commands 1 and 2, and trading goes on: order 3's reference
+    // was never journaled (a reused reference would be refused), and order 1 still rests.
     let daemon = Daemon::start(BIN, &config);
-    assert_eq!(daemon.last_sequence(), 5, "the journal holds what was acknowledged, nothing more");
+    assert_eq!(daemon.last_sequence(), 2, "the journal holds what was acknowledged, nothing more");
     let mut alice = Client::connect(daemon.addr);
     assert_eq!(
         alice.login("ALICE", "alice", 4),

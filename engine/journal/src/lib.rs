@@ -63,8 +63,8 @@ pub use reader::JournalReader;
 pub use retention::apply_retention;
 pub use scan::{journal_prefixes, JournalLocation, TornTail};
 pub use snapshot::{
-    latest_snapshot, list_snapshots, prune_snapshots, read_snapshot, write_snapshot, Snapshot, SnapshotError,
-    SNAPSHOT_VERSION,
+    latest_snapshot, list_snapshots, prune_snapshots, prune_snapshots_except, read_snapshot, write_snapshot,
+    Snapshot, SnapshotError, SNAPSHOT_VERSION,
 };
 pub use tail::{JournalTail, TailRecord};
 pub use truncate::{truncate_after, Truncated};

@@ -200,10 +200,21 @@ pub fn read_snapshot(path: &Path, name_sequence: u64) -> Result<Snapshot, Snapsh
 /// Deletes all but the `keep` newest snapshots (and leftovers of interrupted writes); returns
 /// the deleted paths. `keep` must be at least 1: the newest snapshot is what restart needs.
 pub fn prune_snapshots(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, SnapshotError> {
+    prune_snapshots_except(dir, keep, None)
+}
+
+/// [`prune_snapshots`], also keeping the snapshot of sequence `except` (one a restart still
+/// needs beyond the newest `keep`).
+pub fn prune_snapshots_except(
+    dir: &Path,
+    keep: usize,
+    except: Option<u64>,
+) -> Result<Vec<PathBuf>, SnapshotError> {
     assert!(keep >= 1, "pruning must keep the newest snapshot");
     let snapshots = list_snapshots(dir)?;
     let mut deleted = Vec::new();
-    for (_, path) in snapshots.iter().take(snapshots.len().saturating_sub(keep)) {
+    let old = snapshots.iter().take(snapshots.len().saturating_sub(keep));
+    for (_, path) in old.filter(|(sequence, _)| Some(*sequence) != except) {
         std::fs::remove_file(path).map_err(io_err("remove", path))?;
         deleted.push(path.clone());
     }

@@ -1,8 +1,9 @@
 //! `petrel-engine journal backup|restore`: a consistent copy of a running engine's journal,
-//! newest snapshot and session output journals, taken without stopping trading and without the
+//! a snapshot and session output journals, taken without stopping trading and without the
 //! journal's lock, and its restore onto an empty host.
 //!
-//! A backup directory holds `journal/` (input segments), `snapshots/` (the newest snapshot),
+//! A backup directory holds `journal/` (input segments), `snapshots/` (one snapshot: the newest
+//! at or before the release mark whose later commands the journal still holds, else the newest),
 //! `sessions/` (each account's output journal and the release mark `released`) and
 //! `manifest.json` ([`Manifest`]): the last input sequence the copy holds (the recovery point),
 //! the state hash at that sequence, the format versions, and a SHA-256 per file.
@@ -10,12 +11,14 @@
 //! Why the copy is consistent although the engine keeps writing (see [`take`]): the parts are
 //! copied in the order in which the engine makes them true. The release mark first, then the
 //! output journals: every message of a command up to the mark was recorded before the mark was
-//! written. Then the newest snapshot, then the durable input sequence D, then the input journal
+//! written. Then the snapshot, then the durable input sequence D, then the input journal
 //! through D. The gateway records a command's messages only once its input is durable and a
 //! snapshot is written only of durable state, so the copied output journals and snapshot hold
 //! nothing past D: restored, the engine recovers to D and regenerates the messages of the
 //! commands up to D that the copied output journals lack (as after a crash; see
-//! `gateway::regeneration`).
+//! `gateway::regeneration`), from the snapshot at or before the mark: a newer one could not
+//! give the state those messages were written from (under load the mark trails by up to 4096
+//! commands).
 
 mod durable;
 mod manifest;

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use petrel_journal::{CopiedJournal, JournalError, JournalLocation};
@@ -24,12 +25,25 @@ const ATTEMPTS_MAX: u32 = 3;
 const MARK_READS_MAX: u32 = 100;
 
 /// Where the recovery point comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum AdminSource {
     /// The configuration's `[admin] listen`; with port 0 (no fixed address) the journal is read.
     Config,
     /// The running engine's admin endpoint at this address.
     At(SocketAddr),
+    /// The engine itself (a primary backing itself up for its standby): its durable
+    /// sequence, read when the recovery point is taken (after the output journals are copied).
+    Engine(Arc<dyn Fn() -> u64 + Send + Sync>),
+}
+
+impl std::fmt::Debug for AdminSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminSource::Config => write!(f, "Config"),
+            AdminSource::At(addr) => write!(f, "At({addr})"),
+            AdminSource::Engine(_) => write!(f, "Engine"),
+        }
+    }
 }
 
 /// Why one attempt stopped: for good, or overtaken by retention (try again).
@@ -55,7 +69,7 @@ pub fn backup(
     let mut target = Target::prepare(to)?;
     let mut attempt = 1;
     loop {
-        match take_once(config, to, admin, progress) {
+        match take_once(config, to, &admin, progress) {
             Ok(manifest) => {
                 target.keep = true;
                 return Ok(manifest);
@@ -79,14 +93,17 @@ pub fn backup(
 fn take_once(
     config: &Config,
     to: &Path,
-    admin: AdminSource,
+    admin: &AdminSource,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Manifest, Attempt> {
     let created_unix_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     // 1. The release mark, then the output journals: they hold every message it claims.
-    copy_sessions(&GatewaySettings::from_config(config).sessions_dir, &to.join(SESSIONS_DIR))?;
-    // 2. The newest snapshot: of durable state, so at or before the sequence read next.
-    let snapshot_sequence = copy_newest_snapshot(&config.snapshots.dir, &to.join(SNAPSHOTS_DIR))?;
+    let mark = copy_sessions(&GatewaySettings::from_config(config).sessions_dir, &to.join(SESSIONS_DIR))?;
+    // 2. A snapshot (of durable state, so at or before the sequence read next) from which the
+    // messages the copied output journals lack can be regenerated.
+    let journal_first = journal_first_sequence(&config.journal.dir, &config.journal.file_prefix);
+    let snapshot_sequence =
+        copy_snapshot(&config.snapshots.dir, &to.join(SNAPSHOTS_DIR), mark, journal_first)?;
     // 3. The recovery point, then the input journal through it.
     let (through, sequence_source) = recovery_point(config, admin)?;
     let copied = copy_journal(config, to, through, snapshot_sequence)?;
@@ -158,9 +175,10 @@ fn copy_journal(
 /// The last input sequence to copy, and where it came from: the running engine's durable
 /// sequence when its admin endpoint answers, else every complete record of the journal (a
 /// stopped engine recovers exactly those).
-fn recovery_point(config: &Config, admin: AdminSource) -> Result<(Option<u64>, &'static str), BackupError> {
+fn recovery_point(config: &Config, admin: &AdminSource) -> Result<(Option<u64>, &'static str), BackupError> {
     let addr = match admin {
-        AdminSource::At(addr) => Some(addr),
+        AdminSource::Engine(durable) => return Ok((Some(durable()), "engine")),
+        AdminSource::At(addr) => Some(*addr),
         AdminSource::Config if config.admin.listen.port() == 0 => None,
         AdminSource::Config => Some(durable::reachable(config.admin.listen)),
     };
@@ -174,16 +192,19 @@ fn recovery_point(config: &Config, admin: AdminSource) -> Result<(Option<u64>, &
     })
 }
 
-/// Copies the release mark, then every output journal of `from` into `to`.
-fn copy_sessions(from: &Path, to: &Path) -> Result<(), BackupError> {
+/// Copies the release mark, then every output journal of `from` into `to`; the mark's
+/// sequence, when there is a readable one.
+fn copy_sessions(from: &Path, to: &Path) -> Result<Option<u64>, BackupError> {
     if !from.is_dir() {
-        return Ok(());
+        return Ok(None);
     }
     std::fs::create_dir_all(to).map_err(BackupError::io("create directory", to))?;
     let mark = from.join(RELEASE_MARK_FILE);
+    let mut mark_sequence = None;
     if let Some(bytes) = read_settled(&mark)? {
         let copy = to.join(RELEASE_MARK_FILE);
-        std::fs::write(&copy, bytes).map_err(BackupError::io("write", &copy))?;
+        std::fs::write(&copy, &bytes).map_err(BackupError::io("write", &copy))?;
+        mark_sequence = crate::gateway::release_mark::decode(&bytes).ok();
     }
     for prefix in petrel_journal::journal_prefixes(from)? {
         petrel_journal::copy_records(
@@ -192,7 +213,22 @@ fn copy_sessions(from: &Path, to: &Path) -> Result<(), BackupError> {
             None,
         )?;
     }
-    sync_dir(to)
+    sync_dir(to)?;
+    Ok(mark_sequence)
+}
+
+/// The first sequence of the journal's oldest segment, from the segment files' names
+/// (`PREFIX-FIRST.seg`); `None` when there is none. Only a choice rests on it: the copy checks
+/// the records themselves.
+fn journal_first_sequence(dir: &Path, prefix: &str) -> Option<u64> {
+    let start = format!("{prefix}-");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix(&start)?.strip_suffix(".seg")?.parse::<u64>().ok()
+        })
+        .min()
 }
 
 /// The release mark's bytes, read until two reads agree: the gateway rewrites it in place
@@ -217,10 +253,34 @@ fn read_settled(path: &Path) -> Result<Option<Vec<u8>>, BackupError> {
     )))
 }
 
-/// Copies the newest snapshot of `from` into `to` and checks the copy; its sequence, or `None`
-/// when there is no snapshot.
-fn copy_newest_snapshot(from: &Path, to: &Path) -> Result<Option<u64>, Attempt> {
-    let Some((sequence, path)) = petrel_journal::list_snapshots(from)?.pop() else {
+/// Copies a snapshot of `from` into `to` and checks the copy; its sequence, or `None` when
+/// there is no snapshot. The newest at or before the release `mark` whose commands after it
+/// the journal still holds, if any: a restore regenerates the messages the copied output
+/// journals lack from a state at or before the mark (`gateway::regeneration`), which a newer
+/// snapshot cannot give; the newest otherwise.
+fn copy_snapshot(
+    from: &Path,
+    to: &Path,
+    mark: Option<u64>,
+    journal_first: Option<u64>,
+) -> Result<Option<u64>, Attempt> {
+    let mut snapshots = petrel_journal::list_snapshots(from)?;
+    let covering = mark.and_then(|mark| {
+        snapshots.iter().rposition(|(sequence, _)| {
+            *sequence <= mark && journal_first.is_some_and(|first| first <= sequence + 1)
+        })
+    });
+    if covering.is_none() && mark.is_some_and(|mark| snapshots.iter().any(|(s, _)| *s <= mark)) {
+        // Retention moved past it since the mark was read (the mark moved on too): again.
+        return Err(Attempt::Overtaken(
+            "the journal no longer holds the commands after the snapshot at or before the release mark"
+                .into(),
+        ));
+    }
+    let Some((sequence, path)) = (match covering {
+        Some(at) => Some(snapshots.swap_remove(at)),
+        None => snapshots.pop(),
+    }) else {
         return Ok(None);
     };
     std::fs::create_dir_all(to).map_err(BackupError::io("create directory", to))?;

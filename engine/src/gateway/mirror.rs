@@ -84,6 +84,7 @@ impl Mirror {
             sequence: regeneration.last_sequence,
             timestamp_ns: 0,
         };
+        mirror.streams.start_of_day(&mut mirror.conns);
         let mark_path = mirror.mark.path.clone();
         regeneration::feed(&regeneration, &names, &mark_path, &mut mirror.outputs());
         let last = regeneration.last_sequence;

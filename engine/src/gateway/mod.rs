@@ -172,6 +172,7 @@ impl<T: Transport> Gateway<T> {
             hot_log,
             idle: settings.idle,
         };
+        gateway.streams.start_of_day(&mut gateway.conns);
         gateway.regenerate(&names, &regeneration);
         // Every command up to the recovered last sequence now has its messages recorded (or
         // was reported as lost): the mark starts there.
@@ -181,18 +182,6 @@ impl<T: Transport> Gateway<T> {
             gateway.releaser.mark.write_at_start(last, &gateway.hot_log);
         }
         Ok(gateway)
-    }
-
-    /// A stream begins with Start of Day, as an OUCH session does: submitted as a note for
-    /// every stream still empty after regeneration (once its note is journaled, the stream
-    /// holds it, or a restart regenerates it from the journal).
-    fn start_of_day(&mut self) {
-        for account in 0..self.streams.len() {
-            let account = AccountId(account as u32);
-            if self.streams.next_sequence(account) == 1 {
-                self.submit_note(ADMIN_CONN, account, notes::Answer::StartOfDay);
-            }
-        }
     }
 
     /// Sequences one of the gateway's own answers (see [`notes`]): its message is written when
@@ -251,7 +240,6 @@ impl<T: Transport> Gateway<T> {
     /// to `max_us`), from which a client's bytes, the journal writer's doorbell (new durable
     /// events) or the auth thread's wake it at once.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), GatewayError> {
-        self.start_of_day();
         let mut idler = Idler::new(self.idle);
         let mut park_us = 0u32;
         let mut work = true;

@@ -1,8 +1,9 @@
 //! The gateway's own answers, sequenced as notes (`petrel_core::Command::Note`).
 //!
-//! Some messages an account is sent come from no order the core acts on: Start of Day when its
-//! stream begins, Order Rejected for a feature Petrel does not offer, Cancel Reject for Modify
-//! Order, and Account Query Response. The gateway submits each as a note carrying what the
+//! Some messages an account is sent come from no order the core acts on: Order Rejected for a
+//! feature Petrel does not offer, Cancel Reject for Modify Order, and Account Query Response.
+//! (Start of Day, the first message of every stream, is written when the stream is created,
+//! with timestamp 0 on every host: `streams.rs`.) The gateway submits each as a note carrying what the
 //! message needs; the core returns it unchanged as `Event::Noted`, and the message is written
 //! when that event is released, with the journal's timestamp, like every other answer. So an
 //! account's whole stream follows from the input journal: a restart regenerates these messages
@@ -10,7 +11,7 @@
 //!
 //! Layout (little-endian, zero-padded to [`NOTE_BYTES`]), one kind byte first (the OUCH message
 //! type it becomes):
-//! - `S`, Start of Day: nothing more;
+
 //! - `J`, Order Rejected: UserRefNum u32, Reason u16, ClOrdID (14 bytes, as on the wire);
 //! - `I`, Cancel Reject: UserRefNum u32;
 //! - `Q`, Account Query Response: NextUserRefNum u32.
@@ -21,7 +22,6 @@
 use petrel_core::{Note, NOTE_BYTES};
 use petrel_proto::ouch::{self, Outbound};
 
-const KIND_START_OF_DAY: u8 = b'S';
 const KIND_ORDER_REJECTED: u8 = b'J';
 const KIND_CANCEL_REJECT: u8 = b'I';
 const KIND_ACCOUNT_QUERY: u8 = b'Q';
@@ -29,7 +29,6 @@ const KIND_ACCOUNT_QUERY: u8 = b'Q';
 /// One of the gateway's own answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Answer {
-    StartOfDay,
     OrderRejected { user_ref: u32, reason: ouch::RejectReason, cl_ord_id: ouch::ClOrdId },
     CancelReject { user_ref: u32 },
     AccountQuery { next_user_ref: u32 },
@@ -48,7 +47,6 @@ impl Answer {
     pub(super) fn encode(&self) -> Note {
         let mut note = [0u8; NOTE_BYTES];
         let (kind, user_ref) = match *self {
-            Answer::StartOfDay => (KIND_START_OF_DAY, 0),
             Answer::OrderRejected { user_ref, reason, cl_ord_id } => {
                 note[5..7].copy_from_slice(&reason.0.to_le_bytes());
                 note[7..21].copy_from_slice(cl_ord_id.as_wire());
@@ -65,7 +63,6 @@ impl Answer {
     pub(super) fn decode(note: &Note) -> Result<Answer, NoteError> {
         let number = u32::from_le_bytes(note[1..5].try_into().expect("4 bytes"));
         Ok(match note[0] {
-            KIND_START_OF_DAY => Answer::StartOfDay,
             KIND_ORDER_REJECTED => Answer::OrderRejected {
                 user_ref: number,
                 reason: ouch::RejectReason(u16::from_le_bytes(note[5..7].try_into().expect("2 bytes"))),
@@ -81,10 +78,6 @@ impl Answer {
     /// The OUCH message, stamped `timestamp_ns` (nanoseconds since midnight).
     pub(super) fn message(&self, timestamp_ns: u64) -> Outbound<'static> {
         match *self {
-            Answer::StartOfDay => Outbound::SystemEvent(ouch::SystemEvent {
-                timestamp_ns,
-                event_code: ouch::EventCode::StartOfDay,
-            }),
             Answer::OrderRejected { user_ref, reason, cl_ord_id } => {
                 Outbound::OrderRejected(ouch::OrderRejected {
                     timestamp_ns,
@@ -109,7 +102,6 @@ impl Answer {
 /// A note as text, for `journal dump`.
 pub fn describe(note: &Note) -> String {
     match Answer::decode(note) {
-        Ok(Answer::StartOfDay) => "start-of-day".to_owned(),
         Ok(Answer::OrderRejected { user_ref, reason, cl_ord_id }) => format!(
             "order-rejected user_ref={user_ref} reason={:#06x} cl_ord_id={:?}",
             reason.0,
@@ -125,9 +117,8 @@ pub fn describe(note: &Note) -> String {
 mod tests {
     use super::*;
 
-    fn answers() -> [Answer; 4] {
+    fn answers() -> [Answer; 3] {
         [
-            Answer::StartOfDay,
             Answer::OrderRejected {
                 user_ref: u32::MAX,
                 reason: ouch::RejectReason::INVALID_DISPLAY,
@@ -143,16 +134,16 @@ mod tests {
         for answer in answers() {
             assert_eq!(Answer::decode(&answer.encode()), Ok(answer));
         }
-        assert_eq!(describe(&answers()[2].encode()), "cancel-reject user_ref=7");
+        assert_eq!(describe(&answers()[1].encode()), "cancel-reject user_ref=7");
     }
 
     #[test]
     fn a_note_this_build_cannot_read_is_an_error() {
-        let mut note = Answer::StartOfDay.encode();
+        let mut note = Answer::CancelReject { user_ref: 1 }.encode();
         note[0] = b'?';
         assert_eq!(Answer::decode(&note), Err(NoteError::UnknownKind { kind: b'?' }));
         assert!(describe(&note).starts_with("UNREADABLE"));
-        let mut note = answers()[1].encode();
+        let mut note = answers()[0].encode();
         note[7] = 0x01;
         assert_eq!(Answer::decode(&note), Err(NoteError::ClOrdId));
     }
@@ -167,6 +158,6 @@ mod tests {
                 buf[..len][0]
             })
             .collect();
-        assert_eq!(types, b"SJIQ");
+        assert_eq!(types, b"JIQ");
     }
 }

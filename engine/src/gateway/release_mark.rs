@@ -29,7 +29,8 @@ pub(super) fn encode(sequence: u64) -> [u8; RELEASE_MARK_BYTES] {
     bytes
 }
 
-pub(super) fn decode(bytes: &[u8]) -> Result<u64, String> {
+/// The sequence a mark file's bytes hold, or why they hold none.
+pub fn decode(bytes: &[u8]) -> Result<u64, String> {
     if bytes.len() != RELEASE_MARK_BYTES {
         return Err(format!("{} bytes, expected {RELEASE_MARK_BYTES}", bytes.len()));
     }
@@ -56,7 +57,8 @@ pub enum ReleaseMark {
 }
 
 impl ReleaseMark {
-    pub(super) fn read(sessions_dir: &Path) -> ReleaseMark {
+    /// The mark in `sessions_dir`, as found.
+    pub fn read(sessions_dir: &Path) -> ReleaseMark {
         match std::fs::read(sessions_dir.join(RELEASE_MARK_FILE)) {
             Ok(bytes) => match decode(&bytes) {
                 Ok(sequence) => ReleaseMark::At(sequence),

@@ -34,6 +34,11 @@ pub const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Largest SoupBinTCP packet a client may send.
 const PACKET_BYTES_MAX: usize = 1024;
 
+/// Where the output journals and the release mark live: beside the input journal.
+pub fn sessions_dir(journal_dir: &std::path::Path) -> PathBuf {
+    journal_dir.join("sessions")
+}
+
 impl GatewaySettings {
     pub fn from_config(config: &Config) -> GatewaySettings {
         GatewaySettings {
@@ -44,7 +49,7 @@ impl GatewaySettings {
             tx_backlog_bytes_max: config.gateway.max_send_backlog_bytes as usize,
             timers: SessionTimers::default(),
             session_name: config.gateway.session_name.clone(),
-            sessions_dir: config.journal.dir.join("sessions"),
+            sessions_dir: sessions_dir(&config.journal.dir),
             output_segment_bytes: config.gateway.output_journal_segment_bytes,
             idle: config.runtime.gateway.idle,
         }

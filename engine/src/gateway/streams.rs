@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 use super::transport::ConnId;
 
-/// The source sequence of a message that no command produced: input sequences start at 1. Only
-/// output journals written before the gateway's own answers (Start of Day, refusals, Account
-/// Query) were sequenced as notes (`notes.rs`) hold it.
+/// The source sequence of a message that no command produced: input sequences start at 1. Start
+/// of Day carries it (see [`StreamSet::start_of_day`]), and so do the gateway's answers in
+/// output journals written before those were sequenced as notes (`notes.rs`).
 pub const NOT_FROM_A_COMMAND: u64 = 0;
 
 /// Orders whose Accepted or Replaced has not come back yet, per account: a ring indexed by the
@@ -158,10 +158,6 @@ impl StreamSet {
         Ok(StreamSet { streams, dirty, regenerating: false, stats, log })
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.streams.len()
-    }
-
     pub(super) fn contains(&self, account: AccountId) -> bool {
         (account.0 as usize) < self.streams.len()
     }
@@ -263,6 +259,24 @@ impl StreamSet {
         bump(&self.stats.messages_out_total);
         if let Some(conn) = stream.conn {
             conns.queue_live(conn, &packet[..len]);
+        }
+    }
+
+    /// A stream begins with Start of Day, as an OUCH session does: written into every stream
+    /// still empty when it is opened (before anything regenerated into it). Its timestamp is 0,
+    /// midnight, not the time of opening: every host that writes a stream (a primary, its hot
+    /// standby) must write the same first message, and no journaled time precedes a stream's
+    /// first command.
+    pub(super) fn start_of_day(&mut self, conns: &mut ConnTable) {
+        let message = Outbound::SystemEvent(petrel_proto::ouch::SystemEvent {
+            timestamp_ns: 0,
+            event_code: petrel_proto::ouch::EventCode::StartOfDay,
+        });
+        for account in 0..self.streams.len() {
+            let account = AccountId(account as u32);
+            if self.next_sequence(account) == 1 {
+                self.emit(account, NOT_FROM_A_COMMAND, &message, conns);
+            }
         }
     }
 

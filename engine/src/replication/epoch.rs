@@ -84,6 +84,11 @@ impl EpochHistory {
         self.write()
     }
 
+    /// Writes the history again (a standby rebuilt from its primary's backup keeps its own).
+    pub fn save(&self) -> Result<(), String> {
+        self.write()
+    }
+
     fn write(&self) -> Result<(), String> {
         let temp = self.path.with_extension("epochs.tmp");
         let shown = self.path.display();

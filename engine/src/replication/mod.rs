@@ -7,6 +7,8 @@
 //!   takes its acknowledgements into the release gate (`port::ReleaseGate`).
 //! - `standby.rs`: the standby's follower: connects, proves the secret, appends each record to
 //!   its own journal (group commit per frame), applies it to its engine, acknowledges.
+//! - `rebuild.rs`: a standby that needs records the primary's retention deleted gets a backup
+//!   of the primary over the same connection and restores it.
 //!
 //! Inputs are shipped, not state: both engines apply the same records in the same order, and
 //! the core is deterministic, so their states are equal at every sequence.
@@ -15,6 +17,7 @@ pub mod epoch;
 pub mod observe;
 pub mod peer;
 pub mod primary;
+pub mod rebuild;
 pub mod standby;
 pub mod wire;
 
@@ -80,8 +83,10 @@ pub struct ReplicationStats {
     pub standby_durable: AtomicU64,
     /// Standby: the primary's durable mark, as last heard (the lag is the difference).
     pub primary_durable: AtomicU64,
-    /// Standby: the last sequence applied to its engine.
+    /// Standby: the last sequence applied to its engine...
     pub applied: AtomicU64,
+    /// ... and its sequenced timestamp (wall-clock ns, the primary's sequencer's).
+    pub applied_timestamp_ns: AtomicU64,
     /// Primary, `ack = "standby"`, `on_standby_loss = "halt"`, no standby caught up:
     /// nothing is acknowledged.
     pub halted: AtomicBool,
@@ -99,6 +104,8 @@ pub struct ReplicationStats {
     pub epoch: AtomicU64,
     pub disconnects_total: AtomicU64,
     pub records_total: AtomicU64,
+    /// Primary: backups sent to a standby to rebuild from. Standby: rebuilds from one.
+    pub rebuilds_total: AtomicU64,
     /// State hashes compared (the standby: its own against the primary's at the same sequence;
     /// the primary: sent).
     pub hash_checks_total: AtomicU64,

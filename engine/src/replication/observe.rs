@@ -57,6 +57,24 @@ impl View<'_> {
         e.gauge(&m::REPLICATION_STANDBY_PROMOTABLE, if self.promotable { 1.0 } else { 0.0 });
         e.counter(&m::REPLICATION_HASH_CHECKS_TOTAL, load(&stats.hash_checks_total));
         e.counter(&m::REPLICATION_DIVERGENCES_TOTAL, load(&stats.divergences_total));
+        e.gauge(&m::REPLICATION_EPOCH, load(&stats.epoch) as f64);
+        e.counter(&m::REPLICATION_REBUILDS_TOTAL, load(&stats.rebuilds_total));
+        if self.role == Role::Standby {
+            e.gauge(&m::REPLICATION_LAG_SECONDS, self.lag_seconds());
+        }
+    }
+
+    /// Standby: now minus the sequenced time of its last applied record while it lacks records
+    /// the primary announced; 0 when it has them all. (Both clocks are wall clocks, on two
+    /// hosts: NTP-close, never negative here.)
+    fn lag_seconds(&self) -> f64 {
+        if self.lag() == 0 {
+            return 0.0;
+        }
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        now_ns.saturating_sub(load(&self.stats.applied_timestamp_ns)) as f64 / 1e9
     }
 
     /// The `replication` object of `/status`.
@@ -74,13 +92,15 @@ impl View<'_> {
                 Role::Primary => self.local_durable,
                 Role::Standby => load(&stats.primary_durable),
             },
-            "lag_records": self.lag(),
+                        "lag_records": self.lag(),
+            "lag_seconds": if self.role == Role::Standby { Some(self.lag_seconds()) } else { None },
             "halted": stats.halted.load(Ordering::Relaxed),
             "standby_promotable": self.promotable,
-                        "stale": stats.stale.load(Ordering::Relaxed),
+                                    "stale": stats.stale.load(Ordering::Relaxed),
             "hash_checks_total": load(&stats.hash_checks_total),
             "diverged": stats.diverged.load(Ordering::Relaxed),
-            "records_total": load(&stats.records_total),
+                        "records_total": load(&stats.records_total),
+            "rebuilds_total": load(&stats.rebuilds_total),
         })
     }
 }

@@ -19,7 +19,7 @@ use petrel_journal::{JournalLocation, JournalTail, TailRecord};
 use super::epoch::Epoch;
 use super::wire::{self, Frame, FrameReader, FrameWriter, Proof, WireError};
 use super::{Refusal, ReplicationStats};
-use crate::config::{Ack, ReplicationConfig, StandbyLoss};
+use crate::config::{Ack, Config, ReplicationConfig, StandbyLoss};
 use crate::port::GatewayPort;
 
 /// How long a peer has to complete the handshake.
@@ -39,13 +39,14 @@ impl Primary {
     /// Binds the replication listener and starts the thread. Sets the release gate for the
     /// configured policy before any client can be acknowledged.
     pub fn start(
-        config: &ReplicationConfig,
+        engine_config: &Config,
         epoch: Epoch,
         alone: bool,
-        location: JournalLocation,
         port: GatewayPort,
         stats: Arc<ReplicationStats>,
     ) -> Result<Primary, String> {
+        let config = engine_config.replication.as_ref().ok_or("the configuration has no [replication]")?;
+        let location = JournalLocation::new(&engine_config.journal.dir, &engine_config.journal.file_prefix);
         let listen = config.listen;
         let listener = TcpListener::bind(listen)
             .map_err(|e| format!("cannot listen for the standby on {listen} (replication.listen): {e}"))?;
@@ -65,8 +66,15 @@ impl Primary {
         stats.halted.store(halt, Ordering::Relaxed);
         stats.epoch.store(epoch.number, Ordering::Relaxed);
         let stop = Arc::new(AtomicBool::new(false));
-        let shipper =
-            Shipper { config: config.clone(), epoch, location, port, stats, stop: Arc::clone(&stop) };
+        let shipper = Shipper {
+            config: config.clone(),
+            engine_config: engine_config.clone(),
+            epoch,
+            location,
+            port,
+            stats,
+            stop: Arc::clone(&stop),
+        };
         let thread = std::thread::Builder::new()
             .name("petrel-replicate".into())
             .spawn(move || shipper.run(listener))
@@ -94,6 +102,8 @@ impl Drop for Primary {
 
 struct Shipper {
     config: ReplicationConfig,
+    /// The whole configuration: what a backup for a standby to rebuild from copies.
+    engine_config: Config,
     epoch: Epoch,
     location: JournalLocation,
     port: GatewayPort,
@@ -236,14 +246,14 @@ impl Shipper {
 
     /// Ships records and heartbeats until the standby goes, an error, or stop.
     fn ship(&self, stream: &mut TcpStream, from: u64, acks: &AckReader) -> Result<(), String> {
-        let mut tail = JournalTail::open(&self.location, from).map_err(|e| match e {
-            petrel_journal::JournalError::SequenceNotRetained { requested, first_available } => {
-                self.stats.refuse(Refusal::Sequence);
-                format!("the standby needs sequence {requested} but the journal begins at {first_available} (retention deleted the rest): rebuild the standby from a backup")
-            }
-            other => other.to_string(),
-        })?;
         stream.set_write_timeout(Some(STANDBY_TIMEOUT)).map_err(|e| e.to_string())?;
+        let mut tail = match JournalTail::open(&self.location, from) {
+            Ok(tail) => tail,
+            Err(petrel_journal::JournalError::SequenceNotRetained { requested, first_available }) => {
+                return self.rebuild_standby(stream, requested, first_available)
+            }
+            Err(other) => return Err(other.to_string()),
+        };
         let (mut records, mut payloads) = (
             Vec::<TailRecord>::with_capacity(4096),
             Vec::<u8>::with_capacity(wire::RECORDS_FRAME_PAYLOAD_BYTES + 65_536),
@@ -322,6 +332,29 @@ impl Shipper {
             }
             gate.shipper.sleep(HEARTBEAT_EVERY / 4);
         }
+    }
+
+    /// The standby needs records retention deleted here: it gets a backup of this primary to
+    /// rebuild from (`rebuild.rs`), then reconnects from the backup's last sequence.
+    fn rebuild_standby(
+        &self,
+        stream: &mut TcpStream,
+        requested: u64,
+        first_available: u64,
+    ) -> Result<(), String> {
+        tracing::warn!(
+            requested,
+            first_available,
+            "replication: the standby needs sequence {requested} but this journal begins at {first_available} (retention deleted the rest): sending it a backup of this primary to rebuild from"
+        );
+        let gate = Arc::clone(&self.port.gate);
+        let durable = Arc::new(move || gate.local.load(Ordering::Acquire));
+        let sent = super::rebuild::send_backup(&self.engine_config, durable, stream)?;
+        self.stats.rebuilds_total.fetch_add(1, Ordering::Relaxed);
+        Err(format!(
+            "sent the standby a backup through sequence {} ({} files, {} bytes) to rebuild from; it reconnects from there",
+            sent.sequence, sent.files, sent.bytes
+        ))
     }
 
     /// The standby went away: the policy takes over.

@@ -19,6 +19,7 @@ use petrel_core::Engine;
 use petrel_journal::JournalWriter;
 
 use super::epoch::{Epoch, EpochHistory};
+use super::rebuild::{self, Staging};
 use super::wire::Proof;
 use super::wire::{self, Frame, FrameReader, FrameWriter, WireError};
 use super::ReplicationStats;
@@ -42,6 +43,17 @@ pub struct Follower {
     files: Files,
     /// The encoded state at a checkpoint: hashed, then written as the snapshot.
     state: Vec<u8>,
+    /// A backup of the primary being received (this standby needs records it no longer keeps).
+    staging: Option<Staging>,
+}
+
+/// How following ended.
+pub enum Followed {
+    /// Asked to stop (shutdown or promotion).
+    Stopped,
+    /// The primary sent a backup to rebuild from, whole in this directory: the daemon restores
+    /// it in place of this standby's files and follows again (`rebuild::rebuild_from`).
+    Rebuild(std::path::PathBuf),
 }
 
 /// Where the standby keeps its snapshots, and its journal's retention.
@@ -56,6 +68,8 @@ enum Ended {
     Lost(String),
     /// The standby's own journal failed: nothing more can be made durable here.
     Failed(String),
+    /// A backup of the primary arrived whole, in this directory.
+    Rebuild(std::path::PathBuf),
 }
 
 impl Follower {
@@ -71,11 +85,11 @@ impl Follower {
         stats.applied.store(engine.last_sequence(), Ordering::Relaxed);
         stats.standby_durable.store(writer.durable_sequence(), Ordering::Relaxed);
         stats.epoch.store(epochs.current().number, Ordering::Relaxed);
-        Follower { engine, writer, epochs, mirror, config, stats, files, state: Vec::new() }
+        Follower { engine, writer, epochs, mirror, config, stats, files, state: Vec::new(), staging: None }
     }
 
-    /// Follows the primary until `stop`; reconnects whenever the connection ends.
-    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), String> {
+    /// Follows the primary until `stop` or a rebuild; reconnects whenever the connection ends.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<Followed, String> {
         let primary = self.config.peer;
         let mut last_complaint = String::new();
         while !stop.load(Ordering::Acquire) {
@@ -94,6 +108,10 @@ impl Follower {
                     self.mirror.finish();
                     break;
                 }
+                Ended::Rebuild(dir) => {
+                    self.stats.rebuilds_total.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Followed::Rebuild(dir));
+                }
                 Ended::Failed(why) => return Err(why),
                 Ended::Lost(why) => {
                     if why != last_complaint {
@@ -104,13 +122,15 @@ impl Follower {
             }
             std::thread::sleep(RETRY_EVERY);
         }
-        Ok(())
+        Ok(Followed::Stopped)
     }
 
     fn session(&mut self, mut stream: TcpStream, primary: SocketAddr, stop: &AtomicBool) -> Ended {
         if let Err(why) = self.handshake(&mut stream, primary) {
             return Ended::Lost(why);
         }
+        // A backup interrupted with the last connection is sent again from its start.
+        self.staging = None;
         tracing::info!(primary = %primary, from_sequence = self.writer.next_sequence(), "replication: following the primary");
         self.stats.connected.store(true, Ordering::Relaxed);
         let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
@@ -206,6 +226,21 @@ impl Follower {
                 self.compare_state(sequence, hash, primary);
                 return Ok(());
             }
+            Frame::FileChunk { path, file_bytes, offset, data } => {
+                return self.take_backup_chunk(path, file_bytes, offset, data, primary)
+            }
+            Frame::Rebuilt { files, bytes } => {
+                let staging = self.staging.take().ok_or_else(|| {
+                    Ended::Lost(format!("the primary at {primary} ended a backup it never began"))
+                })?;
+                return match staging.finish(files, bytes) {
+                    Ok(dir) => Err(Ended::Rebuild(dir)),
+                    Err(why) => {
+                        self.stats.refuse(super::Refusal::Protocol);
+                        Err(Ended::Lost(format!("from the primary at {primary}: {why}")))
+                    }
+                };
+            }
             other => {
                 return Err(Ended::Lost(format!(
                     "the primary at {primary} sent {} in the record stream",
@@ -216,6 +251,28 @@ impl Follower {
         self.stats.primary_durable.store(primary_durable, Ordering::Relaxed);
         self.stats.standby_promotable.store(promotable, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A chunk of the backup the primary sends because this standby needs records its journal
+    /// no longer keeps.
+    fn take_backup_chunk(
+        &mut self,
+        path: &str,
+        file_bytes: u64,
+        offset: u64,
+        data: &[u8],
+        primary: SocketAddr,
+    ) -> Result<(), Ended> {
+        if self.staging.is_none() {
+            let dir = rebuild::staging_dir(&self.files.journal.dir);
+            tracing::warn!(primary = %primary, staging = %dir.display(), "replication: this standby needs records the primary no longer keeps (retention): receiving a backup of the primary to rebuild from");
+            self.staging = Some(Staging::new(dir).map_err(Ended::Failed)?);
+        }
+        let staging = self.staging.as_mut().expect("set above");
+        staging.take(path, file_bytes, offset, data).map_err(|why| {
+            self.stats.refuse(super::Refusal::Protocol);
+            Ended::Lost(format!("from the primary at {primary}: {why}"))
+        })
     }
 
     /// The primary's state hash after `sequence` against this engine's: the frame comes right
@@ -389,6 +446,7 @@ fn apply_records(
         mirror.begin(record.sequence, record.timestamp_ns, command.account(), echo);
         engine.apply(&command, record.sequence, record.timestamp_ns, mirror);
         stats.applied.store(record.sequence, Ordering::Relaxed);
+        stats.applied_timestamp_ns.store(record.timestamp_ns, Ordering::Relaxed);
         stats.records_total.fetch_add(1, Ordering::Relaxed);
         if mirror.is_full() {
             writer.commit().map_err(|e| Bad::Journal(format!("the standby's journal failed: {e}")))?;

@@ -42,6 +42,12 @@ const KIND_RECORDS: u8 = 5;
 const KIND_ACK: u8 = 6;
 const KIND_HEARTBEAT: u8 = 7;
 const KIND_STATE_HASH: u8 = 8;
+const KIND_FILE_CHUNK: u8 = 9;
+const KIND_REBUILT: u8 = 10;
+/// Data bytes in one `FileChunk` frame.
+pub const FILE_CHUNK_BYTES: usize = 512 << 10;
+/// Longest path of a file in a `FileChunk`.
+const FILE_PATH_BYTES_MAX: usize = 255;
 
 pub type Nonce = [u8; NONCE_BYTES];
 pub type Tag = [u8; MAC_BYTES];
@@ -117,6 +123,19 @@ pub enum Frame<'a> {
         sequence: u64,
         hash: u128,
     },
+    /// Part of a file of a backup the standby rebuilds from (it lacks records the primary's
+    /// retention deleted): `path` inside the backup, the file's size, where `data` goes.
+    FileChunk {
+        path: &'a str,
+        file_bytes: u64,
+        offset: u64,
+        data: &'a [u8],
+    },
+    /// The backup is whole: this many files and bytes were sent.
+    Rebuilt {
+        files: u32,
+        bytes: u64,
+    },
 }
 
 impl Frame<'_> {
@@ -130,6 +149,8 @@ impl Frame<'_> {
             Frame::Ack { .. } => "Ack",
             Frame::Heartbeat { .. } => "Heartbeat",
             Frame::StateHash { .. } => "StateHash",
+            Frame::FileChunk { .. } => "FileChunk",
+            Frame::Rebuilt { .. } => "Rebuilt",
         }
     }
 }
@@ -299,6 +320,24 @@ impl FrameWriter {
         self.finish()
     }
 
+    pub fn file_chunk(&mut self, path: &str, file_bytes: u64, offset: u64, data: &[u8]) -> &[u8] {
+        assert!(path.len() <= FILE_PATH_BYTES_MAX && data.len() <= FILE_CHUNK_BYTES);
+        self.begin(KIND_FILE_CHUNK);
+        self.buf.extend_from_slice(&(path.len() as u16).to_le_bytes());
+        self.buf.extend_from_slice(path.as_bytes());
+        self.buf.extend_from_slice(&file_bytes.to_le_bytes());
+        self.buf.extend_from_slice(&offset.to_le_bytes());
+        self.buf.extend_from_slice(data);
+        self.finish()
+    }
+
+    pub fn rebuilt(&mut self, files: u32, bytes: u64) -> &[u8] {
+        self.begin(KIND_REBUILT);
+        self.buf.extend_from_slice(&files.to_le_bytes());
+        self.buf.extend_from_slice(&bytes.to_le_bytes());
+        self.finish()
+    }
+
     /// Starts a `Records` frame; add records with [`record`](Self::record), then
     /// [`finish_records`](Self::finish_records).
     pub fn begin_records(&mut self, primary_durable: u64, promotable: bool) {
@@ -442,8 +481,34 @@ fn parse(frame: &[u8]) -> Result<Frame<'_>, WireError> {
                 hash: u128::from_le_bytes(body[8..24].try_into().expect("16 bytes")),
             })
         }
+        KIND_FILE_CHUNK => parse_file_chunk(body),
+        KIND_REBUILT => {
+            exact("Rebuilt", body, 12)?;
+            Ok(Frame::Rebuilt { files: le_u32(body, 0), bytes: le_u64(body, 4) })
+        }
         other => Err(WireError::UnknownKind(other)),
     }
+}
+
+fn parse_file_chunk(body: &[u8]) -> Result<Frame<'_>, WireError> {
+    if body.len() < 2 {
+        return Err(malformed("FileChunk", "shorter than its fixed fields"));
+    }
+    let path_len = le_u16(body, 0) as usize;
+    if path_len > FILE_PATH_BYTES_MAX || body.len() < 2 + path_len + 16 {
+        return Err(malformed("FileChunk", format!("a path of {path_len} bytes does not fit")));
+    }
+    let path = std::str::from_utf8(&body[2..2 + path_len])
+        .map_err(|_| malformed("FileChunk", "the path is not UTF-8"))?;
+    let (file_bytes, offset) = (le_u64(body, 2 + path_len), le_u64(body, 10 + path_len));
+    let data = &body[18 + path_len..];
+    if offset.checked_add(data.len() as u64).is_none_or(|end| end > file_bytes) {
+        return Err(malformed(
+            "FileChunk",
+            format!("{} bytes at offset {offset} pass the end of a {file_bytes}-byte file", data.len()),
+        ));
+    }
+    Ok(Frame::FileChunk { path, file_bytes, offset, data })
 }
 
 /// Checks the shape of every record once, so that iterating cannot fail.
@@ -526,6 +591,26 @@ mod tests {
             damaged[bit / 8] ^= 1 << (bit % 8);
             assert!(FrameReader::new().read(&mut &damaged[..]).is_err(), "bit {bit}");
         }
+    }
+
+    #[test]
+    fn file_chunks_round_trip_and_a_chunk_past_its_file_is_malformed() {
+        let mut w = FrameWriter::new();
+        let bytes = w.file_chunk("journal/input-1.seg", 10, 4, b"abcdef").to_vec();
+        match FrameReader::new().read(&mut &bytes[..]).expect("valid frame") {
+            Frame::FileChunk { path, file_bytes, offset, data } => {
+                assert_eq!((path, file_bytes, offset, data), ("journal/input-1.seg", 10, 4, &b"abcdef"[..]))
+            }
+            other => panic!("{other:?}"),
+        }
+        let bytes = w.rebuilt(3, 99).to_vec();
+        assert!(matches!(
+            FrameReader::new().read(&mut &bytes[..]),
+            Ok(Frame::Rebuilt { files: 3, bytes: 99 })
+        ));
+        let past = w.file_chunk("manifest.json", 5, 4, b"ab").to_vec();
+        let err = FrameReader::new().read(&mut &past[..]).unwrap_err().to_string();
+        assert!(err.contains("pass the end of a 5-byte file"), "{err}");
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub enum OwnedOutbound {
     CancelReject { user_ref: u32 },
     MassCancelResponse { user_ref: u32 },
     SystemEvent { code: u8 },
+    AccountQueryResponse { next_user_ref: u32 },
     Other(u8),
 }
 
@@ -136,17 +137,8 @@ impl Client {
 
     pub fn recv_any(&mut self) -> Option<Got> {
         loop {
-            match next_server_packet(&self.buf, FrameLimits::new(65_535)) {
-                Ok(Some((packet, used))) => {
-                    if matches!(packet, ServerPacket::SequencedData(_)) {
-                        self.sequenced.push(self.buf[..used].to_vec());
-                    }
-                    let got = convert(packet);
-                    self.buf.drain(..used);
-                    return Some(got);
-                }
-                Ok(None) => {}
-                Err(e) => panic!("server sent a malformed packet: {e}"),
+            if let Some(got) = self.take_buffered() {
+                return Some(got);
             }
             let mut chunk = [0u8; 4096];
             match self.stream.read(&mut chunk) {
@@ -158,6 +150,54 @@ impl Client {
                 Err(e) => panic!("read from the gateway: {e}"),
             }
         }
+    }
+
+    /// A packet already received whole, if any.
+    fn take_buffered(&mut self) -> Option<Got> {
+        match next_server_packet(&self.buf, FrameLimits::new(65_535)) {
+            Ok(Some((packet, used))) => {
+                if matches!(packet, ServerPacket::SequencedData(_)) {
+                    self.sequenced.push(self.buf[..used].to_vec());
+                }
+                let got = convert(packet);
+                self.buf.drain(..used);
+                Some(got)
+            }
+            Ok(None) => None,
+            Err(e) => panic!("server sent a malformed packet: {e}"),
+        }
+    }
+
+    /// The next packet other than a server heartbeat that arrives within `wait`; `None` when
+    /// none does (or the server closed). For asserting that the server says nothing.
+    pub fn recv_within(&mut self, wait: Duration) -> Option<Got> {
+        let deadline = std::time::Instant::now() + wait;
+        let got = loop {
+            match self.take_buffered() {
+                Some(Got::Heartbeat) => continue,
+                Some(got) => break Some(got),
+                None => {}
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break None;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    break None
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("read from the gateway: {e}"),
+            }
+        };
+        self.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        got
     }
 
     /// The next OUCH message.
@@ -226,6 +266,9 @@ fn convert(packet: ServerPacket<'_>) -> Got {
                     OwnedOutbound::MassCancelResponse { user_ref: m.user_ref_num }
                 }
                 Outbound::SystemEvent(e) => OwnedOutbound::SystemEvent { code: e.event_code.code() },
+                Outbound::AccountQueryResponse(q) => {
+                    OwnedOutbound::AccountQueryResponse { next_user_ref: q.next_user_ref_num }
+                }
                 other => OwnedOutbound::Other(format!("{other:?}").as_bytes()[0]),
             })
         }
