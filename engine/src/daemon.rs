@@ -483,16 +483,19 @@ fn recover(
     let sessions_dir = GatewaySettings::from_config(config).sessions_dir;
     let tails = OutputTails::read(&sessions_dir, config.accounts.len())
         .map_err(|e| DaemonError::Start(format!("reading the session output journals: {e}")))?;
+    // The market-data feed journal may need events from further back than the streams do.
+    let feed_after = crate::market_data::regenerate_after(config)
+        .map_err(|e| DaemonError::Start(format!("reading the market-data feed journal: {e}")))?;
+    let after = tails.regenerate_after().map(|t| feed_after.map_or(t, |f| t.min(f)));
     let mut last_progress = Instant::now();
-    let (recovered, collection) =
-        crate::recovery::recover_collecting(config, tails.regenerate_after(), &mut |done, total| {
-            if last_progress.elapsed() > Duration::from_millis(500) || done == total {
-                last_progress = Instant::now();
-                let _ = notifier.status(&format!("replaying journal: {done} of {total}"));
-                tracing::info!("replaying journal: {done} of {total}");
-            }
-        })
-        .map_err(|e| DaemonError::Start(e.to_string()))?;
+    let (recovered, collection) = crate::recovery::recover_collecting(config, after, &mut |done, total| {
+        if last_progress.elapsed() > Duration::from_millis(500) || done == total {
+            last_progress = Instant::now();
+            let _ = notifier.status(&format!("replaying journal: {done} of {total}"));
+            tracing::info!("replaying journal: {done} of {total}");
+        }
+    })
+    .map_err(|e| DaemonError::Start(e.to_string()))?;
     let report = &recovered.report;
     let state_hash = recovered.engine.state_hash().to_string();
     tracing::info!(
