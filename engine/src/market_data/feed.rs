@@ -74,6 +74,13 @@ impl FeedWriter {
             tracing::warn!("market-data feed journal had a torn tail, cut: {torn:?}");
         }
         let new_feed = writer.next_sequence() == 1;
+        let held = FeedHeld::from_tail(&tail, new_feed, last_sequence);
+        tracing::info!(
+            next_sequence = writer.next_sequence(),
+            held_through = held.through,
+            held_partial_messages = held.partial_messages,
+            "market-data feed journal opened"
+        );
         let stats = Arc::new(FeedStats::default());
         let first_unsent = writer.next_sequence();
         stats.recorded_sequence.store(first_unsent - 1, Ordering::Release);
@@ -83,7 +90,7 @@ impl FeedWriter {
         let mut feed = FeedWriter {
             writer,
             instruments,
-            held: FeedHeld::from_tail(&tail, new_feed, last_sequence),
+            held,
             dirty: false,
             stats: stats.clone(),
             stop: stop.clone(),

@@ -6,8 +6,8 @@ Prints its UDP port on the first line. Reads commands on stdin:
   report N   when every message 1..N has been applied (gaps filled through the
              retransmission server), print the book and the counters as one JSON line
   quit       exit
-Live packets are dropped at random with probability DROP_RATE (seeded); retransmitted ones
-(from the request server's address) never are. A sequence number seen twice must carry the
+Live packets carrying messages are dropped at random with probability DROP_RATE (seeded);
+retransmitted ones (from the request server's address) never are. A sequence number seen twice must carry the
 same bytes: a reused number is an error (exit 3).
 """
 
@@ -88,11 +88,11 @@ def main():
         if sock in readable:
             data, source = sock.recvfrom(65536)
             from_server = source == request_addr
-            if not from_server and rng.random() < drop_rate:
-                counts["dropped"] += 1
-                continue
             session = data[:10]
             seq, count = struct.unpack(">QH", data[10:20])
+            if not from_server and count not in (0, 0xFFFF) and rng.random() < drop_rate:
+                counts["dropped"] += 1
+                continue
             if count == 0:
                 counts["heartbeats"] += 1
                 high = max(high, seq - 1)

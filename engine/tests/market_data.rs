@@ -1,0 +1,335 @@
+//! The TotalView-ITCH 5.0 feed over MoldUDP64, through real sockets on loopback: the LOBSTER
+//! sample (AAPL, 2012-06-21) is driven through the OUCH gateway while an independent ITCH
+//! decoder listens (itchfeed, a PyPI package this project did not write, in
+//! tests/interop/itch_listener.py) and rebuilds the book, which must equal the engine's: full
+//! depth (price, size, order count per level) at the end, and every best bid and ask the engine
+//! went through. The listener drops packets at random and fills the gaps through the
+//! retransmission server; the engine is killed and restarted mid-stream and the numbering goes
+//! on without a reuse or a skip.
+//!
+//! Needs python3 (>= 3.11) with venv and PyPI on first run, like the OUCH interop test.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use petrel_engine::config::Config;
+use petrel_engine::core::{InstrumentId, Side};
+use support::{write_config, Client, Daemon, Got, OwnedOutbound, BIN};
+
+const ITCHFEED: &[&str] = &["itchfeed==1.6.4"];
+const LOBSTER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/lobster/AAPL_2012-06-21_34200000_57600000_message_10.csv"
+);
+const SESSION: &str = "PTRLTEST01";
+
+/// The independent listener, a child process fed commands on stdin.
+struct Listener {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    port: u16,
+}
+
+impl Listener {
+    fn start(request_port: u16, drop_rate: f64, seed: u64) -> Listener {
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("itchfeed-venv");
+        let python = petrel_testkit::venv::venv_python(&venv, ITCHFEED);
+        let mut child = Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/itch_listener.py"))
+            .args(["127.0.0.1", &request_port.to_string(), &drop_rate.to_string(), &seed.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the ITCH listener");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("the listener's port, got {line:?}"));
+        Listener { child, stdin, stdout, port }
+    }
+
+    /// The listener's book once it applied every message up to `last` (filling gaps through
+    /// the retransmission server).
+    fn report(&mut self, last: u64) -> serde_json::Value {
+        writeln!(self.stdin, "report {last}").unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "the listener ended: {:?}", self.child.try_wait());
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A UDP port free now on loopback (the request server's, named in the configuration).
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The development configuration with a feed to the listener and a request server.
+fn feed_config(dir: &Path, listener_port: u16, request_port: u16) -> PathBuf {
+    let path = write_config(dir, "epoll");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "\n[market_data]\nsession = \"{SESSION}\"\ndestinations = [\"127.0.0.1:{listener_port}\"]\n\
+         retransmission_listen = \"127.0.0.1:{request_port}\"\nheartbeat_interval_ms = 50\n"
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The last sequence number recorded in the feed journal (read-only, beside the running daemon:
+/// every message of a command is written before its OUCH answers are sent).
+fn feed_recorded(config: &Path) -> u64 {
+    let config = Config::load(config).unwrap();
+    let location = petrel_engine::market_data::feed_location(&config);
+    petrel_journal::open_read_only(&location).unwrap().next_sequence() - 1
+}
+
+/// One LOBSTER event the driver sends: 1 a new limit order, 3 a delete, 4 a visible execution
+/// (an immediate-or-cancel order against it); hidden executions (5) change no visible book.
+struct Event {
+    kind: u8,
+    order_id: u64,
+    size: u32,
+    price: u64,
+    buy: bool,
+}
+
+fn lobster() -> Vec<Event> {
+    std::fs::read_to_string(LOBSTER)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            Event {
+                kind: f[1].parse().unwrap(),
+                order_id: f[2].parse().unwrap(),
+                size: f[3].parse().unwrap(),
+                price: f[4].parse().unwrap(),
+                buy: f[5] == "1",
+            }
+        })
+        .filter(|e| matches!(e.kind, 1 | 3 | 4))
+        .collect()
+}
+
+/// Drives LOBSTER events through OUCH: ALICE enters the resting orders and deletes them, BOB
+/// takes. Each command's answer is awaited, so every message of it is recorded when this
+/// returns.
+struct Driver {
+    alice: Client,
+    bob: Client,
+    next_ref: u32,
+    refs: std::collections::HashMap<u64, u32>,
+}
+
+impl Driver {
+    fn connect(daemon: &Daemon, next_ref: u32, refs: std::collections::HashMap<u64, u32>) -> Driver {
+        let mut alice = Client::connect(daemon.addr);
+        assert!(matches!(alice.login("ALICE", "alice", 0), Got::LoginAccepted { .. }));
+        let mut bob = Client::connect(daemon.addr);
+        assert!(matches!(bob.login("BOB", "bob", 0), Got::LoginAccepted { .. }));
+        Driver { alice, bob, next_ref, refs }
+    }
+
+    fn send(&mut self, e: &Event) {
+        let user_ref = self.next_ref;
+        self.next_ref += 1;
+        match e.kind {
+            1 => {
+                self.alice.enter(user_ref, if e.buy { b'B' } else { b'S' }, e.size, "AAPL", e.price, b'0');
+                self.refs.insert(e.order_id, user_ref);
+                answer(&mut self.alice, user_ref);
+            }
+            3 => {
+                let Some(order) = self.refs.remove(&e.order_id) else { return };
+                self.alice.cancel(order, 0);
+                answer(&mut self.alice, order);
+            }
+            _ => {
+                // The resting order was on side `buy`; the taker comes from the other side.
+                self.bob.enter(user_ref, if e.buy { b'S' } else { b'B' }, e.size, "AAPL", e.price, b'3');
+                answer(&mut self.bob, user_ref);
+            }
+        }
+    }
+}
+
+/// Reads until the answer to `user_ref` (other messages, such as executions, are skipped).
+fn answer(client: &mut Client, user_ref: u32) {
+    loop {
+        match client.recv().expect("the gateway answers") {
+            Got::Ouch(
+                OwnedOutbound::Accepted { user_ref: r, .. }
+                | OwnedOutbound::Rejected { user_ref: r, .. }
+                | OwnedOutbound::Canceled { user_ref: r, .. }
+                | OwnedOutbound::CancelReject { user_ref: r },
+            ) if r == user_ref => return,
+            _ => {}
+        }
+    }
+}
+
+/// The engine's book after recovering its journal (the daemon stopped): per side, best first,
+/// [price, size, orders] per level.
+fn engine_book(config: &Path) -> (Vec<[u64; 3]>, Vec<[u64; 3]>) {
+    let config = Config::load(config).unwrap();
+    let recovered = petrel_engine::recovery::recover(&config, &mut |_, _| {}).unwrap();
+    let depth = |side| -> Vec<[u64; 3]> {
+        recovered
+            .engine
+            .depth(InstrumentId(0), side, usize::MAX)
+            .into_iter()
+            .map(|(price, size, orders)| [price as u64, size, u64::from(orders)])
+            .collect()
+    };
+    (depth(Side::Buy), depth(Side::Sell))
+}
+
+fn levels(report: &serde_json::Value, side: &str) -> Vec<[u64; 3]> {
+    serde_json::from_value(report[side].clone()).unwrap()
+}
+
+/// The best bid and ask the engine went through, one entry per change, from the OUCH-driven
+/// replay of the same events on a fresh engine (the daemon's own journal, applied command by
+/// command).
+fn engine_bbo_changes(config: &Path) -> Vec<serde_json::Value> {
+    let config = Config::load(config).unwrap();
+    let mut engine = petrel_engine::core::Engine::new(&config.engine).unwrap();
+    let location =
+        petrel_journal::JournalLocation::new(config.journal.dir.clone(), config.journal.file_prefix.clone());
+    let recovery = petrel_journal::open_read_only(&location).unwrap();
+    let mut reader = recovery.replay_from(1).unwrap();
+    let mut changes: Vec<serde_json::Value> = Vec::new();
+    let mut events = Vec::new();
+    while let Some(record) = reader.next_record().unwrap() {
+        let (command, _) = petrel_engine::input_record::decode(record.payload).unwrap();
+        engine.apply(&command, record.sequence, record.timestamp_ns, &mut events);
+        events.clear();
+        let best =
+            |b: Option<(i64, u64)>| b.map_or(serde_json::Value::Null, |(p, s)| serde_json::json!([p, s]));
+        let now = serde_json::json!([
+            best(engine.best_bid(InstrumentId(0))),
+            best(engine.best_ask(InstrumentId(0)))
+        ]);
+        if changes.last() != Some(&now) {
+            changes.push(now);
+        }
+    }
+    changes
+}
+
+/// Whether `sub` appears in `seq` in order (the feed shows every state the engine was in after
+/// a command, and may show more: the states between the messages of one command).
+fn is_subsequence(sub: &[serde_json::Value], seq: &[serde_json::Value]) -> bool {
+    let mut it = seq.iter();
+    sub.iter().all(|x| it.any(|y| y == x))
+}
+
+#[test]
+fn an_independent_itch_decoder_rebuilds_the_engines_book_through_drops_and_retransmission() {
+    let dir = tempfile::tempdir().unwrap();
+    let request_port = free_udp_port();
+    let mut listener = Listener::start(request_port, 0.01, 16);
+    let config = feed_config(dir.path(), listener.port, request_port);
+    let daemon = Daemon::start(BIN, &config);
+    let mut driver = Driver::connect(&daemon, 1, Default::default());
+    for event in lobster() {
+        driver.send(&event);
+    }
+    let recorded = feed_recorded(&config);
+    let report = listener.report(recorded);
+    daemon.stop();
+
+    let counts = &report["counts"];
+    assert!(counts["dropped"].as_u64().unwrap() > 0, "some packets were dropped: {counts}");
+    assert!(counts["retransmitted"].as_u64().unwrap() >= counts["dropped"].as_u64().unwrap(), "{counts}");
+    let types = &counts["types"];
+    for t in ["S", "R", "H", "A", "E", "D"] {
+        assert!(types[t].as_u64().unwrap_or(0) > 0, "the feed carried {t} messages: {types}");
+    }
+    let (bids, asks) = engine_book(&config);
+    assert!(!bids.is_empty() && !asks.is_empty());
+    assert_eq!(levels(&report, "bids"), bids, "full depth, bids");
+    assert_eq!(levels(&report, "asks"), asks, "full depth, asks");
+    let feed_bbo: Vec<serde_json::Value> = serde_json::from_value(report["bbo"].clone()).unwrap();
+    let engine_bbo = engine_bbo_changes(&config);
+    assert!(engine_bbo.len() > 100, "the sample moves the best prices often: {}", engine_bbo.len());
+    assert!(
+        is_subsequence(&engine_bbo, &feed_bbo),
+        "every best bid and ask of the engine is on the feed, in order"
+    );
+}
+
+#[test]
+fn a_killed_engine_regenerates_what_it_never_recorded_and_numbering_goes_on_without_reuse_or_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let request_port = free_udp_port();
+    let mut listener = Listener::start(request_port, 0.0, 17);
+    let config = feed_config(dir.path(), listener.port, request_port);
+    let events = lobster();
+    let half = events.len() / 2;
+    // Each event the driver sends is one command (input sequence); the first of the second half
+    // is durable, then the engine dies before recording any of its messages.
+    let (sent_first_half, refs) = {
+        let daemon = Daemon::start(BIN, &config);
+        let mut driver = Driver::connect(&daemon, 1, Default::default());
+        for event in &events[..half] {
+            driver.send(event);
+        }
+        let commands = daemon.last_sequence();
+        daemon.stop();
+        (commands, std::mem::take(&mut driver.refs))
+    };
+    let recorded_before = feed_recorded(&config);
+    let daemon = Daemon::start_with_env(
+        BIN,
+        &config,
+        &[("PETREL_FAILPOINT_ABORT_BEFORE_RELEASE", &(sent_first_half + 1).to_string())],
+    );
+    let mut driver = Driver::connect(&daemon, half as u32 + 1, refs);
+    let first = &events[half];
+    assert_eq!(first.kind, 1, "the sample's event {half} adds an order");
+    let user_ref = driver.next_ref;
+    driver.alice.enter(user_ref, if first.buy { b'B' } else { b'S' }, first.size, "AAPL", first.price, b'0');
+    assert!(driver.alice.recv().is_none(), "the engine died before answering");
+    let status = daemon.wait_exit();
+    assert!(!status.success(), "aborted at the failpoint: {status:?}");
+    assert_eq!(feed_recorded(&config), recorded_before, "nothing of the aborted command was recorded");
+
+    let daemon = Daemon::start(BIN, &config);
+    let regenerated = feed_recorded(&config);
+    assert_eq!(
+        regenerated,
+        recorded_before + 1,
+        "the Add Order of the durable command was regenerated, once"
+    );
+    let mut refs = std::mem::take(&mut driver.refs);
+    refs.insert(first.order_id, user_ref);
+    let mut driver = Driver::connect(&daemon, user_ref + 1, refs);
+    for event in &events[half + 1..] {
+        driver.send(event);
+    }
+    let recorded = feed_recorded(&config);
+    let report = listener.report(recorded);
+    daemon.stop();
+    // The listener exits with status 3 on a reused number; a skipped one would never fill.
+    assert_eq!(report["next"].as_u64().unwrap(), recorded + 1);
+    assert!(report["counts"]["end_of_session"].as_u64().unwrap() > 0, "a clean stop ends the session");
+    let (bids, asks) = engine_book(&config);
+    assert_eq!(levels(&report, "bids"), bids, "full depth, bids");
+    assert_eq!(levels(&report, "asks"), asks, "full depth, asks");
+}
