@@ -100,6 +100,8 @@ struct Observed {
     latency: Mutex<Summaries>,
     /// With `[replication]` (this engine is the primary).
     replication: Option<Arc<ReplicationStats>>,
+    /// With `[market_data]`.
+    market_data: Option<Arc<crate::market_data::FeedStats>>,
 }
 
 struct Summaries {
@@ -140,6 +142,7 @@ impl Observed {
                 fsync: LatencySummary::new(),
             }),
             replication,
+            market_data: gateway.market_data.clone(),
         }
     }
 
@@ -305,6 +308,9 @@ impl AdminHandler for Observed {
         );
         if let (Some(config), Some(stats)) = (&self.config.replication, &self.replication) {
             self.replication_view(config, stats).render_metrics(&mut e);
+        }
+        if let Some(feed) = &self.market_data {
+            feed.render_metrics(&mut e);
         }
     }
 
@@ -520,6 +526,8 @@ struct BoundGateway {
     heartbeat: Arc<AtomicU64>,
     intake: crate::gateway::IntakeHandle,
     log: Arc<crate::logging::HotLog>,
+    /// With `[market_data]`.
+    market_data: Option<Arc<crate::market_data::FeedStats>>,
 }
 
 type GatewayThread = std::thread::JoinHandle<Result<(), String>>;
@@ -565,6 +573,7 @@ fn start_gateway(
                 heartbeat: gateway.heartbeat(),
                 intake: gateway.take_intake_handle().expect("taken once, here"),
                 log: gateway.hot_log(),
+                market_data: gateway.market_data_stats(),
             }));
             gateway.run(&STOP).map_err(|e| e.to_string())
         })

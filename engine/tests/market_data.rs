@@ -333,3 +333,85 @@ fn a_killed_engine_regenerates_what_it_never_recorded_and_numbering_goes_on_with
     assert_eq!(levels(&report, "bids"), bids, "full depth, bids");
     assert_eq!(levels(&report, "asks"), asks, "full depth, asks");
 }
+
+/// The value of one sample in the engine's `/metrics` (0 when absent).
+fn metric(daemon: &Daemon, sample: &str) -> u64 {
+    let text = support::http_get(daemon.admin.unwrap(), "/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
+fn request(session: &str, sequence: u64, count: u16) -> Vec<u8> {
+    let mut r = format!("{session:<10}").into_bytes();
+    r.extend_from_slice(&sequence.to_be_bytes());
+    r.extend_from_slice(&count.to_be_bytes());
+    r
+}
+
+#[test]
+fn garbage_oversized_out_of_range_and_flooding_requests_are_refused_counted_and_harmless() {
+    use petrel_proto::{itch, moldudp64};
+    let dir = tempfile::tempdir().unwrap();
+    let feed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    feed.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    let request_port = free_udp_port();
+    let config = feed_config(dir.path(), feed.local_addr().unwrap().port(), request_port);
+    let daemon = Daemon::start(BIN, &config);
+    let server = std::net::SocketAddr::from(([127, 0, 0, 1], request_port));
+    let requester = UdpSocket::bind("127.0.0.1:0").unwrap();
+    requester.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    let recorded = feed_recorded(&config);
+    assert!(recorded > 0, "the start-of-day messages");
+
+    requester.send_to(b"junk!", server).unwrap();
+    requester.send_to(&[b'P'; 100], server).unwrap();
+    requester.send_to(&request("OTHERSESS", 1, 1), server).unwrap();
+    requester.send_to(&request(SESSION, 0, 1), server).unwrap();
+    requester.send_to(&request(SESSION, recorded + 1_000, 1), server).unwrap();
+    requester.send_to(&request(SESSION, 1, 0), server).unwrap();
+    let refused =
+        |r: &str| metric(&daemon, &format!("petrel_feed_requests_refused_total{{refusal=\"{r}\"}}"));
+    support::wait_for("six refusals", || {
+        refused("malformed") + refused("wrong_session") + refused("out_of_range") == 6
+    });
+    assert_eq!((refused("malformed"), refused("wrong_session"), refused("out_of_range")), (2, 1, 3));
+
+    // A good request is answered with the messages asked for, unicast to the requester.
+    requester.send_to(&request(SESSION, 1, 2), server).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = requester.recv(&mut buf).unwrap();
+    let (header, messages) = moldudp64::decode_packet(&buf[..n]).unwrap();
+    assert_eq!((header.session.as_str(), header.sequence, header.count), (SESSION, 1, 2));
+    let first: Vec<itch::Message> = messages.map(|m| itch::Message::decode(m.unwrap()).unwrap()).collect();
+    assert!(matches!(first[0], itch::Message::SystemEvent { event_code: b'O', .. }), "{first:?}");
+
+    // A flood from one requester: most refused, counted; order entry and the live feed go on.
+    for _ in 0..2_000 {
+        requester.send_to(&request(SESSION, 1, 1), server).unwrap();
+    }
+    support::wait_for("the flood refused", || refused("rate_limited") > 0);
+    let mut alice = Client::connect(daemon.addr);
+    assert!(matches!(alice.login("ALICE", "alice", 0), Got::LoginAccepted { .. }));
+    alice.enter(1, b'B', 100, "AAPL", 5_853_300, b'0');
+    answer(&mut alice, 1);
+    let add = loop {
+        let n = feed.recv(&mut buf).unwrap();
+        let (header, messages) = moldudp64::decode_packet(&buf[..n]).unwrap();
+        let found = messages
+            .map(|m| itch::Message::decode(m.unwrap()).unwrap())
+            .find(|m| matches!(m, itch::Message::AddOrder(_)));
+        if let Some(itch::Message::AddOrder(add)) = found {
+            break (header.sequence, add);
+        }
+    };
+    assert_eq!(add.0, recorded + 1, "the first message after the start of day");
+    assert_eq!((add.1.side, add.1.shares, add.1.price, add.1.stock.as_str()), (b'B', 100, 5_853_300, "AAPL"));
+    assert_eq!(add.1.header.stock_locate, 1, "AAPL is instrument 0: Stock Locate 1");
+    assert!(metric(&daemon, "petrel_feed_requests_served_total") >= 1);
+    assert!(
+        metric(&daemon, "petrel_feed_heartbeats_total") > 0
+            || metric(&daemon, "petrel_feed_packets_total") > 0
+    );
+    daemon.stop();
+}

@@ -39,3 +39,31 @@ pub(super) fn bump(counter: &AtomicU64) {
 pub(super) fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
+
+impl FeedStats {
+    /// Renders the feed's metrics (with `[market_data]` only).
+    pub fn render_metrics(&self, e: &mut crate::metrics::Exposition<'_>) {
+        use crate::metrics as m;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        e.counter(&m::FEED_MESSAGES_TOTAL, load(&self.messages_total));
+        e.counter(&m::FEED_REGENERATED_MESSAGES_TOTAL, load(&self.regenerated_messages_total));
+        e.counter(&m::FEED_PACKETS_TOTAL, load(&self.packets_total));
+        e.counter(&m::FEED_BYTES_TOTAL, load(&self.bytes_total));
+        e.counter(&m::FEED_HEARTBEATS_TOTAL, load(&self.heartbeats_total));
+        e.counter(&m::FEED_SEND_ERRORS_TOTAL, load(&self.send_errors_total));
+        e.counter(&m::FEED_JOURNAL_ERRORS_TOTAL, load(&self.journal_errors_total));
+        e.gauge(&m::FEED_RECORDED_SEQUENCE, load(&self.recorded_sequence) as f64);
+        e.gauge(&m::FEED_SENT_SEQUENCE, load(&self.sent_sequence) as f64);
+        e.counter(&m::FEED_REQUESTS_SERVED_TOTAL, load(&self.requests_served_total));
+        e.counter(&m::FEED_RETRANSMITTED_MESSAGES_TOTAL, load(&self.retransmitted_messages_total));
+        e.counters(
+            &m::FEED_REQUESTS_REFUSED_TOTAL,
+            [
+                ("malformed", load(&self.requests_malformed_total)),
+                ("wrong_session", load(&self.requests_wrong_session_total)),
+                ("out_of_range", load(&self.requests_out_of_range_total)),
+                ("rate_limited", load(&self.requests_rate_limited_total)),
+            ],
+        );
+    }
+}
