@@ -37,11 +37,17 @@ struct Listener {
 
 impl Listener {
     fn start(request_port: u16, drop_rate: f64, seed: u64) -> Listener {
+        Listener::start_on(request_port, drop_rate, seed, None)
+    }
+
+    /// With `group`: a member of that multicast group ("239.x.y.z:port") on loopback.
+    fn start_on(request_port: u16, drop_rate: f64, seed: u64, group: Option<&str>) -> Listener {
         let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("itchfeed-venv");
         let python = petrel_testkit::venv::venv_python(&venv, ITCHFEED);
         let mut child = Command::new(python)
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/itch_listener.py"))
             .args(["127.0.0.1", &request_port.to_string(), &drop_rate.to_string(), &seed.to_string()])
+            .args(group)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -80,10 +86,15 @@ fn free_udp_port() -> u16 {
 
 /// The development configuration with a feed to the listener and a request server.
 fn feed_config(dir: &Path, listener_port: u16, request_port: u16) -> PathBuf {
+    feed_config_to(dir, &format!("destinations = [\"127.0.0.1:{listener_port}\"]"), request_port)
+}
+
+/// The development configuration with a feed to `destination` (TOML keys) and a request server.
+fn feed_config_to(dir: &Path, destination: &str, request_port: u16) -> PathBuf {
     let path = write_config(dir, "epoll");
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!(
-        "\n[market_data]\nsession = \"{SESSION}\"\ndestinations = [\"127.0.0.1:{listener_port}\"]\n\
+        "\n[market_data]\nsession = \"{SESSION}\"\n{destination}\n\
          retransmission_listen = \"127.0.0.1:{request_port}\"\nheartbeat_interval_ms = 50\n"
     ));
     std::fs::write(&path, text).unwrap();
@@ -414,4 +425,93 @@ fn garbage_oversized_out_of_range_and_flooding_requests_are_refused_counted_and_
             || metric(&daemon, "petrel_feed_packets_total") > 0
     );
     daemon.stop();
+}
+
+/// `check-config` on the development configuration with `section` appended: exit code and
+/// what it printed.
+fn check_with(section: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "epoll");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(section);
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(BIN).args(["check-config", "--config"]).arg(&path).output().unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
+    (out.status.code().unwrap(), printed)
+}
+
+#[test]
+fn check_config_names_the_market_data_key_that_is_wrong() {
+    let (code, out) = check_with(
+        "\n[market_data]\nsession = \"PETREL01\"\nmulticast_group = \"239.1.1.1:26400\"\n\
+         destinations = [\"127.0.0.1:26401\"]\nretransmission_listen = \"127.0.0.1:26402\"\n",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("market data: ITCH 5.0 session PETREL01 to multicast 239.1.1.1:26400 127.0.0.1:26401, heartbeat 1000 ms, retransmission on 127.0.0.1:26402"),
+        "{out}"
+    );
+    for (section, key, why) in [
+        (
+            "session = \"TOO-LONG-NAME\"\ndestinations = [\"127.0.0.1:1\"]",
+            "market_data.session",
+            "1 to 10 letters or digits",
+        ),
+        ("session = \"P\"", "market_data.destinations", "the feed goes nowhere"),
+        (
+            "session = \"P\"\nmulticast_group = \"10.0.0.1:1\"",
+            "market_data.multicast_group",
+            "not an IPv4 multicast address",
+        ),
+        (
+            "session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\nmax_packet_bytes = 40",
+            "market_data.max_packet_bytes",
+            "must be between 66 and 65507",
+        ),
+        (
+            "session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\nheartbeat_interval_ms = 0",
+            "market_data.heartbeat_interval_ms",
+            "must be between",
+        ),
+        (
+            "session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\nmax_messages_per_request = 0",
+            "market_data.max_messages_per_request",
+            "must be between 1 and",
+        ),
+        (
+            "session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\nrequests_per_second_per_requester = 0",
+            "market_data.requests_per_second_per_requester",
+            "must be between",
+        ),
+        (
+            "session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\njournal_segment_bytes = 1000",
+            "market_data.journal_segment_bytes",
+            "multiple of 4096",
+        ),
+        ("session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\nsesion = \"typo\"", "sesion", "unknown field"),
+    ] {
+        let (code, out) = check_with(&format!("\n[market_data]\n{section}\n"));
+        assert_eq!(code, 2, "{section}: {out}");
+        assert!(out.contains(key) && out.contains(why), "{section}: wanted {key}: {why}, got {out}");
+    }
+}
+
+#[test]
+fn the_feed_reaches_a_multicast_group_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let request_port = free_udp_port();
+    let group = format!("239.193.7.{}:{}", request_port % 200 + 1, free_udp_port());
+    let mut listener = Listener::start_on(request_port, 0.0, 18, Some(&group));
+    let destination = format!("multicast_group = \"{group}\"\nmulticast_interface = \"127.0.0.1\"");
+    let config = feed_config_to(dir.path(), &destination, request_port);
+    let daemon = Daemon::start(BIN, &config);
+    let mut driver = Driver::connect(&daemon, 1, Default::default());
+    for event in lobster().iter().take(200) {
+        driver.send(event);
+    }
+    let report = listener.report(feed_recorded(&config));
+    daemon.stop();
+    let (bids, asks) = engine_book(&config);
+    assert_eq!((levels(&report, "bids"), levels(&report, "asks")), (bids, asks));
+    assert!(report["counts"]["packets"].as_u64().unwrap() > 100, "{}", report["counts"]);
 }

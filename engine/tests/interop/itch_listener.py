@@ -1,8 +1,9 @@
 """A MoldUDP64 listener that rebuilds the book from Petrel's ITCH feed with itchfeed, a
 TotalView-ITCH 5.0 parser this project did not write (PyPI `itchfeed`, module `itch`).
 
-Usage: itch_listener.py REQUEST_HOST REQUEST_PORT DROP_RATE SEED
-Prints its UDP port on the first line. Reads commands on stdin:
+Usage: itch_listener.py REQUEST_HOST REQUEST_PORT DROP_RATE SEED [GROUP:PORT]
+Prints its UDP port on the first line. With GROUP:PORT it joins that multicast group on
+127.0.0.1 (multicast on loopback) instead of taking a unicast port. Reads commands on stdin:
   report N   when every message 1..N has been applied (gaps filled through the
              retransmission server), print the book and the counters as one JSON line
   quit       exit
@@ -64,7 +65,14 @@ def main():
     rng = random.Random(int(sys.argv[4]))
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    sock.bind(("127.0.0.1", 0))
+    if len(sys.argv) > 5:
+        group, port = sys.argv[5].rsplit(":", 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((group, int(port)))
+        mreq = socket.inet_aton(group) + socket.inet_aton("127.0.0.1")
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    else:
+        sock.bind(("127.0.0.1", 0))
     print(sock.getsockname()[1], flush=True)
     parser = MessageParser()
     book = Book()
