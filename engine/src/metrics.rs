@@ -332,6 +332,12 @@ pub const FEED_REQUESTS_REFUSED_TOTAL: MetricDef = def(
     Some("refusal"),
     "Retransmission requests refused, by refusal: malformed, wrong_session, out_of_range, rate_limited.",
 );
+pub const FEED_SNAPSHOT_SESSIONS_TOTAL: MetricDef = def(
+    "petrel_feed_snapshot_sessions_total",
+    Counter,
+    Some("result"),
+    "Late joiners served by the snapshot service, by result: sent, or failed (no login, too slow, gone).",
+);
 
 /// Every metric the engine exports, in exposition order.
 pub const CATALOGUE: &[MetricDef] = &[
@@ -389,6 +395,7 @@ pub const CATALOGUE: &[MetricDef] = &[
     FEED_REQUESTS_SERVED_TOTAL,
     FEED_RETRANSMITTED_MESSAGES_TOTAL,
     FEED_REQUESTS_REFUSED_TOTAL,
+    FEED_SNAPSHOT_SESSIONS_TOTAL,
 ];
 
 /// Quantiles every summary reports; `1` is the maximum of the window.

@@ -37,17 +37,19 @@ struct Listener {
 
 impl Listener {
     fn start(request_port: u16, drop_rate: f64, seed: u64) -> Listener {
-        Listener::start_on(request_port, drop_rate, seed, None)
+        Listener::start_on(request_port, drop_rate, seed, None, false)
     }
 
-    /// With `group`: a member of that multicast group ("239.x.y.z:port") on loopback.
-    fn start_on(request_port: u16, drop_rate: f64, seed: u64, group: Option<&str>) -> Listener {
+    /// With `group`: a member of that multicast group ("239.x.y.z:port") on loopback. `late`:
+    /// it ignores the feed until told to join through the snapshot service ([`Listener::join`]).
+    fn start_on(request_port: u16, drop_rate: f64, seed: u64, group: Option<&str>, late: bool) -> Listener {
         let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("itchfeed-venv");
         let python = petrel_testkit::venv::venv_python(&venv, ITCHFEED);
         let mut child = Command::new(python)
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/itch_listener.py"))
             .args(["127.0.0.1", &request_port.to_string(), &drop_rate.to_string(), &seed.to_string()])
             .args(group)
+            .env("ITCH_LATE_JOIN", if late { "1" } else { "0" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -68,6 +70,13 @@ impl Listener {
         self.stdout.read_line(&mut line).unwrap();
         assert!(!line.is_empty(), "the listener ended: {:?}", self.child.try_wait());
         serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Listener {
+    /// A late joiner takes the book from the snapshot service at `port`.
+    fn join(&mut self, port: u16) {
+        writeln!(self.stdin, "join 127.0.0.1 {port}").unwrap();
     }
 }
 
@@ -501,7 +510,7 @@ fn the_feed_reaches_a_multicast_group_on_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let request_port = free_udp_port();
     let group = format!("239.193.7.{}:{}", request_port % 200 + 1, free_udp_port());
-    let mut listener = Listener::start_on(request_port, 0.0, 18, Some(&group));
+    let mut listener = Listener::start_on(request_port, 0.0, 18, Some(&group), false);
     let destination = format!("multicast_group = \"{group}\"\nmulticast_interface = \"127.0.0.1\"");
     let config = feed_config_to(dir.path(), &destination, request_port);
     let daemon = Daemon::start(BIN, &config);
@@ -514,4 +523,39 @@ fn the_feed_reaches_a_multicast_group_on_loopback() {
     let (bids, asks) = engine_book(&config);
     assert_eq!((levels(&report, "bids"), levels(&report, "asks")), (bids, asks));
     assert!(report["counts"]["packets"].as_u64().unwrap() > 100, "{}", report["counts"]);
+}
+
+#[test]
+fn a_subscriber_joining_half_way_through_the_snapshot_service_ends_with_the_engines_book() {
+    let dir = tempfile::tempdir().unwrap();
+    let request_port = free_udp_port();
+    let snapshot_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let group = format!("239.193.8.{}:{}", request_port % 200 + 1, free_udp_port());
+    let mut early = Listener::start_on(request_port, 0.0, 19, Some(&group), false);
+    let mut late = Listener::start_on(request_port, 0.01, 20, Some(&group), true);
+    let destination = format!(
+        "multicast_group = \"{group}\"\nmulticast_interface = \"127.0.0.1\"\nsnapshot_listen = \"127.0.0.1:{snapshot_port}\""
+    );
+    let config = feed_config_to(dir.path(), &destination, request_port);
+    let daemon = Daemon::start(BIN, &config);
+    let events = lobster();
+    let mut driver = Driver::connect(&daemon, 1, Default::default());
+    for event in &events[..events.len() / 2] {
+        driver.send(event);
+    }
+    late.join(snapshot_port);
+    for event in &events[events.len() / 2..] {
+        driver.send(event);
+    }
+    let recorded = feed_recorded(&config);
+    let early_report = early.report(recorded);
+    let late_report = late.report(recorded);
+    assert!(metric(&daemon, "petrel_feed_snapshot_sessions_total{result=\"sent\"}") == 1);
+    daemon.stop();
+    let counts = &late_report["counts"];
+    assert!(counts["snapshot_messages"].as_u64().unwrap() > 10, "the snapshot held the book: {counts}");
+    assert!(counts["snapshot_next"].as_u64().unwrap() > 100, "it was taken half-way: {counts}");
+    let (bids, asks) = engine_book(&config);
+    assert_eq!((levels(&early_report, "bids"), levels(&early_report, "asks")), (bids.clone(), asks.clone()));
+    assert_eq!((levels(&late_report, "bids"), levels(&late_report, "asks")), (bids, asks), "the late joiner");
 }

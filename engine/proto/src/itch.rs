@@ -381,6 +381,23 @@ impl Message {
     }
 }
 
+/// Length of the snapshot service's End of Snapshot message.
+pub const END_OF_SNAPSHOT_BYTES: usize = 21;
+
+/// End of Snapshot (`G`, 21 bytes: type, then the feed sequence number of the next message to
+/// apply from the live feed, numeric(20), right-justified and space-padded as SoupBinTCP's
+/// numbers are): the last message of a snapshot for a late joiner, in the shape of Nasdaq
+/// GLIMPSE 5.0's (which could not be checked against its specification here, see
+/// SPEC-NOTES.md).
+pub fn end_of_snapshot(next_sequence: u64) -> [u8; END_OF_SNAPSHOT_BYTES] {
+    let mut out = [b' '; END_OF_SNAPSHOT_BYTES];
+    out[0] = b'G';
+    let digits: [u8; 20] =
+        crate::soupbin::write_numeric("sequence_number", next_sequence).expect("a u64 has at most 20 digits");
+    out[1..].copy_from_slice(&digits);
+    out
+}
+
 /// Checking field readers over a message whose length was already checked.
 struct Fields<'a> {
     rd: Rd<'a>,

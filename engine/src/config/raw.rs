@@ -58,6 +58,8 @@ pub(super) struct RawMarketData {
     #[serde(default)]
     pub(super) retransmission_listen: Option<SocketAddr>,
     #[serde(default)]
+    pub(super) snapshot_listen: Option<SocketAddr>,
+    #[serde(default)]
     pub(super) heartbeat_interval_ms: Option<u64>,
     #[serde(default)]
     pub(super) max_packet_bytes: Option<u32>,

@@ -47,6 +47,8 @@ pub struct MarketDataConfig {
     pub destinations: Vec<SocketAddr>,
     /// The MoldUDP64 retransmission request server; unset: none.
     pub retransmission_listen: Option<SocketAddr>,
+    /// The snapshot service for late joiners (SoupBinTCP over TCP); unset: none.
+    pub snapshot_listen: Option<SocketAddr>,
     pub heartbeat_interval_ms: u64,
     /// UDP payload limit of one downstream packet (header included).
     pub max_packet_bytes: u32,

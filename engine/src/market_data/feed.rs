@@ -15,6 +15,7 @@
 use super::itch_map::{self, FeedInstruments};
 use super::publisher::Publisher;
 use super::rerequest::RequestServer;
+use super::snapshot::SnapshotServer;
 use super::stats::{add, bump, FeedStats};
 use super::{feed_journal_config, feed_location, midnight_ns, wall_ns, MarketDataError};
 use crate::config::{Config, MarketDataConfig};
@@ -56,6 +57,7 @@ pub struct FeedWriter {
     stop: Arc<AtomicBool>,
     publisher: Option<Publisher>,
     requests: Option<RequestServer>,
+    snapshots: Option<SnapshotServer>,
 }
 
 impl FeedWriter {
@@ -96,6 +98,7 @@ impl FeedWriter {
             stop: stop.clone(),
             publisher: None,
             requests: None,
+            snapshots: None,
         };
         if new_feed {
             for message in itch_map::start_of_day(midnight_ns(wall_ns()), &feed.instruments) {
@@ -105,6 +108,11 @@ impl FeedWriter {
         let location = feed_location(config);
         feed.publisher =
             Some(Publisher::start(md, location.clone(), first_unsent, stats.clone(), stop.clone())?);
+        if let Some(listen) = md.snapshot_listen {
+            let session = super::publisher::session_field(&md.session);
+            feed.snapshots =
+                Some(SnapshotServer::start(session, listen, location.clone(), stats.clone(), stop.clone())?);
+        }
         if let Some(listen) = md.retransmission_listen {
             feed.requests = Some(RequestServer::start(md, listen, location, stats, stop)?);
         }
@@ -200,6 +208,9 @@ impl Drop for FeedWriter {
         }
         if let Some(requests) = self.requests.take() {
             requests.join();
+        }
+        if let Some(snapshots) = self.snapshots.take() {
+            snapshots.join();
         }
     }
 }

@@ -12,11 +12,15 @@
 //!    how much).
 //! 4. `rerequest.rs` (`petrel-feed-requests` thread): the MoldUDP64 retransmission server,
 //!    answering from the feed journal.
+//! 5. `snapshot.rs` (`petrel-feed-snapshot` thread): the book for late joiners over SoupBinTCP,
+//!    from a replica the thread keeps by reading the feed journal (`replica.rs`).
 
 pub mod feed;
 pub mod itch_map;
 mod publisher;
+mod replica;
 mod rerequest;
+mod snapshot;
 pub mod stats;
 
 pub use crate::clock::{midnight_ns, wall_ns};

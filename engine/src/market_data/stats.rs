@@ -30,6 +30,9 @@ pub struct FeedStats {
     pub requests_wrong_session_total: AtomicU64,
     pub requests_out_of_range_total: AtomicU64,
     pub requests_rate_limited_total: AtomicU64,
+    /// Snapshots sent to late joiners, and subscribers dropped before theirs was sent.
+    pub snapshot_sessions_total: AtomicU64,
+    pub snapshot_failed_total: AtomicU64,
 }
 
 pub(super) fn bump(counter: &AtomicU64) {
@@ -64,6 +67,10 @@ impl FeedStats {
                 ("out_of_range", load(&self.requests_out_of_range_total)),
                 ("rate_limited", load(&self.requests_rate_limited_total)),
             ],
+        );
+        e.counters(
+            &m::FEED_SNAPSHOT_SESSIONS_TOTAL,
+            [("sent", load(&self.snapshot_sessions_total)), ("failed", load(&self.snapshot_failed_total))],
         );
     }
 }

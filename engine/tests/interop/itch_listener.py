@@ -6,6 +6,9 @@ Prints its UDP port on the first line. With GROUP:PORT it joins that multicast g
 127.0.0.1 (multicast on loopback) instead of taking a unicast port. Reads commands on stdin:
   report N   when every message 1..N has been applied (gaps filled through the
              retransmission server), print the book and the counters as one JSON line
+  join H P   (with ITCH_LATE_JOIN=1, which ignores the feed until then) take the book from
+             the snapshot service at H:P over SoupBinTCP, then apply the live feed from the
+             sequence number its End of Snapshot names
   quit       exit
 Live packets carrying messages are dropped at random with probability DROP_RATE (seeded);
 retransmitted ones (from the request server's address) never are. A sequence number seen twice must carry the
@@ -13,6 +16,7 @@ same bytes: a reused number is an error (exit 3).
 """
 
 import json
+import os
 import random
 import select
 import socket
@@ -59,6 +63,40 @@ class Book:
         return sorted(([p, s, c] for p, (s, c) in agg.items()), reverse=(side == "B"))
 
 
+def read_exactly(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise SystemExit("the snapshot service closed early")
+        data += chunk
+    return data
+
+
+def take_snapshot(host, port, parser, book):
+    """Logs in to the snapshot service, applies what it sends; returns End of Snapshot's
+    sequence number and how many messages came."""
+    conn = socket.create_connection((host, port))
+    login = b"L" + b"LATE".ljust(6) + b"".ljust(10) + b"".ljust(10) + b"1".rjust(20)
+    conn.sendall(struct.pack(">H", len(login)) + login)
+    next_sequence, messages = None, 0
+    while True:
+        (length,) = struct.unpack(">H", read_exactly(conn, 2))
+        packet = read_exactly(conn, length)
+        kind, payload = packet[:1], packet[1:]
+        if kind == b"Z":
+            break
+        if kind == b"S" and payload[:1] == b"G":
+            next_sequence = int(payload[1:].decode().strip())
+        elif kind == b"S":
+            book.apply(parser.get_message_type(payload))
+            messages += 1
+    conn.close()
+    if next_sequence is None:
+        raise SystemExit("no End of Snapshot")
+    return next_sequence, messages
+
+
 def main():
     request_addr = (sys.argv[1], int(sys.argv[2]))
     drop_rate = float(sys.argv[3])
@@ -73,6 +111,10 @@ def main():
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
     else:
         sock.bind(("127.0.0.1", 0))
+    # Retransmission requests leave from, and their answers come back to, a unicast socket
+    # (a socket bound to a multicast group cannot receive a unicast answer).
+    req_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    req_sock.bind(("127.0.0.1", 0))
     print(sock.getsockname()[1], flush=True)
     parser = MessageParser()
     book = Book()
@@ -84,18 +126,30 @@ def main():
     counts = {"dropped": 0, "requests": 0, "retransmitted": 0, "heartbeats": 0,
               "end_of_session": 0, "packets": 0, "types": {}}
     report_at = None
+    report_deadline = 0.0
     last_request = 0.0
+    joined = os.environ.get("ITCH_LATE_JOIN") != "1"
+    counts["snapshot_messages"] = 0
     while True:
-        readable, _, _ = select.select([sock, sys.stdin], [], [], 0.02)
+        readable, _, _ = select.select([sock, req_sock, sys.stdin], [], [], 0.02)
         if sys.stdin in readable:
             line = sys.stdin.readline().split()
             if not line or line[0] == "quit":
                 return
             if line[0] == "report":
                 report_at = int(line[1])
-        if sock in readable:
-            data, source = sock.recvfrom(65536)
+                report_deadline = time.monotonic() + 120
+            if line[0] == "join":
+                expected, counts["snapshot_messages"] = take_snapshot(line[1], int(line[2]), parser, book)
+                counts["snapshot_next"] = expected
+                pending = {s: m for s, m in pending.items() if s >= expected}
+                high = max(high, expected - 1)
+                joined = True
+        for ready in (s for s in (sock, req_sock) if s in readable):
+            data, source = ready.recvfrom(65536)
             from_server = source == request_addr
+            if not joined:
+                continue
             session = data[:10]
             seq, count = struct.unpack(">QH", data[10:20])
             if not from_server and count not in (0, 0xFFFF) and rng.random() < drop_rate:
@@ -120,6 +174,8 @@ def main():
                             print(f"sequence {s} reused for other bytes", file=sys.stderr)
                             sys.exit(3)
                         continue
+                    if s < expected:
+                        continue  # a late joiner's snapshot holds it
                     seen[s] = message
                     pending[s] = message
                     high = max(high, s)
@@ -141,9 +197,12 @@ def main():
         now = time.monotonic()
         if session is not None and expected <= target and now - last_request > 0.05:
             want = min(target - expected + 1, 1000)
-            sock.sendto(session + struct.pack(">QH", expected, want), request_addr)
+            req_sock.sendto(session + struct.pack(">QH", expected, want), request_addr)
             counts["requests"] += 1
             last_request = now
+        if report_at is not None and expected <= report_at and time.monotonic() > report_deadline:
+            # Fail the test rather than hang it; a passing run never waits this out.
+            raise SystemExit(f"stuck at {expected} of {report_at}: {counts}")
         if report_at is not None and expected > report_at:
             print(json.dumps({"next": expected, "bids": book.levels("B"), "asks": book.levels("S"),
                               "bbo": bbo, "counts": counts}), flush=True)

@@ -208,6 +208,12 @@ fn bad_input_is_refused_naming_message_field_and_offset() {
 }
 
 #[test]
+fn end_of_snapshot_carries_the_next_sequence_as_a_numeric_field() {
+    assert_eq!(&end_of_snapshot(1234), b"G                1234");
+    assert_eq!(&end_of_snapshot(u64::MAX)[1..], b"18446744073709551615");
+}
+
+#[test]
 fn a_timestamp_is_48_bits() {
     let m = Message::OrderDelete { header: Header { timestamp_ns: 86_399_999_999_999, ..H }, order_ref: 1 };
     let mut buf = [0u8; MESSAGE_BYTES_MAX];

@@ -78,6 +78,7 @@ pub(super) fn market_data(
         multicast_ttl,
         destinations: raw.destinations,
         retransmission_listen: raw.retransmission_listen,
+        snapshot_listen: raw.snapshot_listen,
         heartbeat_interval_ms,
         max_packet_bytes,
         max_messages_per_request,
