@@ -121,7 +121,14 @@ fn other_data_path() -> Result {
 pub fn fuzz(seconds: u32) -> Result {
     let dir = Path::new("engine/proto");
     let limit = format!("-max_total_time={seconds}");
-    for target in ["soupbin_server", "soupbin_client", "ouch_inbound", "ouch_outbound"] {
+    for target in [
+        "soupbin_server",
+        "soupbin_client",
+        "ouch_inbound",
+        "ouch_outbound",
+        "itch_message",
+        "moldudp64_packet",
+    ] {
         run(
             &format!("fuzz {target} for {seconds}s"),
             "cargo",
