@@ -90,8 +90,9 @@ pub fn quick() -> Result {
 /// (run-to-completion), so again on the pipeline; the runtime's crash suite on the generated
 /// configuration (pipeline), so again running to completion. (pipeline_no_alloc and
 /// pipeline_e2e name their path in each test.)
-const BOTH_DATA_PATHS: [(&str, &str); 8] = [
+const BOTH_DATA_PATHS: [(&str, &str); 9] = [
     ("gateway", "pipeline"),
+    ("market_data", "pipeline"),
     ("gateway_no_alloc", "pipeline"),
     ("crash", "pipeline"),
     ("crash_network", "pipeline"),
