@@ -195,7 +195,8 @@ impl Message {
     }
 
     /// Writes the message at the start of `out`; returns its length. A timestamp above u48 is
-    /// written modulo 2^48 (callers pass nanoseconds since midnight, which always fit).
+    /// written modulo 2^48 (callers pass nanoseconds since midnight, which always fit). One
+    /// `match` arm per message type: the accepted exception to the function-length rule.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
         let (msg_type, len) = self.type_and_len();
         let mut w = Wr::new(out, len)?;

@@ -17,28 +17,8 @@ pub(super) fn market_data(
     loc: &Locator,
 ) -> Result<Option<MarketDataConfig>, ConfigFileError> {
     let Some(raw) = raw else { return Ok(None) };
+    check_session_and_destinations(&raw, loc)?;
     let at = |key: &'static str| [K("market_data"), K(key)];
-    if !(1..=10).contains(&raw.session.len()) || !raw.session.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(loc.error(
-            &at("session"),
-            format!("session {:?} must be 1 to 10 letters or digits (the MoldUDP64 session)", raw.session),
-        ));
-    }
-    if let Some(group) = raw.multicast_group {
-        let multicast = matches!(group, std::net::SocketAddr::V4(v4) if v4.ip().is_multicast());
-        if !multicast {
-            return Err(loc.error(
-                &at("multicast_group"),
-                format!("multicast_group = {group} is not an IPv4 multicast address (224.0.0.0/4)"),
-            ));
-        }
-    }
-    if raw.multicast_group.is_none() && raw.destinations.is_empty() {
-        return Err(loc.error(
-            &at("destinations"),
-            "the feed goes nowhere: set multicast_group, or list unicast destinations",
-        ));
-    }
     let ranged = |key: &'static str, value: u64, min: u64, max: u64| {
         if (min..=max).contains(&value) {
             Ok(value)
@@ -85,4 +65,31 @@ pub(super) fn market_data(
         requests_per_second_per_requester,
         journal_segment_bytes,
     }))
+}
+
+/// The session is a MoldUDP64 session field; the feed must go somewhere, multicast to a group.
+fn check_session_and_destinations(raw: &RawMarketData, loc: &Locator) -> Result<(), ConfigFileError> {
+    let at = |key: &'static str| [K("market_data"), K(key)];
+    if !(1..=10).contains(&raw.session.len()) || !raw.session.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(loc.error(
+            &at("session"),
+            format!("session {:?} must be 1 to 10 letters or digits (the MoldUDP64 session)", raw.session),
+        ));
+    }
+    if let Some(group) = raw.multicast_group {
+        let multicast = matches!(group, std::net::SocketAddr::V4(v4) if v4.ip().is_multicast());
+        if !multicast {
+            return Err(loc.error(
+                &at("multicast_group"),
+                format!("multicast_group = {group} is not an IPv4 multicast address (224.0.0.0/4)"),
+            ));
+        }
+    }
+    if raw.multicast_group.is_none() && raw.destinations.is_empty() {
+        return Err(loc.error(
+            &at("destinations"),
+            "the feed goes nowhere: set multicast_group, or list unicast destinations",
+        ));
+    }
+    Ok(())
 }
