@@ -264,15 +264,24 @@ fn an_independent_itch_decoder_rebuilds_the_engines_book_through_drops_and_retra
     let dir = tempfile::tempdir().unwrap();
     let request_port = free_udp_port();
     let mut listener = Listener::start(request_port, 0.01, 16);
-    let config = feed_config(dir.path(), listener.port, request_port);
+    // The smallest feed-journal segments, and the sample twice: publishing and retransmission
+    // go on across segments.
+    let destination =
+        format!("destinations = [\"127.0.0.1:{}\"]\njournal_segment_bytes = 73_728", listener.port);
+    let config = feed_config_to(dir.path(), &destination, request_port);
     let daemon = Daemon::start(BIN, &config);
     let mut driver = Driver::connect(&daemon, 1, Default::default());
-    for event in lobster() {
-        driver.send(&event);
+    for event in lobster().iter().chain(lobster().iter()) {
+        driver.send(event);
     }
     let recorded = feed_recorded(&config);
     let report = listener.report(recorded);
     daemon.stop();
+    let segments = std::fs::read_dir(dir.path().join("journal/market_data"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".seg"))
+        .count();
+    assert!(segments >= 2, "the feed journal rolled over to a new segment: {segments} files");
 
     let counts = &report["counts"];
     assert!(counts["dropped"].as_u64().unwrap() > 0, "some packets were dropped: {counts}");
@@ -496,6 +505,11 @@ fn check_config_names_the_market_data_key_that_is_wrong() {
             "session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\njournal_segment_bytes = 1000",
             "market_data.journal_segment_bytes",
             "multiple of 4096",
+        ),
+        (
+            "session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\njournal_segment_bytes = 65536",
+            "market_data.journal_segment_bytes",
+            "between 73728",
         ),
         ("session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\nsesion = \"typo\"", "sesion", "unknown field"),
     ] {

@@ -6,6 +6,9 @@ use crate::config::locate::Seg::Key as K;
 use crate::config::raw::RawMarketData;
 use crate::config::{ConfigFileError, MarketDataConfig};
 
+/// The smallest feed-journal segment the journal accepts: its header page and one write
+/// buffer (64 KiB) or one record of the largest payload, whichever is more.
+const SEGMENT_BYTES_MIN: u64 = 73_728;
 /// The largest UDP payload over IPv4.
 const UDP_PAYLOAD_BYTES_MAX: u32 = 65_507;
 /// A packet must hold the MoldUDP64 header and the largest ITCH message with its length.
@@ -45,10 +48,13 @@ pub(super) fn market_data(
         1_000_000,
     )? as u32;
     let journal_segment_bytes = raw.journal_segment_bytes.unwrap_or(16 << 20);
-    if journal_segment_bytes % 4096 != 0 || !(1 << 20..=1 << 34).contains(&journal_segment_bytes) {
+    if journal_segment_bytes % 4096 != 0 || !(SEGMENT_BYTES_MIN..=1 << 34).contains(&journal_segment_bytes) {
         return Err(loc.error(
             &at("journal_segment_bytes"),
-            format!("journal_segment_bytes = {journal_segment_bytes} must be a multiple of 4096 between 1 MiB and 16 GiB"),
+            format!(
+                "journal_segment_bytes = {journal_segment_bytes} must be a multiple of 4096 between \
+                 {SEGMENT_BYTES_MIN} and 16 GiB"
+            ),
         ));
     }
     Ok(Some(MarketDataConfig {
