@@ -118,7 +118,7 @@ def main():
     print(sock.getsockname()[1], flush=True)
     parser = MessageParser()
     book = Book()
-    bbo = []  # best bid and ask after each message that changed them
+    bbo = {}  # sequence number -> best bid and ask after that message
     seen = {}
     pending = {}
     expected, high = 1, 0
@@ -189,9 +189,7 @@ def main():
                 counts["types"][t] = counts["types"].get(t, 0) + 1
                 book.apply(m)
                 bids, asks = book.levels("B"), book.levels("S")
-                best = (bids[0][:2] if bids else None, asks[0][:2] if asks else None)
-                if not bbo or bbo[-1] != best:
-                    bbo.append(best)
+                bbo[expected] = (bids[0][:2] if bids else None, asks[0][:2] if asks else None)
                 expected += 1
         target = max(high, report_at or 0)
         now = time.monotonic()
@@ -205,7 +203,7 @@ def main():
             raise SystemExit(f"stuck at {expected} of {report_at}: {counts}")
         if report_at is not None and expected > report_at:
             print(json.dumps({"next": expected, "bids": book.levels("B"), "asks": book.levels("S"),
-                              "bbo": bbo, "counts": counts}), flush=True)
+                              "bbo": {str(k): v for k, v in bbo.items()}, "counts": counts}), flush=True)
             report_at = None
 
 
