@@ -524,6 +524,11 @@ fn check_config_names_the_market_data_key_that_is_wrong() {
             "between 73728",
         ),
         ("session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\nsesion = \"typo\"", "sesion", "unknown field"),
+        (
+            "session = \"P\"\ndestinations = [\"127.0.0.1:1\"]\nattributed_accounts = [\"carol\"]",
+            "market_data.attributed_accounts",
+            "\"carol\", which is not an account; defined: alice, bob, mm1",
+        ),
     ] {
         let (code, out) = check_with(&format!("\n[market_data]\n{section}\n"));
         assert_eq!(code, 2, "{section}: {out}");
@@ -532,12 +537,14 @@ fn check_config_names_the_market_data_key_that_is_wrong() {
 }
 
 #[test]
-fn the_feed_reaches_a_multicast_group_on_loopback() {
+fn the_feed_reaches_a_multicast_group_on_loopback_with_the_attribution_an_account_opted_into() {
     let dir = tempfile::tempdir().unwrap();
     let request_port = free_udp_port();
     let group = format!("239.193.7.{}:{}", request_port % 200 + 1, free_udp_port());
     let mut listener = Listener::start_on(request_port, 0.0, 18, Some(&group), false);
-    let destination = format!("multicast_group = \"{group}\"\nmulticast_interface = \"127.0.0.1\"");
+    let destination = format!(
+        "multicast_group = \"{group}\"\nmulticast_interface = \"127.0.0.1\"\nattributed_accounts = [\"alice\"]"
+    );
     let config = feed_config_to(dir.path(), &destination, request_port);
     let daemon = Daemon::start(BIN, &config);
     let mut driver = Driver::connect(&daemon, 1, Default::default());
@@ -549,6 +556,10 @@ fn the_feed_reaches_a_multicast_group_on_loopback() {
     let (bids, asks) = engine_book(&config);
     assert_eq!((levels(&report, "bids"), levels(&report, "asks")), (bids, asks));
     assert!(report["counts"]["packets"].as_u64().unwrap() > 100, "{}", report["counts"]);
+    // Every resting order is ALICE's, whose firm DEV1 is her MPID.
+    let types = &report["counts"]["types"];
+    assert!(types["F"].as_u64().unwrap_or(0) > 50 && types["A"].is_null(), "{types}");
+    assert!(report["mpids"].as_array().unwrap().iter().all(|m| m == "DEV1"), "{}", report["mpids"]);
 }
 
 #[test]

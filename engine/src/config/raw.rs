@@ -60,6 +60,8 @@ pub(super) struct RawMarketData {
     #[serde(default)]
     pub(super) snapshot_listen: Option<SocketAddr>,
     #[serde(default)]
+    pub(super) attributed_accounts: Vec<String>,
+    #[serde(default)]
     pub(super) heartbeat_interval_ms: Option<u64>,
     #[serde(default)]
     pub(super) max_packet_bytes: Option<u32>,

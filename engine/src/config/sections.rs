@@ -49,6 +49,9 @@ pub struct MarketDataConfig {
     pub retransmission_listen: Option<SocketAddr>,
     /// The snapshot service for late joiners (SoupBinTCP over TCP); unset: none.
     pub snapshot_listen: Option<SocketAddr>,
+    /// Accounts whose new orders are published as Add Order with MPID Attribution (`F`), the
+    /// MPID being the account's firm name; the others' anonymously (`A`).
+    pub attributed_accounts: Vec<String>,
     pub heartbeat_interval_ms: u64,
     /// UDP payload limit of one downstream packet (header included).
     pub max_packet_bytes: u32,

@@ -52,6 +52,9 @@ pub struct FeedWriter {
     writer: JournalWriter,
     instruments: FeedInstruments,
     held: FeedHeld,
+    /// The order of the newest Accepted released, and its account: the Book(Add) of the same
+    /// command names the order but not its owner (attribution needs the owner).
+    last_accepted: (u64, u32),
     dirty: bool,
     stats: Arc<FeedStats>,
     stop: Arc<AtomicBool>,
@@ -93,6 +96,7 @@ impl FeedWriter {
             writer,
             instruments,
             held,
+            last_accepted: (u64::MAX, 0),
             dirty: false,
             stats: stats.clone(),
             stop: stop.clone(),
@@ -131,8 +135,21 @@ impl FeedWriter {
     /// Records the ITCH message of one released event, unless the journal already holds it
     /// (regeneration at start).
     pub fn publish(&mut self, event: &OutboundEvent) {
+        let attribution = match event.event {
+            petrel_core::Event::Accepted(a) => {
+                self.last_accepted = (a.order_id.0, a.account.0);
+                return;
+            }
+            petrel_core::Event::Book(petrel_core::BookChange::Add { order_id, .. })
+                if order_id.0 == self.last_accepted.0 =>
+            {
+                self.instruments.mpid(petrel_core::AccountId(self.last_accepted.1))
+            }
+            _ => None,
+        };
+        let timestamp_ns = midnight_ns(event.timestamp_ns);
         let Some(message) =
-            itch_map::book_message(&event.event, midnight_ns(event.timestamp_ns), &self.instruments)
+            itch_map::book_message(&event.event, timestamp_ns, &self.instruments, attribution)
         else {
             return;
         };

@@ -7,6 +7,8 @@
 //!   Match Number is the core's `MatchId`, the number both OUCH Order Executed messages carry.
 //! - Timestamps are nanoseconds since midnight (UTC) of the command's sequenced timestamp, as
 //!   OUCH's are, so a feed is a function of the input journal.
+//! - An order of an account listed in `market_data.attributed_accounts` is added with MPID
+//!   Attribution (`F`), the MPID being its firm's name; every other order anonymously (`A`).
 //! - A resting order always executes at its own price in a price-time book, so executions are
 //!   Order Executed (`E`); Petrel has no non-displayed orders, so it sends no Trade (`P`).
 //! - Prices are Price(4), the core's own unit, saturated at u32::MAX ($429,496.7295), the
@@ -33,11 +35,13 @@ fn side(side: Side) -> u8 {
     }
 }
 
-/// What the mapping needs of the configuration: each instrument's symbol and round lot.
+/// What the mapping needs of the configuration: each instrument's symbol and round lot, and
+/// each account's MPID when its orders are attributed.
 #[derive(Clone, Debug)]
 pub struct FeedInstruments {
     pub symbols: Vec<Alpha<8>>,
     pub round_lots: Vec<u32>,
+    pub mpids: Vec<Option<Alpha<4>>>,
 }
 
 impl FeedInstruments {
@@ -49,7 +53,18 @@ impl FeedInstruments {
             .map(|i| Alpha::from_wire(i.symbol.0).unwrap_or(Alpha::BLANK))
             .collect();
         let round_lots = config.engine.instruments.iter().map(|i| i.lot_size).collect();
-        FeedInstruments { symbols, round_lots }
+        let attributed = config.market_data.as_ref().map_or(&[][..], |md| &md.attributed_accounts[..]);
+        let mpids = config
+            .accounts
+            .iter()
+            .map(|a| attributed.contains(&a.name).then(|| Alpha::new("firm", &a.firm).ok()).flatten())
+            .collect();
+        FeedInstruments { symbols, round_lots, mpids }
+    }
+
+    /// The MPID an account's orders are attributed to, if it opted in.
+    pub fn mpid(&self, account: petrel_core::AccountId) -> Option<Alpha<4>> {
+        self.mpids.get(account.0 as usize).copied().flatten()
     }
 
     fn symbol(&self, instrument: InstrumentId) -> Alpha<8> {
@@ -58,8 +73,13 @@ impl FeedInstruments {
 }
 
 /// The ITCH message of one released event, if it changes a book. `timestamp_ns` is already
-/// nanoseconds since midnight.
-pub fn book_message(event: &Event, timestamp_ns: u64, instruments: &FeedInstruments) -> Option<Message> {
+/// nanoseconds since midnight; `attribution`: the MPID of an added order's account, if any.
+pub fn book_message(
+    event: &Event,
+    timestamp_ns: u64,
+    instruments: &FeedInstruments,
+    attribution: Option<Alpha<4>>,
+) -> Option<Message> {
     let Event::Book(change) = event else { return None };
     let header = |instrument: InstrumentId| Header {
         stock_locate: stock_locate(instrument),
@@ -74,7 +94,7 @@ pub fn book_message(event: &Event, timestamp_ns: u64, instruments: &FeedInstrume
             shares: qty,
             stock: instruments.symbol(instrument),
             price: price4(price),
-            attribution: None,
+            attribution,
         }),
         BookChange::Execute { instrument, order_id, qty, match_id, .. } => Message::OrderExecuted {
             header: header(instrument),
@@ -152,6 +172,7 @@ mod tests {
         FeedInstruments {
             symbols: vec![Alpha::new("s", "AAPL").unwrap(), Alpha::new("s", "MSFT").unwrap()],
             round_lots: vec![100, 1],
+            mpids: vec![None],
         }
     }
 
@@ -165,7 +186,7 @@ mod tests {
             price: 5_853_300,
             qty: 100,
         });
-        let Some(Message::AddOrder(a)) = book_message(&add, 42, &i) else { panic!("an Add Order") };
+        let Some(Message::AddOrder(a)) = book_message(&add, 42, &i, None) else { panic!("an Add Order") };
         assert_eq!((a.header.stock_locate, a.header.timestamp_ns), (2, 42));
         assert_eq!(
             (a.order_ref, a.side, a.shares, a.price, a.stock.as_str()),
@@ -179,7 +200,7 @@ mod tests {
             match_id: MatchId(9),
         });
         assert_eq!(
-            book_message(&exec, 1, &i),
+            book_message(&exec, 1, &i, None),
             Some(Message::OrderExecuted {
                 header: Header { stock_locate: 1, tracking_number: 0, timestamp_ns: 1 },
                 order_ref: 7,
@@ -196,20 +217,26 @@ mod tests {
         });
         let Some(Message::OrderReplace {
             original_order_ref: 7, new_order_ref: 8, shares: 3, price: 0, ..
-        }) = book_message(&replace, 1, &i)
+        }) = book_message(&replace, 1, &i, None)
         else {
             panic!("an Order Replace with a negative price saturated at 0")
         };
         let cancel =
             Event::Book(BookChange::Cancel { instrument: InstrumentId(0), order_id: OrderId(7), qty: 5 });
         assert!(matches!(
-            book_message(&cancel, 1, &i),
+            book_message(&cancel, 1, &i, None),
             Some(Message::OrderCancel { cancelled_shares: 5, .. })
         ));
         let delete = Event::Book(BookChange::Delete { instrument: InstrumentId(0), order_id: OrderId(7) });
-        assert!(matches!(book_message(&delete, 1, &i), Some(Message::OrderDelete { order_ref: 7, .. })));
+        assert!(matches!(
+            book_message(&delete, 1, &i, None),
+            Some(Message::OrderDelete { order_ref: 7, .. })
+        ));
+        let mpid = Alpha::new("m", "DEV1").unwrap();
+        let Some(f) = book_message(&add, 42, &i, Some(mpid)) else { panic!("an Add Order") };
+        assert_eq!(f.type_and_len(), (b'F', 40), "Add Order with MPID Attribution");
         let killed = Event::KillSwitch { account: petrel_core::AccountId(0), engaged: true };
-        assert_eq!(book_message(&killed, 1, &i), None, "only book changes are public");
+        assert_eq!(book_message(&killed, 1, &i, None), None, "only book changes are public");
     }
 
     #[test]

@@ -17,6 +17,7 @@ struct Resting {
     timestamp_ns: u64,
     /// Feed sequence number of the Add Order or Order Replace that placed it.
     priority: u64,
+    attribution: Option<Alpha<4>>,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +54,7 @@ impl Replica {
                     stock: a.stock,
                     timestamp_ns: a.header.timestamp_ns,
                     priority: sequence,
+                    attribution: a.attribution,
                 };
                 self.orders.insert(a.order_ref, resting);
             }
@@ -111,7 +113,7 @@ impl Replica {
                 shares: o.shares,
                 stock: o.stock,
                 price: o.price,
-                attribution: None,
+                attribution: o.attribution,
             });
             let mut bytes = vec![0u8; petrel_proto::itch::MESSAGE_BYTES_MAX];
             let n = add.encode(&mut bytes).expect("an Add Order fits");

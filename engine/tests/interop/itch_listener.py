@@ -30,12 +30,15 @@ from itch.parser import MessageParser
 class Book:
     def __init__(self):
         self.orders = {}  # order reference -> [side, price, shares, locate]
+        self.mpids = set()  # attributions seen on Add Order with MPID Attribution
 
     def apply(self, m):
         t = m.message_type
         if t in (b"A", b"F"):
             self.orders[m.order_reference_number] = [
                 m.buy_sell_indicator.decode(), m.price, m.shares, m.stock_locate]
+            if t == b"F":
+                self.mpids.add(m.attribution.decode().strip())
         elif t in (b"E", b"C"):
             self.reduce(m.order_reference_number, m.executed_shares)
         elif t == b"X":
@@ -203,7 +206,8 @@ def main():
             raise SystemExit(f"stuck at {expected} of {report_at}: {counts}")
         if report_at is not None and expected > report_at:
             print(json.dumps({"next": expected, "bids": book.levels("B"), "asks": book.levels("S"),
-                              "bbo": {str(k): v for k, v in bbo.items()}, "counts": counts}), flush=True)
+                              "bbo": {str(k): v for k, v in bbo.items()}, "counts": counts,
+                              "mpids": sorted(book.mpids)}), flush=True)
             report_at = None
 
 

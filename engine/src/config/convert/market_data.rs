@@ -4,7 +4,7 @@
 use crate::config::locate::Locator;
 use crate::config::locate::Seg::Key as K;
 use crate::config::raw::RawMarketData;
-use crate::config::{ConfigFileError, MarketDataConfig};
+use crate::config::{AccountInfo, ConfigFileError, MarketDataConfig};
 
 /// The smallest feed-journal segment the journal accepts: its header page and one write
 /// buffer (64 KiB) or one record of the largest payload, whichever is more.
@@ -17,10 +17,21 @@ const PACKET_BYTES_MIN: u32 =
 
 pub(super) fn market_data(
     raw: Option<RawMarketData>,
+    accounts: &[AccountInfo],
     loc: &Locator,
 ) -> Result<Option<MarketDataConfig>, ConfigFileError> {
     let Some(raw) = raw else { return Ok(None) };
     check_session_and_destinations(&raw, loc)?;
+    if let Some(unknown) = raw.attributed_accounts.iter().find(|n| !accounts.iter().any(|a| &a.name == *n)) {
+        let names: Vec<String> = accounts.iter().map(|a| a.name.clone()).collect();
+        return Err(loc.error(
+            &[K("market_data"), K("attributed_accounts")],
+            format!(
+                "attributed_accounts names {unknown:?}, which is not an account; defined: {}",
+                super::list(&names)
+            ),
+        ));
+    }
     let at = |key: &'static str| [K("market_data"), K(key)];
     let ranged = |key: &'static str, value: u64, min: u64, max: u64| {
         if (min..=max).contains(&value) {
@@ -65,6 +76,7 @@ pub(super) fn market_data(
         destinations: raw.destinations,
         retransmission_listen: raw.retransmission_listen,
         snapshot_listen: raw.snapshot_listen,
+        attributed_accounts: raw.attributed_accounts,
         heartbeat_interval_ms,
         max_packet_bytes,
         max_messages_per_request,

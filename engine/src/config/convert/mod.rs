@@ -43,7 +43,7 @@ pub(super) fn convert(
     let admin = control::admin(raw.admin, loc)?;
     let log = control::log(raw.log, loc)?;
     let replication = replication::replication(raw.replication, base, loc)?;
-    let market_data = market_data::market_data(raw.market_data, loc)?;
+    let market_data = market_data::market_data(raw.market_data, &account_infos, loc)?;
     Ok(Config {
         path: path.to_owned(),
         engine,
