@@ -9,6 +9,7 @@ Prints its UDP port on the first line. With GROUP:PORT it joins that multicast g
   join H P   (with ITCH_LATE_JOIN=1, which ignores the feed until then) take the book from
              the snapshot service at H:P over SoupBinTCP, then apply the live feed from the
              sequence number its End of Snapshot names
+  eos        print the counters as one JSON line once End of Session has been received
   quit       exit
 Live packets carrying messages are dropped at random with probability DROP_RATE (seeded);
 retransmitted ones (from the request server's address) never are. A sequence number seen twice must carry the
@@ -130,6 +131,7 @@ def main():
               "end_of_session": 0, "packets": 0, "types": {}}
     report_at = None
     report_deadline = 0.0
+    eos_wanted = False
     last_request = 0.0
     joined = os.environ.get("ITCH_LATE_JOIN") != "1"
     counts["snapshot_messages"] = 0
@@ -139,6 +141,9 @@ def main():
             line = sys.stdin.readline().split()
             if not line or line[0] == "quit":
                 return
+            if line[0] == "eos":
+                eos_wanted = True
+                report_deadline = time.monotonic() + 120
             if line[0] == "report":
                 report_at = int(line[1])
                 report_deadline = time.monotonic() + 120
@@ -204,6 +209,11 @@ def main():
         if report_at is not None and expected <= report_at and time.monotonic() > report_deadline:
             # Fail the test rather than hang it; a passing run never waits this out.
             raise SystemExit(f"stuck at {expected} of {report_at}: {counts}")
+        if eos_wanted and counts["end_of_session"] > 0:
+            print(json.dumps({"next": expected, "counts": counts}), flush=True)
+            eos_wanted = False
+        if eos_wanted and time.monotonic() > report_deadline:
+            raise SystemExit(f"no End of Session: {counts}")
         if report_at is not None and expected > report_at:
             print(json.dumps({"next": expected, "bids": book.levels("B"), "asks": book.levels("S"),
                               "bbo": {str(k): v for k, v in bbo.items()}, "counts": counts,
