@@ -265,6 +265,7 @@ fn config(dir: &std::path::Path, idle: IdleStrategy) -> Config {
         admin: AdminConfig { listen: "127.0.0.1:0".parse().unwrap() },
         log: LogConfig { filter: "warn".into() },
         replication: None,
+        market_data: None,
     }
 }
 

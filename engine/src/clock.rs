@@ -3,6 +3,17 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Nanoseconds since midnight (UTC) of a Unix timestamp: the time OUCH answers and ITCH
+/// messages carry, taken from the command's sequenced timestamp.
+pub fn midnight_ns(timestamp_ns: u64) -> u64 {
+    timestamp_ns % 86_400_000_000_000
+}
+
+/// Wall-clock nanoseconds since the Unix epoch, for timestamps of what no command produced.
+pub fn wall_ns() -> u64 {
+    SystemClock.now_ns()
+}
+
 pub trait Clock {
     /// Nanoseconds since the Unix epoch.
     fn now_ns(&mut self) -> u64;

@@ -99,6 +99,8 @@ struct Observed {
     latency: Mutex<Summaries>,
     /// With `[replication]` (this engine is the primary).
     replication: Option<Arc<ReplicationStats>>,
+    /// With `[market_data]`.
+    market_data: Option<Arc<crate::market_data::FeedStats>>,
 }
 
 struct Summaries {
@@ -139,6 +141,7 @@ impl Observed {
                 fsync: LatencySummary::new(),
             }),
             replication,
+            market_data: gateway.market_data.clone(),
         }
     }
 
@@ -304,6 +307,9 @@ impl AdminHandler for Observed {
         );
         if let (Some(config), Some(stats)) = (&self.config.replication, &self.replication) {
             self.replication_view(config, stats).render_metrics(&mut e);
+        }
+        if let Some(feed) = &self.market_data {
+            feed.render_metrics(&mut e);
         }
     }
 
@@ -481,16 +487,19 @@ fn recover(
     let sessions_dir = GatewaySettings::from_config(config).sessions_dir;
     let tails = OutputTails::read(&sessions_dir, config.accounts.len())
         .map_err(|e| DaemonError::Start(format!("reading the session output journals: {e}")))?;
+    // The market-data feed journal may need events from further back than the streams do.
+    let feed_after = crate::market_data::regenerate_after(config)
+        .map_err(|e| DaemonError::Start(format!("reading the market-data feed journal: {e}")))?;
+    let after = tails.regenerate_after().map(|t| feed_after.map_or(t, |f| t.min(f)));
     let mut last_progress = Instant::now();
-    let (recovered, collection) =
-        crate::recovery::recover_collecting(config, tails.regenerate_after(), &mut |done, total| {
-            if last_progress.elapsed() > Duration::from_millis(500) || done == total {
-                last_progress = Instant::now();
-                let _ = notifier.status(&format!("replaying journal: {done} of {total}"));
-                tracing::info!("replaying journal: {done} of {total}");
-            }
-        })
-        .map_err(|e| DaemonError::Start(e.to_string()))?;
+    let (recovered, collection) = crate::recovery::recover_collecting(config, after, &mut |done, total| {
+        if last_progress.elapsed() > Duration::from_millis(500) || done == total {
+            last_progress = Instant::now();
+            let _ = notifier.status(&format!("replaying journal: {done} of {total}"));
+            tracing::info!("replaying journal: {done} of {total}");
+        }
+    })
+    .map_err(|e| DaemonError::Start(e.to_string()))?;
     let report = &recovered.report;
     let state_hash = recovered.engine.state_hash().to_string();
     tracing::info!(
@@ -515,6 +524,8 @@ struct BoundGateway {
     heartbeat: Arc<AtomicU64>,
     intake: crate::gateway::IntakeHandle,
     log: Arc<crate::logging::HotLog>,
+    /// With `[market_data]`.
+    market_data: Option<Arc<crate::market_data::FeedStats>>,
 }
 
 type GatewayThread = std::thread::JoinHandle<Result<(), String>>;
@@ -560,6 +571,7 @@ fn start_gateway(
                 heartbeat: gateway.heartbeat(),
                 intake: gateway.take_intake_handle().expect("taken once, here"),
                 log: gateway.hot_log(),
+                market_data: gateway.market_data_stats(),
             }));
             gateway.run(&STOP).map_err(|e| e.to_string())
         })

@@ -34,6 +34,7 @@ pub mod input_record;
 pub mod journal_tools;
 pub mod latency_export;
 pub mod logging;
+pub mod market_data;
 pub mod metrics;
 pub mod notify;
 pub mod port;

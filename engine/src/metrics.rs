@@ -290,6 +290,73 @@ pub const REPLICATION_DIVERGENCES_TOTAL: MetricDef = def(
     "State hash comparisons on the standby that differed from the primary's: its state is not the primary's and it will not be promoted.",
 );
 
+pub const FEED_MESSAGES_TOTAL: MetricDef = def(
+    "petrel_feed_messages_total",
+    Counter,
+    None,
+    "ITCH messages recorded in the market-data feed journal (each gets the next MoldUDP64 sequence number).",
+);
+pub const FEED_REGENERATED_MESSAGES_TOTAL: MetricDef = def(
+    "petrel_feed_regenerated_messages_total",
+    Counter,
+    None,
+    "Feed messages regenerated at start from the input journal: book changes of durable commands that a crash kept from the feed journal.",
+);
+pub const FEED_PACKETS_TOTAL: MetricDef =
+    def("petrel_feed_packets_total", Counter, None, "MoldUDP64 downstream packets with messages sent.");
+pub const FEED_BYTES_TOTAL: MetricDef = def(
+    "petrel_feed_bytes_total",
+    Counter,
+    None,
+    "UDP payload bytes of the feed's downstream packets, heartbeats and End of Session.",
+);
+pub const FEED_HEARTBEATS_TOTAL: MetricDef =
+    def("petrel_feed_heartbeats_total", Counter, None, "MoldUDP64 heartbeats sent while the feed was idle.");
+pub const FEED_SEND_ERRORS_TOTAL: MetricDef = def(
+    "petrel_feed_send_errors_total",
+    Counter,
+    None,
+    "Feed packet sends the kernel refused (not retried: listeners recover the gap by request).",
+);
+pub const FEED_JOURNAL_ERRORS_TOTAL: MetricDef = def(
+    "petrel_feed_journal_errors_total",
+    Counter,
+    None,
+    "Feed journal appends, commits or reads that failed (disk full or I/O error).",
+);
+pub const FEED_RECORDED_SEQUENCE: MetricDef = def(
+    "petrel_feed_recorded_sequence",
+    Gauge,
+    None,
+    "The newest feed sequence number recorded in the feed journal.",
+);
+pub const FEED_SENT_SEQUENCE: MetricDef = def(
+    "petrel_feed_sent_sequence",
+    Gauge,
+    None,
+    "The newest feed sequence number sent; recorded minus sent is how far the publisher is behind.",
+);
+pub const FEED_REQUESTS_SERVED_TOTAL: MetricDef =
+    def("petrel_feed_requests_served_total", Counter, None, "MoldUDP64 retransmission requests answered.");
+pub const FEED_RETRANSMITTED_MESSAGES_TOTAL: MetricDef = def(
+    "petrel_feed_retransmitted_messages_total",
+    Counter,
+    None,
+    "Feed messages sent again in answers to retransmission requests.",
+);
+pub const FEED_REQUESTS_REFUSED_TOTAL: MetricDef = def(
+    "petrel_feed_requests_refused_total",
+    Counter,
+    Some("refusal"),
+    "Retransmission requests refused, by refusal: malformed, wrong_session, out_of_range, rate_limited.",
+);
+pub const FEED_SNAPSHOT_SESSIONS_TOTAL: MetricDef = def(
+    "petrel_feed_snapshot_sessions_total",
+    Counter,
+    Some("result"),
+    "Late joiners served by the snapshot service, by result: sent, or failed (no login, too slow, gone).",
+);
+
 /// Every metric the engine exports, in exposition order.
 pub const CATALOGUE: &[MetricDef] = &[
     BUILD_INFO,
@@ -337,6 +404,19 @@ pub const CATALOGUE: &[MetricDef] = &[
     REPLICATION_EPOCH,
     REPLICATION_LAG_SECONDS,
     REPLICATION_REBUILDS_TOTAL,
+    FEED_MESSAGES_TOTAL,
+    FEED_REGENERATED_MESSAGES_TOTAL,
+    FEED_PACKETS_TOTAL,
+    FEED_BYTES_TOTAL,
+    FEED_HEARTBEATS_TOTAL,
+    FEED_SEND_ERRORS_TOTAL,
+    FEED_JOURNAL_ERRORS_TOTAL,
+    FEED_RECORDED_SEQUENCE,
+    FEED_SENT_SEQUENCE,
+    FEED_REQUESTS_SERVED_TOTAL,
+    FEED_RETRANSMITTED_MESSAGES_TOTAL,
+    FEED_REQUESTS_REFUSED_TOTAL,
+    FEED_SNAPSHOT_SESSIONS_TOTAL,
 ];
 
 /// Quantiles every summary reports; `1` is the maximum of the window.

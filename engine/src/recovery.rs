@@ -110,8 +110,8 @@ pub struct RecoveryReport {
     /// Events the replay produced (counted; only those collected are kept, see below).
     pub events: u64,
     pub executions: u64,
-    /// Events of the commands after `collected_after` kept for regeneration (book changes,
-    /// which the gateway never sends, are not kept).
+    /// Events of the commands after `collected_after` kept for regeneration (book changes only
+    /// with a market-data feed, which records them: no OUCH message carries one).
     pub collected_events: u64,
     /// Collection was asked for the commands after this sequence, and done.
     pub collected_after: Option<u64>,
@@ -169,6 +169,7 @@ pub fn recover_collecting(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Recovered, Collection), RecoveryError> {
     let started = Instant::now();
+    let books = config.market_data.is_some();
     let (writer, recovery) = Journal::open(&config.journal)?;
     let journal_scan = started.elapsed();
     if let Some(tail) = &recovery.truncation {
@@ -185,7 +186,7 @@ pub fn recover_collecting(
         tracing::info!(file = %temp.display(), "removed a half-created journal segment");
     }
     let (engine, mut report, collection) =
-        rebuild(&config.engine, &recovery, Some(&config.snapshots.dir), collect_after, progress)?;
+        rebuild(&config.engine, &recovery, Some(&config.snapshots.dir), collect_after, books, progress)?;
     report.torn_tail = recovery.truncation.clone();
     report.timing.journal_scan = journal_scan;
     assert_eq!(
@@ -216,7 +217,7 @@ pub fn replay_read_only(
     let started = Instant::now();
     let recovery = petrel_journal::open_read_only(location)?;
     let journal_scan = started.elapsed();
-    let (engine, mut report, _) = rebuild(engine_config, &recovery, snapshot_dir, None, progress)?;
+    let (engine, mut report, _) = rebuild(engine_config, &recovery, snapshot_dir, None, false, progress)?;
     // Found, not cut: `open_read_only` changes nothing, and a replay never reads a torn tail.
     report.torn_tail = recovery.truncation;
     report.timing.journal_scan = journal_scan;
@@ -260,6 +261,8 @@ struct CollectingSink {
     events: Vec<OutboundEvent>,
     echoes: Vec<CollectedEcho>,
     collecting: bool,
+    /// Keep book changes too (a market-data feed regenerates from them).
+    books: bool,
     overflowed: bool,
     sequence: u64,
     timestamp_ns: u64,
@@ -290,7 +293,7 @@ impl CollectingSink {
 impl EventSink for CollectingSink {
     fn emit(&mut self, event: Event) {
         self.counting.emit(event);
-        if !self.collecting || matches!(event, Event::Book(_)) {
+        if !self.collecting || (!self.books && matches!(event, Event::Book(_))) {
             return;
         }
         if self.events.len() == COLLECTED_EVENTS_MAX {
@@ -312,6 +315,7 @@ fn rebuild(
     recovery: &Recovery,
     snapshot_dir: Option<&Path>,
     collect_after: Option<u64>,
+    collect_books: bool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Engine, RecoveryReport, Collection), RecoveryError> {
     let started = Instant::now();
@@ -362,6 +366,7 @@ fn rebuild(
         events: Vec::new(),
         echoes: Vec::new(),
         collecting: false,
+        books: collect_books,
         overflowed: false,
         sequence: 0,
         timestamp_ns: 0,

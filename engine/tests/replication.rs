@@ -341,9 +341,10 @@ struct Host {
 
 fn host(me: std::net::IpAddr, peer: std::net::IpAddr, secret: &Path) -> Host {
     let dir = tempfile::tempdir().unwrap();
+    // With the market-data feed on (sent to the discard port): both hosts journal it.
     let section = |role: &str| {
         format!(
-            "role = \"{role}\"\ncluster_id = \"test-pair\"\nsecret_file = \"{}\"\nlisten = \"{me}:15300\"\npeer = \"{peer}:15300\"\nack = \"standby\"\non_standby_loss = \"halt\"\n",
+            "role = \"{role}\"\ncluster_id = \"test-pair\"\nsecret_file = \"{}\"\nlisten = \"{me}:15300\"\npeer = \"{peer}:15300\"\nack = \"standby\"\non_standby_loss = \"halt\"\n\n[market_data]\nsession = \"PETRELHA\"\ndestinations = [\"127.0.0.1:9\"]\n",
             secret.display()
         )
     };
@@ -474,6 +475,11 @@ fn ten_failovers_lose_no_acknowledged_order_and_each_replaced_primary_rejoins() 
         assert!(p.len() > 10, "account {account}'s stream: {} messages", p.len());
         assert_eq!(p, s, "account {account}'s stream is the same on both hosts");
     }
+    // So is the market-data feed: one numbering across the ten promotions, the same bytes.
+    let feed = |host: usize| journal(&hosts[host].dir.path().join("journal").join("market_data"), "feed");
+    let (p, s) = (feed(last_primary), feed(last_standby));
+    assert!(p.len() > 50, "the feed journal holds {} messages", p.len());
+    assert_eq!(p, s, "the feed is the same on both hosts");
 }
 
 /// A client that resumes its stream wherever the primary is: it logs in asking for the next
@@ -524,8 +530,13 @@ impl Resuming {
 
 /// Every message of one account's stream (its output journal) in `dir`: source and packet.
 fn stream(dir: &Path, account: usize) -> Vec<(u64, Vec<u8>)> {
-    let location = JournalLocation::new(dir.join("journal").join("sessions"), format!("account_{account}"));
-    let recovery = open_read_only(&location).unwrap();
+    journal(&dir.join("journal").join("sessions"), &format!("account_{account}"))
+}
+
+/// Every record of the journal `prefix` in `dir`: its second header field (an output
+/// journal's source sequence) and payload.
+fn journal(dir: &Path, prefix: &str) -> Vec<(u64, Vec<u8>)> {
+    let recovery = open_read_only(&JournalLocation::new(dir, prefix)).unwrap();
     let mut reader = recovery.replay_from(recovery.first_sequence.unwrap_or(1)).unwrap();
     let mut out = Vec::new();
     while let Some(r) = reader.next_record().unwrap() {
@@ -687,6 +698,8 @@ fn with_short_retention(config: PathBuf) -> PathBuf {
         assert!(text.contains(from), "config/dev.toml no longer says {from}");
         text = text.replace(from, to);
     }
+    // And the market-data feed, journaled by both (sent to the discard port).
+    text.push_str("\n[market_data]\nsession = \"PETRELRB\"\ndestinations = [\"127.0.0.1:9\"]\n");
     std::fs::write(&config, text).unwrap();
     config
 }
@@ -755,7 +768,10 @@ fn a_standby_needing_records_retention_deleted_is_rebuilt_from_the_primarys_back
         "Bob's stream on the standby ({} messages) differs from the primary's ({}) at message {differ:?}: {:?} / {:?}",
         ours.len(),
         theirs.len(),
-        differ.map(|i| &ours[i]),
+                differ.map(|i| &ours[i]),
         differ.map(|i| &theirs[i]),
     );
+    let feed = |dir: &Path| journal(&dir.join("journal").join("market_data"), "feed");
+    let (ours, theirs) = (feed(s.path()), feed(p.path()));
+    assert!(ours.len() > 1_000 && ours == theirs, "the feed: {} / {} messages", ours.len(), theirs.len());
 }

@@ -90,8 +90,9 @@ pub fn quick() -> Result {
 /// (run-to-completion), so again on the pipeline; the runtime's crash suite on the generated
 /// configuration (pipeline), so again running to completion. (pipeline_no_alloc and
 /// pipeline_e2e name their path in each test.)
-const BOTH_DATA_PATHS: [(&str, &str); 8] = [
+const BOTH_DATA_PATHS: [(&str, &str); 9] = [
     ("gateway", "pipeline"),
+    ("market_data", "pipeline"),
     ("gateway_no_alloc", "pipeline"),
     ("crash", "pipeline"),
     ("crash_network", "pipeline"),
@@ -121,7 +122,14 @@ fn other_data_path() -> Result {
 pub fn fuzz(seconds: u32) -> Result {
     let dir = Path::new("engine/proto");
     let limit = format!("-max_total_time={seconds}");
-    for target in ["soupbin_server", "soupbin_client", "ouch_inbound", "ouch_outbound"] {
+    for target in [
+        "soupbin_server",
+        "soupbin_client",
+        "ouch_inbound",
+        "ouch_outbound",
+        "itch_message",
+        "moldudp64_packet",
+    ] {
         run(
             &format!("fuzz {target} for {seconds}s"),
             "cargo",

@@ -77,3 +77,39 @@ pub fn ouch_outbound(data: &[u8]) {
         assert_eq!(&scratch[..n], data, "outbound re-encoding differs: {msg:?}");
     }
 }
+
+/// An ITCH message: whatever decodes re-encodes to bytes that decode to the same message, and
+/// to the same bytes except Stock Trading Action's reserved byte (written as a space).
+pub fn itch_message(data: &[u8]) {
+    if let Ok(msg) = crate::itch::Message::decode(data) {
+        let mut scratch = [0u8; crate::itch::MESSAGE_BYTES_MAX];
+        let n = msg.encode(&mut scratch).expect("decoded ITCH re-encodes");
+        assert_eq!(crate::itch::Message::decode(&scratch[..n]), Ok(msg));
+        if data[0] != b'H' {
+            assert_eq!(&scratch[..n], data, "ITCH re-encoding differs: {msg:?}");
+        }
+    }
+}
+
+/// A MoldUDP64 packet or request: a downstream packet whose blocks all decode is rebuilt byte
+/// for byte from its header and blocks; no block ever lies outside the packet.
+pub fn moldudp64_packet(data: &[u8]) {
+    use crate::moldudp64::{
+        decode_packet, decode_request, PacketBuilder, END_OF_SESSION_COUNT, HEADER_BYTES,
+    };
+    let _ = decode_request(data);
+    let Ok((header, messages)) = decode_packet(data) else { return };
+    let blocks: Result<Vec<&[u8]>, _> = messages.collect();
+    let Ok(blocks) = blocks else { return };
+    if header.count == END_OF_SESSION_COUNT {
+        assert_eq!(data.len(), HEADER_BYTES, "End of Session carries no blocks");
+        return;
+    }
+    assert_eq!(blocks.len(), usize::from(header.count));
+    let mut scratch = vec![0u8; data.len()];
+    let mut builder = PacketBuilder::new(&mut scratch).expect("a decoded packet holds a header");
+    for block in &blocks {
+        assert!(builder.push(block), "a decoded block fits again");
+    }
+    assert_eq!(builder.finish(header.session, header.sequence), data);
+}

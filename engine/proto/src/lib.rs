@@ -1,4 +1,4 @@
-//! Wire codecs for SoupBinTCP 3.0 and Nasdaq OUCH 5.0. See docs/ARCHITECTURE.md and
+//! Wire codecs for SoupBinTCP 3.0, Nasdaq OUCH 5.0, and TotalView-ITCH 5.0 over MoldUDP64. See docs/ARCHITECTURE.md and
 //! `engine/proto/SPEC-NOTES.md` for the byte layouts and the sources they come from.
 //!
 //! The crate is pure: no sockets, no clocks, no allocation per message. Decoders borrow the
@@ -8,6 +8,8 @@
 
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod itch;
+pub mod moldudp64;
 pub mod ouch;
 pub mod session;
 pub mod soupbin;

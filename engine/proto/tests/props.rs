@@ -200,6 +200,8 @@ proptest! {
         fuzzing::ouch_outbound(&data);
         fuzzing::soupbin_server_stream(&data);
         fuzzing::soupbin_client_stream(&data);
+        fuzzing::itch_message(&data);
+        fuzzing::moldudp64_packet(&data);
     }
 
     /// Random bytes rarely reach deep; starting from a valid message and corrupting a few

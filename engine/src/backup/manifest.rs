@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{sync_dir, BackupError, JOURNAL_DIR, SESSIONS_DIR, SNAPSHOTS_DIR};
+use super::{sync_dir, BackupError, JOURNAL_DIR, MARKET_DATA_DIR, SESSIONS_DIR, SNAPSHOTS_DIR};
 use crate::journal_tools::FormatVersions;
 
 /// The manifest's file name in a backup directory.
@@ -82,7 +82,7 @@ pub(super) fn checksum(path: &Path) -> Result<(String, u64), BackupError> {
 /// Entries for every file in the backup's three folders, sorted by path.
 pub(super) fn list_files(backup: &Path) -> Result<Vec<FileEntry>, BackupError> {
     let mut files = Vec::new();
-    for folder in [JOURNAL_DIR, SNAPSHOTS_DIR, SESSIONS_DIR] {
+    for folder in [JOURNAL_DIR, SNAPSHOTS_DIR, SESSIONS_DIR, MARKET_DATA_DIR] {
         let dir = backup.join(folder);
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,

@@ -4,7 +4,9 @@
 //!
 //! A backup directory holds `journal/` (input segments), `snapshots/` (one snapshot: the newest
 //! at or before the release mark whose later commands the journal still holds, else the newest),
-//! `sessions/` (each account's output journal and the release mark `released`) and
+//! `sessions/` (each account's output journal and the release mark `released`),
+//! `market_data/` (the feed journal, when the engine publishes one: copied with the output
+//! journals, for the same reason) and
 //! `manifest.json` ([`Manifest`]): the last input sequence the copy holds (the recovery point),
 //! the state hash at that sequence, the format versions, and a SHA-256 per file.
 //!
@@ -37,6 +39,8 @@ pub const JOURNAL_DIR: &str = "journal";
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 /// The backup's folder of session output journals and the release mark.
 pub const SESSIONS_DIR: &str = "sessions";
+/// The backup's folder of the market-data feed journal (with `[market_data]`).
+pub const MARKET_DATA_DIR: &str = "market_data";
 
 /// Why a backup or a restore stopped. A failed backup removes what it wrote; a failed restore
 /// removes what it wrote, or wrote nothing.

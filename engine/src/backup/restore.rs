@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use petrel_journal::{JournalLocation, FORMAT_VERSION, SNAPSHOT_VERSION};
 
 use super::manifest::{checksum, FileEntry, Manifest};
-use super::{describe_entries, sync_dir, BackupError, JOURNAL_DIR, SESSIONS_DIR, SNAPSHOTS_DIR};
+use super::{
+    describe_entries, sync_dir, BackupError, JOURNAL_DIR, MARKET_DATA_DIR, SESSIONS_DIR, SNAPSHOTS_DIR,
+};
 use crate::config::Config;
 use crate::gateway::GatewaySettings;
 use crate::recovery::replay_read_only;
@@ -138,6 +140,7 @@ fn place<'a>(
             }
             SNAPSHOTS_DIR => (config.snapshots.dir.join(name), false),
             SESSIONS_DIR => (sessions_dir.join(name), name.ends_with(".seg")),
+            MARKET_DATA_DIR => (crate::market_data::feed_dir(config).join(name), name.ends_with(".seg")),
             _ => return Err(unexpected()),
         };
         placements.push(Placement { entry, source: from.join(folder).join(name), target, segment });

@@ -10,7 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use petrel_journal::{CopiedJournal, JournalError, JournalLocation};
 
 use super::manifest::{self, Manifest, MANIFEST_VERSION};
-use super::{describe_entries, durable, sync_dir, BackupError, JOURNAL_DIR, SESSIONS_DIR, SNAPSHOTS_DIR};
+use super::{
+    describe_entries, durable, sync_dir, BackupError, JOURNAL_DIR, MARKET_DATA_DIR, SESSIONS_DIR,
+    SNAPSHOTS_DIR,
+};
 use crate::config::Config;
 use crate::gateway::{GatewaySettings, RELEASE_MARK_FILE};
 use crate::journal_tools::FormatVersions;
@@ -99,6 +102,8 @@ fn take_once(
     let created_unix_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     // 1. The release mark, then the output journals: they hold every message it claims.
     let mark = copy_sessions(&GatewaySettings::from_config(config).sessions_dir, &to.join(SESSIONS_DIR))?;
+    // The feed journal is recorded on the same release path as the output journals.
+    copy_feed(&crate::market_data::feed_dir(config), &to.join(MARKET_DATA_DIR))?;
     // 2. A snapshot (of durable state, so at or before the sequence read next) from which the
     // messages the copied output journals lack can be regenerated.
     let journal_first = journal_first_sequence(&config.journal.dir, &config.journal.file_prefix);
@@ -215,6 +220,19 @@ fn copy_sessions(from: &Path, to: &Path) -> Result<Option<u64>, BackupError> {
     }
     sync_dir(to)?;
     Ok(mark_sequence)
+}
+
+/// Copies the market-data feed journal of `from` (absent without a feed) into `to`.
+fn copy_feed(from: &Path, to: &Path) -> Result<(), BackupError> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    petrel_journal::copy_records(
+        &JournalLocation::new(from, crate::market_data::FEED_FILE_PREFIX),
+        &JournalLocation::new(to, crate::market_data::FEED_FILE_PREFIX),
+        None,
+    )?;
+    sync_dir(to)
 }
 
 /// The first sequence of the journal's oldest segment, from the segment files' names

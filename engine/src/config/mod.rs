@@ -38,7 +38,8 @@ pub use convert::{
 };
 pub use sections::{
     AccountInfo, Ack, AdminConfig, DataPath, GatewayBackend, GatewayConfig, IdleStrategy, LogConfig,
-    ReplicationConfig, Role, RuntimeConfig, Secret, SnapshotConfig, StandbyLoss, ThreadConfig,
+    MarketDataConfig, ReplicationConfig, Role, RuntimeConfig, Secret, SnapshotConfig, StandbyLoss,
+    ThreadConfig,
 };
 pub use units::{format_price, parse_price, DecimalError, PRICE_UNITS_PER_CURRENCY_UNIT};
 
@@ -62,6 +63,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `None`: a single engine, no standby.
     pub replication: Option<ReplicationConfig>,
+    /// `None`: no market-data feed.
+    pub market_data: Option<MarketDataConfig>,
 }
 
 impl Config {

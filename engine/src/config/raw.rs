@@ -38,6 +38,39 @@ pub(super) struct RawConfig {
     /// Absent: a single engine with no standby.
     #[serde(default)]
     pub(super) replication: Option<RawReplication>,
+    /// Absent: no market-data feed.
+    #[serde(default)]
+    pub(super) market_data: Option<RawMarketData>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMarketData {
+    pub(super) session: String,
+    #[serde(default)]
+    pub(super) multicast_group: Option<SocketAddr>,
+    #[serde(default)]
+    pub(super) multicast_interface: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
+    pub(super) multicast_ttl: Option<u32>,
+    #[serde(default)]
+    pub(super) destinations: Vec<SocketAddr>,
+    #[serde(default)]
+    pub(super) retransmission_listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub(super) snapshot_listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub(super) attributed_accounts: Vec<String>,
+    #[serde(default)]
+    pub(super) heartbeat_interval_ms: Option<u64>,
+    #[serde(default)]
+    pub(super) max_packet_bytes: Option<u32>,
+    #[serde(default)]
+    pub(super) max_messages_per_request: Option<u32>,
+    #[serde(default)]
+    pub(super) requests_per_second_per_requester: Option<u32>,
+    #[serde(default)]
+    pub(super) journal_segment_bytes: Option<u64>,
 }
 
 #[derive(Deserialize)]

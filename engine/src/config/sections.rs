@@ -34,6 +34,35 @@ pub struct ReplicationConfig {
     pub on_standby_loss: StandbyLoss,
 }
 
+/// `[market_data]`: the TotalView-ITCH 5.0 feed over MoldUDP64 (docs/MARKET-DATA.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarketDataConfig {
+    /// MoldUDP64 session: 1 to 10 letters or digits, padded with spaces on the wire.
+    pub session: String,
+    pub multicast_group: Option<SocketAddr>,
+    /// The local address multicast leaves from (`IP_MULTICAST_IF`); unset: the kernel's route.
+    pub multicast_interface: Option<std::net::Ipv4Addr>,
+    pub multicast_ttl: u32,
+    /// Unicast destinations, each sent every packet.
+    pub destinations: Vec<SocketAddr>,
+    /// The MoldUDP64 retransmission request server; unset: none.
+    pub retransmission_listen: Option<SocketAddr>,
+    /// The snapshot service for late joiners (SoupBinTCP over TCP); unset: none.
+    pub snapshot_listen: Option<SocketAddr>,
+    /// Accounts whose new orders are published as Add Order with MPID Attribution (`F`), the
+    /// MPID being the account's firm name; the others' anonymously (`A`).
+    pub attributed_accounts: Vec<String>,
+    pub heartbeat_interval_ms: u64,
+    /// UDP payload limit of one downstream packet (header included).
+    pub max_packet_bytes: u32,
+    /// Most messages answered to one request (a larger count is cut to this).
+    pub max_messages_per_request: u32,
+    /// Requests each requester (address and port) may make per second; more are refused.
+    pub requests_per_second_per_requester: u32,
+    /// Segment size of the feed journal (`<journal dir>/market_data/feed-*.seg`).
+    pub journal_segment_bytes: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {

@@ -44,6 +44,21 @@ impl Config {
             },
             self.reserved_disk(),
             self.replication_summary()
+        ) + &self.market_data_summary()
+    }
+
+    /// Nothing without `[market_data]`, so the line of a configuration without a feed is as it was.
+    fn market_data_summary(&self) -> String {
+        let Some(md) = &self.market_data else { return String::new() };
+        let mut to: Vec<String> = md.multicast_group.iter().map(|g| format!("multicast {g}")).collect();
+        to.extend(md.destinations.iter().map(|d| d.to_string()));
+        format!(
+            "; market data: ITCH 5.0 session {} to {}, heartbeat {} ms, {}",
+            md.session,
+            to.join(" "),
+            md.heartbeat_interval_ms,
+            md.retransmission_listen
+                .map_or("no retransmission server".to_owned(), |a| format!("retransmission on {a}"))
         )
     }
 

@@ -22,6 +22,7 @@ use super::streams::StreamSet;
 use crate::config::Config;
 use crate::input_record::CommandEcho;
 use crate::logging::HotLog;
+use crate::market_data::MarketData;
 use crate::port::OutboundEvent;
 use crate::recovery::{CollectedEcho, REPLAYED_CONN};
 use petrel_core::{AccountId, Event, EventSink};
@@ -50,6 +51,9 @@ pub struct Mirror {
     /// those commands.
     pending: Vec<OutboundEvent>,
     echoes: Vec<CollectedEcho>,
+    /// The market-data feed's journal, when `[market_data]` is configured: the same messages
+    /// and numbering as the primary's, published once this host is promoted.
+    feed: MarketData,
     /// The command being applied: its sequence and timestamp stamp its events.
     sequence: u64,
     timestamp_ns: u64,
@@ -70,8 +74,10 @@ impl Mirror {
             frame: FrameLimits::new(settings.packet_bytes_max),
             timers: settings.timers,
         };
+        let feed = MarketData::open_unpublished(config, regeneration.last_sequence)?;
         let mut mirror = Mirror {
             streams,
+            feed,
             conns: ConnTable::new(0, limits),
             mark: MarkFile::open(&settings.sessions_dir, u64::MAX)?,
             stats,
@@ -87,6 +93,7 @@ impl Mirror {
         mirror.streams.start_of_day(&mut mirror.conns);
         let mark_path = mirror.mark.path.clone();
         regeneration::feed(&regeneration, &names, &mark_path, &mut mirror.outputs());
+        mirror.feed.commit();
         let last = regeneration.last_sequence;
         mirror.mark.released_through(last);
         if mirror.streams.commit() {
@@ -111,6 +118,7 @@ impl Mirror {
             latency: &mut self.latency,
             symbols: &self.symbols,
             started: self.started,
+            feed: &mut self.feed,
         }
     }
 
@@ -153,6 +161,7 @@ impl Mirror {
         if self.streams.commit() {
             self.mark.after_commit(&self.log);
         }
+        self.feed.commit();
         self.log.drain(LOG_RECORDS);
     }
 
@@ -166,8 +175,8 @@ impl Mirror {
 
 impl EventSink for Mirror {
     fn emit(&mut self, event: Event) {
-        if matches!(event, Event::Book(_)) {
-            return; // never an account's message
+        if matches!(event, Event::Book(_)) && !self.feed.is_on() {
+            return; // for the feed only
         }
         self.pending.push(OutboundEvent {
             sequence: self.sequence,

@@ -40,6 +40,7 @@ pub mod transport;
 use crate::config::Config;
 use crate::input_record::CommandEcho;
 use crate::logging::{HotLevel, HotLog, HotRecord};
+use crate::market_data::MarketData;
 use crate::port::{GatewayPort, InboundCommand, InlineCore, ADMIN_CONN};
 use crate::runtime::{IdleStrategy, Idler};
 use crate::users::Users;
@@ -86,6 +87,7 @@ macro_rules! outputs {
             latency: &mut $gateway.latency,
             symbols: &$gateway.symbols,
             started: $gateway.started,
+            feed: &mut $gateway.market_data,
         }
     };
 }
@@ -115,6 +117,8 @@ pub struct Gateway<T: Transport> {
     /// drains into tracing (journald), so a slow log sink cannot stall order flow.
     hot_log: Arc<HotLog>,
     idle: IdleStrategy,
+    /// The market-data feed (`[market_data]`), recorded from the same release path.
+    market_data: MarketData,
 }
 
 impl<T: Transport> Gateway<T> {
@@ -144,6 +148,7 @@ impl<T: Transport> Gateway<T> {
             transport.set_wake_fd(fd)?;
         }
         let auth = Auth::start(users.clone(), Arc::clone(&port.gateway_bell))?;
+        let market_data = MarketData::open(config, regeneration.last_sequence)?;
         let (intake, intake_handle) = Intake::new();
         let limits = ConnLimits {
             rx_buffer_bytes: settings.rx_buffer_bytes,
@@ -171,9 +176,15 @@ impl<T: Transport> Gateway<T> {
             latency: LatencyRecorder::new(),
             hot_log,
             idle: settings.idle,
+            market_data,
         };
         gateway.streams.start_of_day(&mut gateway.conns);
+        let feed_before = gateway.market_data.next_sequence();
         gateway.regenerate(&names, &regeneration);
+        if let (Some(before), Some(after)) = (feed_before, gateway.market_data.next_sequence()) {
+            gateway.market_data.count_regenerated(after - before);
+        }
+        gateway.market_data.commit();
         // Every command up to the recovered last sequence now has its messages recorded (or
         // was reported as lost): the mark starts there.
         let last = regeneration.last_sequence;
@@ -199,6 +210,11 @@ impl<T: Transport> Gateway<T> {
 
     pub fn stats(&self) -> Arc<GatewayStats> {
         self.stats.clone()
+    }
+
+    /// The market-data feed's counters, when it is configured.
+    pub fn market_data_stats(&self) -> Option<Arc<crate::market_data::FeedStats>> {
+        self.market_data.stats()
     }
 
     /// Bumped once per loop: the watchdog's proof that this thread is alive.

@@ -181,10 +181,8 @@ pub(super) fn blank_cl_ord_id() -> ouch::ClOrdId {
     ouch::ClOrdId::from_wire([b' '; 14]).expect("blank ClOrdID")
 }
 
-/// Nanoseconds since midnight (UTC), as OUCH timestamps count them.
-pub(super) fn midnight_ns(timestamp_ns: u64) -> u64 {
-    timestamp_ns % 86_400_000_000_000
-}
+/// OUCH timestamps count nanoseconds since midnight (UTC), as the ITCH feed's do.
+pub(super) use crate::clock::midnight_ns;
 
 /// Order Accepted for an accepted order; fields only the client sent come from its echo.
 pub(super) fn order_accepted(

@@ -124,8 +124,9 @@ impl OutputTails {
 
 /// The newest source sequence of one output journal and how many records carry it. Source
 /// sequences do not decrease within a stream, so the scan walks back from the newest segment
-/// only until a segment shows an older source.
-fn read_stream_tail(
+/// only until a segment shows an older source. (The market-data feed journal is read the same
+/// way.)
+pub fn read_stream_tail(
     location: &petrel_journal::JournalLocation,
 ) -> Result<StreamTail, petrel_journal::JournalError> {
     let recovery = super::streams::read_only_view(location)?;
@@ -223,7 +224,7 @@ pub fn cut_streams_after(
 }
 
 /// The stream sequence of the first message from a command after `last_kept`, if any.
-fn first_message_after(
+pub fn first_message_after(
     location: &petrel_journal::JournalLocation,
     last_kept: u64,
 ) -> Result<Option<u64>, petrel_journal::JournalError> {

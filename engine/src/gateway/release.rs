@@ -19,6 +19,7 @@ use super::settings::GatewayError;
 use super::stats::{bump, GatewayStats, LatencyRecorder};
 use super::streams::StreamSet;
 use crate::logging::{HotLevel, HotLog, HotRecord};
+use crate::market_data::MarketData;
 use crate::port::{DurableOutbound, GatewayPort, OutboundEvent, ADMIN_CONN};
 use petrel_core::{AccountId, CancelReason, CommandKind, Event, RejectReason};
 use std::sync::atomic::Ordering;
@@ -64,6 +65,8 @@ pub(super) struct Outputs<'a> {
     pub(super) symbols: &'a Symbols,
     /// The gateway's clock origin (wire-to-wire latency is measured on it).
     pub(super) started: Instant,
+    /// The market-data feed: every released book change, in sequence order.
+    pub(super) feed: &'a mut MarketData,
 }
 
 impl Outputs<'_> {
@@ -119,6 +122,9 @@ impl Releaser {
             }
             released += 1;
         }
+        if released > 0 {
+            out.feed.commit();
+        }
         if released > 0 && out.streams.commit() {
             self.mark.after_commit(out.log);
         }
@@ -130,6 +136,7 @@ impl Releaser {
 /// feeds the events recovery collected, so both produce the same messages.
 pub(super) fn route(e: &OutboundEvent, out: &mut Outputs<'_>) {
     let ts = midnight_ns(e.timestamp_ns);
+    out.feed.publish(e);
     match e.event {
         Event::Accepted(a) => {
             let echo = out.streams.echo(a.account, a.client_ref.0);

@@ -62,6 +62,8 @@ pub enum GatewayError {
     Bind { addr: std::net::SocketAddr, source: io::Error },
     #[error("session output journal for account {account}: {source}")]
     Journal { account: String, source: Box<petrel_journal::JournalError> },
+    #[error(transparent)]
+    MarketData(#[from] crate::market_data::MarketDataError),
     #[error("session name {0:?} must be 1 to 10 letters or digits")]
     SessionName(String),
     #[error("release mark {}: cannot {action}: {source}", path.display())]

@@ -79,14 +79,18 @@ pub fn rejoin(config: &Config) -> Result<String, String> {
             .map_err(|e| {
                 format!("cutting the session output journals in {}: {e}", settings.sessions_dir.display())
             })?;
+    let feed = crate::market_data::cut_after(config, last_kept).map_err(|e| e.to_string())?;
     epochs.adopt(theirs)?;
     Ok(format!(
         "rejoined epoch {} (the primary at {peer} began it at sequence {}): cut {} records after sequence {last_kept} (never acknowledged), removed {snapshots} snapshots after it{}. Set replication.role = \"standby\" and start the engine: it follows the new primary.\n",
         theirs.number,
         theirs.first_sequence,
         cut.removed_records,
-                if streams.streams > 0 {
-            format!(", cut {} messages from {} accounts' streams", streams.messages, streams.streams)
+                        if streams.streams > 0 || feed > 0 {
+            format!(
+                ", cut {} messages from {} accounts' streams and {feed} from the market-data feed",
+                streams.messages, streams.streams
+            )
         } else {
             String::new()
         }

@@ -225,8 +225,8 @@ fn checked_path(path: &str) -> Result<PathBuf, String> {
             && *part != ".."
             && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     });
-    let in_folder = [backup::JOURNAL_DIR, backup::SNAPSHOTS_DIR, backup::SESSIONS_DIR].contains(&parts[0])
-        && parts.len() >= 2;
+    let folders = [backup::JOURNAL_DIR, backup::SNAPSHOTS_DIR, backup::SESSIONS_DIR, backup::MARKET_DATA_DIR];
+    let in_folder = folders.contains(&parts[0]) && parts.len() >= 2;
     if !plain || !(in_folder || path == backup::MANIFEST_FILE) {
         return Err(bad());
     }

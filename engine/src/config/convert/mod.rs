@@ -7,6 +7,7 @@ mod control;
 mod engine;
 mod gateway;
 mod journal;
+mod market_data;
 mod replication;
 mod risk;
 mod runtime;
@@ -42,6 +43,7 @@ pub(super) fn convert(
     let admin = control::admin(raw.admin, loc)?;
     let log = control::log(raw.log, loc)?;
     let replication = replication::replication(raw.replication, base, loc)?;
+    let market_data = market_data::market_data(raw.market_data, &account_infos, loc)?;
     Ok(Config {
         path: path.to_owned(),
         engine,
@@ -54,6 +56,7 @@ pub(super) fn convert(
         admin,
         log,
         replication,
+        market_data,
     })
 }
 
