@@ -279,6 +279,7 @@ fn replication_config(dir: &std::path::Path, ack: Ack) -> ReplicationConfig {
         peer: "127.0.0.1:9".parse().unwrap(),
         ack,
         on_standby_loss: StandbyLoss::Halt,
+        rejoin: Default::default(),
     }
 }
 

@@ -11,7 +11,7 @@
 //! and made durable, a snapshot is written, sessions get End of Session, exit 0.
 
 use crate::admin::{self, AdminHandler, AdminServer};
-use crate::config::{Config, GatewayBackend, Role};
+use crate::config::{Config, GatewayBackend, Rejoin, Role};
 use crate::gateway::{
     transport::epoll::EpollTransport, transport::uring::UringTransport, Gateway, GatewaySettings,
     GatewayStats, OutputTails, Regeneration, Transport,
@@ -21,7 +21,7 @@ use crate::metrics::{self as m, Exposition, LatencySummary};
 use crate::notify::{Notifier, ThreadProgress, Watchdog};
 use crate::port::{GatewayPort, Ring, RuntimeStats};
 use crate::replication::{
-    self, epoch::EpochHistory, observe::StandbyObserved, primary::Primary, standby::Follower,
+    self, epoch::EpochHistory, observe::StandbyObserved, peer::AtStart, primary::Primary, standby::Follower,
     ReplicationStats,
 };
 use crate::runtime::Runtime;
@@ -369,17 +369,34 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     tracing::info!(config = %config_path.display(), log = ?log.target, "{}", config.summary());
     // A standby promoted with `--alone` acknowledges without a standby until one catches up.
     let mut alone = false;
+    let mut promoted = false;
     let epoch = match &config.replication {
         None => None,
         Some(r) => {
             let mut epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix)
                 .map_err(DaemonError::Start)?;
-            if r.role == Role::Standby {
+            let mut follow = r.role == Role::Standby;
+            if !follow {
+                match replication::peer::check_at_start(r, epochs.current()) {
+                    Ok(()) => {}
+                    Err(AtStart::Stale(why)) if r.rejoin == Rejoin::Auto => {
+                        tracing::warn!("{why}; rejoining by itself (replication.rejoin = \"auto\")");
+                        let said = replication::peer::rejoin(&config).map_err(DaemonError::Start)?;
+                        tracing::warn!("{}", said.trim_end());
+                        epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix)
+                            .map_err(DaemonError::Start)?;
+                        follow = true;
+                    }
+                    Err(AtStart::Stale(why) | AtStart::Conflict(why)) => return Err(DaemonError::Start(why)),
+                }
+            }
+            if follow {
                 match run_standby(&config, &notifier, epochs)? {
                     StandbyEnd::Stopped => return Ok(()),
                     StandbyEnd::Promoted { next_sequence, epochs: history, alone: promoted_alone } => {
                         epochs = history;
                         alone = promoted_alone;
+                        promoted = true;
                         let epoch = epochs.begin(next_sequence).map_err(DaemonError::Start)?;
                         tracing::warn!(
                             epoch = epoch.number,
@@ -389,8 +406,6 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                         );
                     }
                 }
-            } else {
-                replication::peer::check_at_start(r, epochs.current()).map_err(DaemonError::Start)?;
             }
             Some(epochs.current())
         }
@@ -400,6 +415,14 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     // 3. The pinned pipeline: sequencer/matcher, journal writer, housekeeping.
     let (runtime, port) =
         Runtime::start(&config, recovered).map_err(|e| DaemonError::Start(e.to_string()))?;
+    if let (true, Some(epoch)) = (promoted, epoch) {
+        // The epoch's first record says so (sequenced ahead of any client's command).
+        let note = crate::gateway::notes::EngineNote::Epoch { number: epoch.number };
+        let command = Command::Note { account: crate::gateway::notes::ENGINE, note: note.encode() };
+        if runtime.submit_admin(command).is_err() {
+            tracing::warn!("the admin ring is full: the new epoch is not journaled as a note");
+        }
+    }
     // 3b. With a standby: the replication thread, and the release gate set before any client
     // can be acknowledged.
     let replication_stats = config.replication.as_ref().map(|_| Arc::new(ReplicationStats::default()));
@@ -604,6 +627,7 @@ impl Control<'_> {
         let (mut last_ping, mut last_status, mut last_rotate) =
             (Instant::now(), Instant::now(), Instant::now());
         let mut last_commands = self.observed.runtime.commands_total.load(Ordering::Relaxed);
+        let mut journaled_standby = None;
         while !STOP.load(Ordering::SeqCst) {
             if RELOAD.swap(false, Ordering::SeqCst) {
                 current = self.reload(current);
@@ -625,6 +649,7 @@ impl Control<'_> {
                 last_ping = Instant::now();
                 self.watchdog_tick(&mut watchdog, &progress, bound);
             }
+            self.journal_standby_state(&mut journaled_standby);
             if last_status.elapsed() >= Duration::from_secs(2) {
                 let commands = self.observed.runtime.commands_total.load(Ordering::Relaxed);
                 let rate = (commands - last_commands) as f64 / last_status.elapsed().as_secs_f64();
@@ -639,6 +664,29 @@ impl Control<'_> {
             std::thread::sleep(CONTROL_TICK);
         }
         None
+    }
+
+    /// Under `ack = "standby"`, journals each change of the standby's state (promotable,
+    /// halted) as an engine note, so that the journal alone tells from which record this
+    /// primary acknowledged without a standby, or nothing at all. Retried next tick when the
+    /// admin ring is full.
+    fn journal_standby_state(&self, journaled: &mut Option<(bool, bool)>) {
+        let (Some(stats), Some(r)) = (&self.observed.replication, &self.observed.config.replication) else {
+            return;
+        };
+        if r.ack != crate::config::Ack::Standby {
+            return;
+        }
+        let now =
+            (replication::primary::promotable(&self.observed.port), stats.halted.load(Ordering::Relaxed));
+        if *journaled == Some(now) {
+            return;
+        }
+        let note = crate::gateway::notes::EngineNote::Replication { promotable: now.0, halted: now.1 };
+        let command = Command::Note { account: crate::gateway::notes::ENGINE, note: note.encode() };
+        if self.runtime.submit_admin(command).is_ok() {
+            *journaled = Some(now);
+        }
     }
 
     /// SIGHUP: the new configuration, or the current one when the new one is refused.

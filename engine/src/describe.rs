@@ -90,7 +90,7 @@ pub fn describe(command: &Command) -> String {
             limits.rate_window_ns
         ),
         Command::Note { account, note } => {
-            format!("note account={} {}", account.0, crate::gateway::notes::describe(note))
+            format!("note {}", crate::gateway::notes::describe(*account, note))
         }
     }
 }
@@ -196,9 +196,10 @@ impl From<&Command> for CommandJson {
                 max_orders_per_window: limits.max_orders_per_window,
                 rate_window_ns: limits.rate_window_ns,
             },
-            Command::Note { account, note } => {
-                CommandJson::Note { account: account.0, note: crate::gateway::notes::describe(&note) }
-            }
+            Command::Note { account, note } => CommandJson::Note {
+                account: account.0,
+                note: crate::gateway::notes::describe(account, &note),
+            },
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use petrel_engine::core::Command as CoreCommand;
+use petrel_engine::gateway::notes::{EngineNote, ENGINE};
 use petrel_engine::input_record;
 use petrel_engine::journal::{open_read_only, JournalLocation};
 use support::{http_get, log_field, wait_for, write_config, Client, Daemon, Got, OwnedOutbound, BIN};
@@ -222,6 +223,25 @@ fn with_continue_the_primary_goes_on_alone_and_a_cut_off_standby_is_promoted_onl
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("forced"), "{body}");
     pair.standby.wait_log_lines("ready: gateway listening addr=", Duration::from_secs(60));
+
+    // The primary's journal says when it went on alone, and when the standby was back.
+    let notes = engine_notes(&records(&pair.primary_dir));
+    let alone = notes.iter().position(|n| *n == EngineNote::Replication { promotable: false, halted: false });
+    let back = notes.iter().rposition(|n| *n == EngineNote::Replication { promotable: true, halted: false });
+    assert!(alone.is_some() && back > alone, "{notes:?}");
+}
+
+/// The engine notes (`gateway/notes.rs`) among `records`, in order.
+fn engine_notes(records: &[(u64, u64, Vec<u8>)]) -> Vec<EngineNote> {
+    records
+        .iter()
+        .filter_map(|(_, _, payload)| match input_record::decode(payload) {
+            Ok((CoreCommand::Note { account, note }, _)) if account == ENGINE => {
+                Some(EngineNote::decode(&note).unwrap())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// A POST with an empty body; the status code and the body.
@@ -467,6 +487,10 @@ fn ten_failovers_lose_no_acknowledged_order_and_each_replaced_primary_rejoins() 
     let (p, s) = (records(hosts[last_primary].dir.path()), records(hosts[last_standby].dir.path()));
     assert_eq!(p, s);
     assert!(new_orders(&p) >= 50);
+    // Each promotion began its epoch with a note saying so.
+    let epochs: Vec<EngineNote> =
+        engine_notes(&p).into_iter().filter(|n| matches!(n, EngineNote::Epoch { .. })).collect();
+    assert_eq!(epochs, (2..=11).map(|number| EngineNote::Epoch { number }).collect::<Vec<_>>());
     for account in 0..2 {
         let (p, s) = (
             stream(hosts[last_primary].dir.path(), account),
@@ -774,4 +798,42 @@ fn a_standby_needing_records_retention_deleted_is_rebuilt_from_the_primarys_back
     let feed = |dir: &Path| journal(&dir.join("journal").join("market_data"), "feed");
     let (ours, theirs) = (feed(s.path()), feed(p.path()));
     assert!(ours.len() > 1_000 && ours == theirs, "the feed: {} / {} messages", ours.len(), theirs.len());
+}
+
+#[test]
+fn a_replaced_primary_with_rejoin_auto_rejoins_at_start_and_follows_the_new_one() {
+    let (a, b) = own_addresses(3);
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = write_secret(secrets.path(), "replication.secret", SECRET);
+    let hosts = [host(a, b, &secret), host(b, a, &secret)];
+    let text = std::fs::read_to_string(&hosts[0].primary_config).unwrap();
+    let auto =
+        text.replace("on_standby_loss = \"halt\"\n", "on_standby_loss = \"halt\"\nrejoin = \"auto\"\n");
+    assert_ne!(auto, text);
+    std::fs::write(&hosts[0].primary_config, auto).unwrap();
+    let (ok, said) = run_cli(&["check-config"], &hosts[0].primary_config);
+    assert!(ok && said.contains("rejoins as a standby by itself"), "{said}");
+
+    let primary = Daemon::start(BIN, &hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &hosts[1].standby_config);
+    wait_caught_up(&primary);
+    let mut bob = login(primary.addr);
+    bob.enter(1, b'S', 1, "AAPL", AAPL_585 + 100, b'0');
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+    primary.kill();
+    drop(bob);
+    let (ok, said) = run_cli(&["promote", "--alone"], &hosts[1].standby_config);
+    assert!(ok, "{said}");
+    standby.wait_log_lines("ready: gateway listening addr=", Duration::from_secs(60));
+
+    // Started again as configured (a primary), it finds the newer primary at its peer, rejoins
+    // by itself, and follows it.
+    let rejoined = Daemon::start_standby(BIN, &hosts[0].primary_config);
+    assert!(!rejoined.log_lines("rejoining by itself").is_empty());
+    wait_caught_up(&standby);
+    let s = status(&rejoined);
+    assert_eq!(s["replication"]["role"], "standby", "{s}");
+    assert_eq!(s["replication"]["epoch"], 2, "{s}");
+    assert!(rejoined.stop().success());
+    assert!(standby.stop().success());
 }

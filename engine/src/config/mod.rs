@@ -38,7 +38,7 @@ pub use convert::{
 };
 pub use sections::{
     AccountInfo, Ack, AdminConfig, DataPath, GatewayBackend, GatewayConfig, IdleStrategy, LogConfig,
-    MarketDataConfig, ReplicationConfig, Role, RuntimeConfig, Secret, SnapshotConfig, StandbyLoss,
+    MarketDataConfig, Rejoin, ReplicationConfig, Role, RuntimeConfig, Secret, SnapshotConfig, StandbyLoss,
     ThreadConfig,
 };
 pub use units::{format_price, parse_price, DecimalError, PRICE_UNITS_PER_CURRENCY_UNIT};

@@ -10,7 +10,7 @@ use petrel_core::StpMode;
 use petrel_journal::JournalConfig;
 use serde::Deserialize;
 
-use super::sections::{Ack, DataPath, GatewayBackend, Role, StandbyLoss, ThreadConfig};
+use super::sections::{Ack, DataPath, GatewayBackend, Rejoin, Role, StandbyLoss, ThreadConfig};
 use super::units::{Decimal4, Limit, Money};
 
 #[derive(Deserialize)]
@@ -85,6 +85,8 @@ pub(super) struct RawReplication {
     pub(super) ack: Ack,
     #[serde(default)]
     pub(super) on_standby_loss: Option<StandbyLoss>,
+    #[serde(default)]
+    pub(super) rejoin: Rejoin,
 }
 
 #[derive(Deserialize)]

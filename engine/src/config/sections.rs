@@ -32,6 +32,8 @@ pub struct ReplicationConfig {
     pub ack: Ack,
     /// With `ack = "standby"`: what the primary does while it has no standby.
     pub on_standby_loss: StandbyLoss,
+    /// What a primary does at start when a newer primary (a promoted standby) runs at its peer.
+    pub rejoin: Rejoin,
 }
 
 /// `[market_data]`: the TotalView-ITCH 5.0 feed over MoldUDP64 (docs/MARKET-DATA.md).
@@ -99,6 +101,18 @@ pub enum StandbyLoss {
     /// Acknowledge on local durability alone; the standby is not promotable until it has
     /// caught up (recorded in the metrics and the log; alert).
     Continue,
+}
+
+/// `replication.rejoin`: what a stale primary does at start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rejoin {
+    /// Refuse to start, saying so; an operator runs `petrel-engine rejoin`.
+    #[default]
+    Manual,
+    /// Rejoin by itself (what `petrel-engine rejoin` does), then follow the new primary as its
+    /// standby.
+    Auto,
 }
 
 /// The shared secret's bytes; never printed.

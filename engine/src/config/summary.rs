@@ -3,7 +3,7 @@
 
 use petrel_journal::Durability;
 
-use super::{Ack, Config, DataPath, Role, StandbyLoss};
+use super::{Ack, Config, DataPath, Rejoin, Role, StandbyLoss};
 
 impl Config {
     /// One line for operators: what this configuration runs.
@@ -66,7 +66,7 @@ impl Config {
         let Some(r) = &self.replication else { return "no standby".to_owned() };
         match r.role {
             Role::Primary => format!(
-                "replication: primary of cluster {}, standby connects to {}, {}",
+                "replication: primary of cluster {}, standby connects to {}, {}{}",
                 r.cluster_id,
                 r.listen,
                 match (r.ack, r.on_standby_loss) {
@@ -76,6 +76,10 @@ impl Config {
                     (Ack::Standby, StandbyLoss::Continue) =>
                         "acknowledges once durable on both hosts; continues alone without a standby"
                             .to_owned(),
+                },
+                match r.rejoin {
+                    Rejoin::Manual => "",
+                    Rejoin::Auto => "; rejoins as a standby by itself when replaced",
                 }
             ),
             Role::Standby => format!(

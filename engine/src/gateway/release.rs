@@ -11,7 +11,7 @@
 //! - `PETREL_FAILPOINT_ABORT_BEFORE_RELEASE_MARK=N`: `abort()` after the streams holding the
 //!   messages of command N were committed, before the release mark covering N is written.
 
-use super::notes::Answer;
+use super::notes::{Answer, EngineNote, ENGINE};
 use super::ouch_map::{self, midnight_ns, Echo, Symbols};
 use super::release_mark::MarkFile;
 use super::session::ConnTable;
@@ -182,15 +182,19 @@ fn route_note(
     ts: u64,
     out: &mut Outputs<'_>,
 ) {
+    if account == ENGINE {
+        let record = match EngineNote::decode(note) {
+            Ok(note) => HotRecord::new(HotLevel::Info, note.log_text()),
+            Err(_) => HotRecord::new(HotLevel::Warn, "an engine note this build cannot read"),
+        };
+        out.log.try_log(record.sequence(e.sequence));
+        return;
+    }
     match Answer::decode(note) {
         Ok(answer) => out.emit(account, e.sequence, &answer.message(ts)),
-        Err(why) => {
-            tracing::warn!(
-                sequence = e.sequence,
-                account = account.0,
-                "the note journaled at input sequence {} cannot be read ({why}): no message written for it",
-                e.sequence
-            );
+        Err(_) => {
+            let why = "a note this build cannot read (a newer build's journal?): no message written for it";
+            out.log.try_log(HotRecord::new(HotLevel::Warn, why).account(account.0).sequence(e.sequence));
         }
     }
 }

@@ -26,19 +26,27 @@ pub fn probe(config: &ReplicationConfig, why: &str) -> Option<Epoch> {
     Some(epoch)
 }
 
+/// Why a primary may not serve at start.
+pub enum AtStart {
+    /// A newer primary (a promoted standby) runs at the peer: this engine is stale.
+    Stale(String),
+    /// Another primary of the same epoch runs at the peer (a configuration mistake).
+    Conflict(String),
+}
+
 /// A primary at start: refuses to serve when a newer primary (a promoted standby) runs at the
 /// peer, or another primary of the same epoch does.
-pub fn check_at_start(config: &ReplicationConfig, ours: Epoch) -> Result<(), String> {
+pub fn check_at_start(config: &ReplicationConfig, ours: Epoch) -> Result<(), AtStart> {
     let peer = config.peer;
     match probe(config, "a primary checking its peer's epoch at start") {
-        Some(theirs) if theirs.number > ours.number => Err(format!(
+        Some(theirs) if theirs.number > ours.number => Err(AtStart::Stale(format!(
             "a newer primary, of epoch {} (from sequence {}), runs at {peer}: this engine (epoch {}) is a stale primary and must not serve; records it holds from sequence {} on were never acknowledged. Make it a standby of the new primary: run petrel-engine rejoin, then set replication.role = \"standby\"",
-            theirs.number, theirs.first_sequence, ours.number, theirs.first_sequence
-        )),
-        Some(theirs) if theirs.number == ours.number => Err(format!(
+                        theirs.number, theirs.first_sequence, ours.number, theirs.first_sequence
+        ))),
+        Some(theirs) if theirs.number == ours.number => Err(AtStart::Conflict(format!(
             "another primary of the same epoch {} runs at {peer} (replication.peer): two primaries would each acknowledge orders the other lacks; set replication.role = \"standby\" on one of them",
-            theirs.number
-        )),
+                        theirs.number
+        ))),
         _ => Ok(()),
     }
 }

@@ -49,6 +49,7 @@ pub(super) fn replication(
         peer: raw.peer,
         ack: raw.ack,
         on_standby_loss: raw.on_standby_loss.unwrap_or(StandbyLoss::Halt),
+        rejoin: raw.rejoin,
     }))
 }
 
