@@ -266,6 +266,7 @@ fn config(dir: &std::path::Path, idle: IdleStrategy) -> Config {
         log: LogConfig { filter: "warn".into() },
         replication: None,
         market_data: None,
+        failover: None,
     }
 }
 

@@ -101,6 +101,8 @@ struct Observed {
     replication: Option<Arc<ReplicationStats>>,
     /// With `[market_data]`.
     market_data: Option<Arc<crate::market_data::FeedStats>>,
+    /// With `[failover] mode = "etcd"`.
+    failover: Option<Arc<crate::failover::FailoverStats>>,
 }
 
 struct Summaries {
@@ -120,6 +122,7 @@ impl Observed {
         gateway: &BoundGateway,
         port: GatewayPort,
         replication: Option<Arc<ReplicationStats>>,
+        failover: Option<Arc<crate::failover::FailoverStats>>,
     ) -> Observed {
         Observed {
             config,
@@ -142,6 +145,7 @@ impl Observed {
             }),
             replication,
             market_data: gateway.market_data.clone(),
+            failover,
         }
     }
 
@@ -311,6 +315,9 @@ impl AdminHandler for Observed {
         if let Some(feed) = &self.market_data {
             feed.render_metrics(&mut e);
         }
+        if let Some(failover) = &self.failover {
+            failover.render_metrics(&mut e);
+        }
     }
 
     fn ready(&self) -> bool {
@@ -335,10 +342,11 @@ impl AdminHandler for Observed {
                 petrel_journal::Durability::None => "none",
             },
             "role": if self.config.replication.is_some() { "primary" } else { "single" },
-            "replication": match (&self.config.replication, &self.replication) {
+                        "replication": match (&self.config.replication, &self.replication) {
                 (Some(config), Some(stats)) => self.replication_view(config, stats).status(),
                 _ => serde_json::Value::Null,
             },
+            "failover": self.failover.as_ref().map(|f| f.status()),
         })
         .to_string()
     }
@@ -370,13 +378,35 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     // A standby promoted with `--alone` acknowledges without a standby until one catches up.
     let mut alone = false;
     let mut promoted = false;
+    // With etcd failover: this engine's leader lease, once it holds one.
+    let failover_stats =
+        config.failover.as_ref().map(|_| Arc::new(crate::failover::FailoverStats::default()));
+    let mut lease: Option<crate::failover::Lease> = None;
     let epoch = match &config.replication {
         None => None,
         Some(r) => {
             let mut epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix)
                 .map_err(DaemonError::Start)?;
             let mut follow = r.role == Role::Standby;
-            if !follow {
+            if let (false, Some(failover), Some(stats)) = (follow, &config.failover, &failover_stats) {
+                let ours = crate::failover::Leader { epoch: epochs.current().number, node: r.listen };
+                match crate::failover::campaign(failover, ours, stats) {
+                    Ok(held) => lease = Some(held),
+                    Err(crate::failover::Campaign::Stale(theirs)) => {
+                        tracing::warn!(epoch = theirs.epoch, node = %theirs.node, "failover: a primary of a newer epoch holds the leader key; this engine rejoins as its standby");
+                        let said = replication::peer::rejoin(&config).map_err(DaemonError::Start)?;
+                        tracing::warn!("{}", said.trim_end());
+                        epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix)
+                            .map_err(DaemonError::Start)?;
+                        follow = true;
+                    }
+                    Err(crate::failover::Campaign::Follow(theirs)) => {
+                        tracing::warn!(epoch = theirs.epoch, node = %theirs.node, "failover: the other engine holds the leader key; this engine follows it as its standby");
+                        follow = true;
+                    }
+                    Err(crate::failover::Campaign::Failed(why)) => return Err(DaemonError::Start(why)),
+                }
+            } else if !follow {
                 match replication::peer::check_at_start(r, epochs.current()) {
                     Ok(()) => {}
                     Err(AtStart::Stale(why)) if r.rejoin == Rejoin::Auto => {
@@ -391,12 +421,18 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                 }
             }
             if follow {
-                match run_standby(&config, &notifier, epochs)? {
+                match run_standby(&config, &notifier, epochs, failover_stats.clone())? {
                     StandbyEnd::Stopped => return Ok(()),
-                    StandbyEnd::Promoted { next_sequence, epochs: history, alone: promoted_alone } => {
+                    StandbyEnd::Promoted {
+                        next_sequence,
+                        epochs: history,
+                        alone: promoted_alone,
+                        lease: taken,
+                    } => {
                         epochs = history;
                         alone = promoted_alone;
                         promoted = true;
+                        lease = taken;
                         let epoch = epochs.begin(next_sequence).map_err(DaemonError::Start)?;
                         tracing::warn!(
                             epoch = epoch.number,
@@ -415,6 +451,10 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     // 3. The pinned pipeline: sequencer/matcher, journal writer, housekeeping.
     let (runtime, port) =
         Runtime::start(&config, recovered).map_err(|e| DaemonError::Start(e.to_string()))?;
+    // With etcd failover, nothing is released but while the leader lease is certainly valid.
+    if let (Some(lease), Some(stats)) = (&lease, &failover_stats) {
+        lease.attach(Arc::clone(&port.gate), stats);
+    }
     if let (true, Some(epoch)) = (promoted, epoch) {
         // The epoch's first record says so (sequenced ahead of any client's command).
         let note = crate::gateway::notes::EngineNote::Epoch { number: epoch.number };
@@ -456,6 +496,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
         &bound,
         port.clone(),
         replication_stats,
+        failover_stats.clone(),
     ));
     let admin: AdminServer = admin::serve(config.admin.listen, observed.clone()).map_err(|e| {
         STOP.store(true, Ordering::SeqCst);
@@ -483,6 +524,11 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     admin.shutdown();
     if let Some(primary) = primary {
         primary.shutdown();
+    }
+    // A clean stop hands the leader key over at once (a planned switchover): everything
+    // acknowledged was drained to the standby above.
+    if let (Some(lease), None) = (lease, &failure) {
+        lease.revoke();
     }
     let report = report?;
     tracing::info!(
@@ -639,6 +685,11 @@ impl Control<'_> {
             }
             if gateway.is_finished() {
                 return Some("the gateway thread ended".into());
+            }
+            if self.observed.failover.as_ref().is_some_and(|f| f.lost.load(Ordering::Acquire)) {
+                let why = "failover: the leader lease was lost (etcd expired it, or the key is no longer this engine's): another engine may be the primary now; stopping, to rejoin as its standby at the next start";
+                tracing::error!("{why}");
+                return Some(why.into());
             }
             if self.observed.replication.as_ref().is_some_and(|r| r.stale.load(Ordering::Acquire)) {
                 let why = "a standby of a newer epoch connected: a standby was promoted since this engine became primary, so it is stale; stopping (petrel-engine rejoin makes it a standby of the new primary)";
@@ -811,6 +862,8 @@ enum StandbyEnd {
         next_sequence: u64,
         epochs: EpochHistory,
         alone: bool,
+        /// With etcd failover: the leader lease the standby took to promote itself.
+        lease: Option<crate::failover::Lease>,
     },
 }
 
@@ -821,6 +874,7 @@ fn run_standby(
     config: &Config,
     notifier: &Notifier,
     mut epochs: EpochHistory,
+    failover: Option<Arc<crate::failover::FailoverStats>>,
 ) -> Result<StandbyEnd, DaemonError> {
     let stats = Arc::new(ReplicationStats::default());
     let observed = Arc::new(StandbyObserved {
@@ -830,12 +884,13 @@ fn run_standby(
         start_unix_s: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
         promote: AtomicBool::new(false),
         promote_alone: AtomicBool::new(false),
+        failover: failover.clone(),
     });
     // One admin endpoint for the standby's whole life, rebuilds included.
     let admin: AdminServer = admin::serve(config.admin.listen, observed.clone())
         .map_err(|e| DaemonError::Start(format!("admin endpoint: {e}")))?;
     let ended = loop {
-        match follow_once(config, notifier, epochs, &observed, &admin) {
+        match follow_once(config, notifier, epochs, &observed, &admin, failover.as_ref()) {
             Ok(Once::Rebuild { staging, epochs: kept }) => {
                 let _ = notifier.status("rebuilding from the primary's backup");
                 match replication::rebuild::rebuild_from(config, &staging, &kept) {
@@ -866,6 +921,7 @@ fn follow_once(
     epochs: EpochHistory,
     observed: &Arc<StandbyObserved>,
     admin: &AdminServer,
+    failover: Option<&Arc<crate::failover::FailoverStats>>,
 ) -> Result<Once, DaemonError> {
     let stats = &observed.stats;
     let (recovered, regeneration, _) = recover(config, notifier)?;
@@ -891,6 +947,12 @@ fn follow_once(
                 (follower, result)
             })
             .map_err(|e| DaemonError::Start(format!("cannot start the follower thread: {e}")))?
+    };
+    let watcher = match (&config.failover, failover) {
+        (Some(f), Some(stats)) => {
+            Some(start_watcher(config, f, observed, stats).map_err(DaemonError::Start)?)
+        }
+        _ => None,
     };
     observed.ready.store(true, Ordering::Relaxed);
     tracing::info!(admin = %admin.local_addr(), "ready: standby following the primary");
@@ -937,5 +999,32 @@ fn follow_once(
     // The journal's lock goes with the writer: the primary's recovery takes it again.
     drop(follower.writer);
     let alone = observed.promote_alone.load(Ordering::Acquire);
-    Ok(Once::End(StandbyEnd::Promoted { next_sequence, epochs, alone }))
+    let lease = watcher.and_then(crate::failover::Watcher::finish);
+    Ok(Once::End(StandbyEnd::Promoted { next_sequence, epochs, alone, lease }))
+}
+
+/// The standby's watch over etcd's leader key: it promotes this engine (alone: the old primary
+/// is gone) once the key is gone and this standby holds every acknowledged order.
+fn start_watcher(
+    config: &Config,
+    failover: &crate::config::FailoverConfig,
+    observed: &Arc<StandbyObserved>,
+    stats: &Arc<crate::failover::FailoverStats>,
+) -> Result<crate::failover::Watcher, String> {
+    let r = config.replication.as_ref().expect("a standby has [replication]");
+    let (for_epoch, for_check, for_promote) =
+        (Arc::clone(observed), Arc::clone(observed), Arc::clone(observed));
+    let standby = crate::failover::Standby {
+        epoch: Box::new(move || for_epoch.stats.epoch.load(Ordering::Relaxed)),
+        promotable: Box::new(move || {
+            for_check.stats.standby_promotable.load(Ordering::Relaxed)
+                && !for_check.stats.diverged.load(Ordering::Relaxed)
+        }),
+        promote: Box::new(move || {
+            for_promote.promote_alone.store(true, Ordering::Release);
+            for_promote.promote.store(true, Ordering::Release);
+        }),
+        node: r.listen,
+    };
+    crate::failover::Watcher::start(failover, standby, Arc::clone(stats))
 }

@@ -29,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod describe;
+pub mod failover;
 pub mod gateway;
 pub mod input_record;
 pub mod journal_tools;

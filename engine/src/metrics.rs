@@ -259,6 +259,48 @@ pub const REPLICATION_STANDBY_PROMOTABLE: MetricDef = def(
     "1 while the standby holds every record the primary made durable (promoting it loses no acknowledged order).",
 );
 
+pub const FAILOVER_LEADER: MetricDef = def(
+    "petrel_failover_leader",
+    Gauge,
+    None,
+    "1 while this engine holds the etcd leader key ([failover] mode = \"etcd\").",
+);
+pub const FAILOVER_FENCED: MetricDef = def(
+    "petrel_failover_fenced",
+    Gauge,
+    None,
+    "1 while this engine holds the leader key but cannot be sure its lease is valid: it acknowledges nothing.",
+);
+pub const FAILOVER_LEASE_REMAINING_SECONDS: MetricDef = def(
+    "petrel_failover_lease_remaining_seconds",
+    Gauge,
+    None,
+    "How long the leader lease is certainly valid for (renewals push it forward; 0 when fenced or not leader).",
+);
+pub const FAILOVER_PROMOTIONS_TOTAL: MetricDef = def(
+    "petrel_failover_promotions_total",
+    Counter,
+    None,
+    "Times this standby took the leader key and promoted itself.",
+);
+pub const FAILOVER_TAKEOVER_SECONDS: MetricDef = def(
+    "petrel_failover_takeover_seconds",
+    Gauge,
+    None,
+    "The last promotion: seconds from seeing the leader key gone to holding it.",
+);
+pub const FAILOVER_REFUSED_TOTAL: MetricDef = def(
+    "petrel_failover_refused_total",
+    Counter,
+    None,
+    "Leader keys refused: a value that does not parse, or an epoch older than this engine's.",
+);
+pub const FAILOVER_ETCD_ERRORS_TOTAL: MetricDef = def(
+    "petrel_failover_etcd_errors_total",
+    Counter,
+    None,
+    "etcd requests that no member answered (renewals, reads of the leader key).",
+);
 pub const REPLICATION_REBUILDS_TOTAL: MetricDef = def(
     "petrel_replication_rebuilds_total",
     Counter,
@@ -404,6 +446,13 @@ pub const CATALOGUE: &[MetricDef] = &[
     REPLICATION_EPOCH,
     REPLICATION_LAG_SECONDS,
     REPLICATION_REBUILDS_TOTAL,
+    FAILOVER_LEADER,
+    FAILOVER_FENCED,
+    FAILOVER_LEASE_REMAINING_SECONDS,
+    FAILOVER_PROMOTIONS_TOTAL,
+    FAILOVER_TAKEOVER_SECONDS,
+    FAILOVER_REFUSED_TOTAL,
+    FAILOVER_ETCD_ERRORS_TOTAL,
     FEED_MESSAGES_TOTAL,
     FEED_REGENERATED_MESSAGES_TOTAL,
     FEED_PACKETS_TOTAL,

@@ -95,6 +95,10 @@ pub struct ReleaseGate {
     pub standby: AtomicU64,
     /// Rung when `local` moves: wakes the replication thread that ships the new records.
     pub shipper: Doorbell,
+    /// With `[failover] mode = "etcd"`: the leader lease is certainly valid until this instant
+    /// (`failover::monotonic_ns`); the gateway releases nothing after it (fenced). `u64::MAX`
+    /// without etcd failover.
+    pub lease_until_ns: AtomicU64,
 }
 
 impl Default for ReleaseGate {
@@ -105,11 +109,20 @@ impl Default for ReleaseGate {
             written: AtomicU64::new(0),
             standby: AtomicU64::new(0),
             shipper: Doorbell::for_thread(),
+            lease_until_ns: AtomicU64::new(u64::MAX),
         }
     }
 }
 
 impl ReleaseGate {
+    /// Whether this engine may release now: always without etcd failover; with it, only while
+    /// its leader lease is certainly valid (one clock read, per release batch).
+    #[inline]
+    pub fn lease_valid(&self) -> bool {
+        let until = self.lease_until_ns.load(Ordering::Acquire);
+        until == u64::MAX || crate::failover::monotonic_ns() < until
+    }
+
     /// Moves `durable` to what may be released now; returns the new mark.
     pub fn publish(&self, durable: &AtomicU64) -> u64 {
         let local = self.local.load(Ordering::Acquire);

@@ -16,32 +16,8 @@ use petrel_engine::core::Command as CoreCommand;
 use petrel_engine::gateway::notes::{EngineNote, ENGINE};
 use petrel_engine::input_record;
 use petrel_engine::journal::{open_read_only, JournalLocation};
-use support::{http_get, log_field, wait_for, write_config, Client, Daemon, Got, OwnedOutbound, BIN};
-
-const AAPL_585: u64 = 5_853_300;
-
-/// A 32-byte secret in a 0600 file.
-fn write_secret(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
-}
-
-const SECRET: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
-
-/// The development configuration in `dir` with `section` as its `[replication]`, and a
-/// snapshot (so a state hash compared with the standby) every 10 commands.
-fn config_with(dir: &Path, section: &str) -> PathBuf {
-    let path = write_config(dir, "epoll");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("every_commands = 100_000"), "config/dev.toml's snapshot interval moved");
-    text = text.replace("every_commands = 100_000", "every_commands = 10");
-    text.push_str("\n[replication]\n");
-    text.push_str(section);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use support::pair::*;
+use support::{log_field, wait_for, Client, Daemon, Got, OwnedOutbound, BIN};
 
 fn primary_config(dir: &Path, policy: &str) -> PathBuf {
     let secret = write_secret(dir, "replication.secret", SECRET);
@@ -71,14 +47,6 @@ fn replication_addr(primary: &Daemon) -> SocketAddr {
     log_field(line, "addr").parse().unwrap()
 }
 
-fn status(daemon: &Daemon) -> serde_json::Value {
-    serde_json::from_str(&http_get(daemon.admin.expect("admin address"), "/status")).unwrap()
-}
-
-fn metrics(daemon: &Daemon) -> String {
-    http_get(daemon.admin.expect("admin address"), "/metrics")
-}
-
 struct Pair {
     primary: Daemon,
     standby: Daemon,
@@ -97,23 +65,6 @@ fn start_pair(policy: &str) -> Pair {
     wait_for("the standby connecting", || status(&primary)["replication"]["connected"] == true);
     let (primary_dir, standby_dir) = (p.path().to_owned(), s.path().to_owned());
     Pair { primary, standby, _dirs: (p, s), primary_dir, standby_dir }
-}
-
-fn login(addr: SocketAddr) -> Client {
-    let mut bob = Client::connect(addr);
-    assert!(matches!(bob.login("bob", "bob", 0), Got::LoginAccepted { .. }));
-    bob
-}
-
-/// Every record of the journal in `dir`, in order.
-fn records(dir: &Path) -> Vec<(u64, u64, Vec<u8>)> {
-    let recovery = open_read_only(&JournalLocation::new(dir.join("journal"), "input")).unwrap();
-    let mut reader = recovery.replay_from(recovery.first_sequence.unwrap_or(1)).unwrap();
-    let mut out = Vec::new();
-    while let Some(r) = reader.next_record().unwrap() {
-        out.push((r.sequence, r.timestamp_ns, r.payload.to_vec()));
-    }
-    out
 }
 
 fn new_orders(records: &[(u64, u64, Vec<u8>)]) -> usize {
@@ -344,65 +295,6 @@ fn a_secret_file_others_can_read_is_refused_by_check_config() {
     assert!(stdout.contains("replication: primary of cluster test-pair"), "{stdout}");
 }
 
-/// Two loopback addresses of this test's own (127.x.y.1 and .2), so that each engine's
-/// replication and admin ports are known before it starts and no other test shares them.
-fn own_addresses(test: u8) -> (std::net::IpAddr, std::net::IpAddr) {
-    let x = 20 + (std::process::id() % 200) as u8;
-    (std::net::IpAddr::from([127, x, test, 1]), std::net::IpAddr::from([127, x, test, 2]))
-}
-
-/// One host of a pair in the failover test: its directory, its configurations (it starts as
-/// the primary once; afterwards always as a standby) and its admin address.
-struct Host {
-    dir: tempfile::TempDir,
-    primary_config: PathBuf,
-    standby_config: PathBuf,
-}
-
-fn host(me: std::net::IpAddr, peer: std::net::IpAddr, secret: &Path) -> Host {
-    let dir = tempfile::tempdir().unwrap();
-    // With the market-data feed on (sent to the discard port): both hosts journal it.
-    let section = |role: &str| {
-        format!(
-            "role = \"{role}\"\ncluster_id = \"test-pair\"\nsecret_file = \"{}\"\nlisten = \"{me}:15300\"\npeer = \"{peer}:15300\"\nack = \"standby\"\non_standby_loss = \"halt\"\n\n[market_data]\nsession = \"PETRELHA\"\ndestinations = [\"127.0.0.1:9\"]\n",
-            secret.display()
-        )
-    };
-    let write = |name: &str, role: &str| {
-        let sub = dir.path().join(name);
-        std::fs::create_dir_all(&sub).unwrap();
-        let path = config_with(&sub, &section(role));
-        // Both files of a host share its journal, snapshots and a known admin address.
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace(&sub.display().to_string(), &dir.path().display().to_string());
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, set_admin(&text, &format!("{me}:15301"))).unwrap();
-        path
-    };
-    let primary_config = write("as-primary", "primary");
-    let standby_config = write("as-standby", "standby");
-    Host { dir, primary_config, standby_config }
-}
-
-fn run_cli(args: &[&str], config: &Path) -> (bool, String) {
-    let out = Command::new(BIN).args(args).arg("--config").arg(config).output().unwrap();
-    (
-        out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
-}
-
-/// Waits until `primary` has a standby that holds everything it acknowledged.
-fn wait_caught_up(primary: &Daemon) {
-    wait_for("the standby caught up", || {
-        let s = status(primary);
-        s["replication"]["connected"] == true
-            && s["replication"]["lag_records"] == 0
-            && s["replication"]["halted"] == false
-    });
-}
-
 #[test]
 fn ten_failovers_lose_no_acknowledged_order_and_each_replaced_primary_rejoins() {
     let (a, b) = own_addresses(1);
@@ -571,24 +463,6 @@ fn journal(dir: &Path, prefix: &str) -> Vec<(u64, Vec<u8>)> {
 
 fn new_index(round: u32) -> usize {
     (round % 2) as usize
-}
-
-/// `text` with `[admin] listen = addr`.
-fn set_admin(text: &str, addr: &str) -> String {
-    let mut out = String::new();
-    let mut in_admin = false;
-    for line in text.lines() {
-        if line.starts_with('[') {
-            in_admin = line.trim() == "[admin]";
-        }
-        if in_admin && line.starts_with("listen") {
-            out.push_str(&format!("listen = \"{addr}\"\n"));
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 #[test]

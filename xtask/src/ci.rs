@@ -21,6 +21,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("rpm", "reads, checks and installs the .rpm packages in `cargo xtask systest`"),
     ("prometheus", "promtool checks the metrics exposition and the alert rules"),
     ("dpkg-dev", "dpkg-scanpackages indexes the local apt repository of the Ansible system tests"),
+    ("etcd-server", "three real etcd members decide the primary in the automatic failover tests"),
 ];
 
 /// Cargo tools: (command checked with `cargo <sub> --version`, crate, pinned version).

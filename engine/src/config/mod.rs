@@ -37,9 +37,9 @@ pub use convert::{
     MIN_SEND_BACKLOG_BYTES,
 };
 pub use sections::{
-    AccountInfo, Ack, AdminConfig, DataPath, GatewayBackend, GatewayConfig, IdleStrategy, LogConfig,
-    MarketDataConfig, Rejoin, ReplicationConfig, Role, RuntimeConfig, Secret, SnapshotConfig, StandbyLoss,
-    ThreadConfig,
+    AccountInfo, Ack, AdminConfig, DataPath, FailoverConfig, FailoverMode, GatewayBackend, GatewayConfig,
+    IdleStrategy, LogConfig, MarketDataConfig, Rejoin, ReplicationConfig, Role, RuntimeConfig, Secret,
+    SnapshotConfig, StandbyLoss, ThreadConfig,
 };
 pub use units::{format_price, parse_price, DecimalError, PRICE_UNITS_PER_CURRENCY_UNIT};
 
@@ -65,6 +65,8 @@ pub struct Config {
     pub replication: Option<ReplicationConfig>,
     /// `None`: no market-data feed.
     pub market_data: Option<MarketDataConfig>,
+    /// `None`: promotion is manual (`[failover]` absent, or `mode = "manual"`).
+    pub failover: Option<FailoverConfig>,
 }
 
 impl Config {

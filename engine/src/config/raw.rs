@@ -10,7 +10,7 @@ use petrel_core::StpMode;
 use petrel_journal::JournalConfig;
 use serde::Deserialize;
 
-use super::sections::{Ack, DataPath, GatewayBackend, Rejoin, Role, StandbyLoss, ThreadConfig};
+use super::sections::{Ack, DataPath, FailoverMode, GatewayBackend, Rejoin, Role, StandbyLoss, ThreadConfig};
 use super::units::{Decimal4, Limit, Money};
 
 #[derive(Deserialize)]
@@ -41,6 +41,25 @@ pub(super) struct RawConfig {
     /// Absent: no market-data feed.
     #[serde(default)]
     pub(super) market_data: Option<RawMarketData>,
+    /// Absent: promotion is manual.
+    #[serde(default)]
+    pub(super) failover: Option<RawFailover>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFailover {
+    pub(super) mode: FailoverMode,
+    #[serde(default)]
+    pub(super) endpoints: Vec<String>,
+    #[serde(default)]
+    pub(super) key_prefix: Option<String>,
+    #[serde(default = "default_lease_ttl_s")]
+    pub(super) lease_ttl_s: u64,
+}
+
+fn default_lease_ttl_s() -> u64 {
+    2
 }
 
 #[derive(Deserialize)]

@@ -103,6 +103,27 @@ pub enum StandbyLoss {
     Continue,
 }
 
+/// `[failover] mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailoverMode {
+    /// `petrel-engine promote`, by an operator.
+    Manual,
+    /// A leader key in etcd, bound to a lease: the standby promotes itself when it expires.
+    Etcd,
+}
+
+/// `[failover]` with `mode = "etcd"` (`failover/`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailoverConfig {
+    /// etcd's client URLs (`http://host:port`), tried in turn.
+    pub endpoints: Vec<String>,
+    /// Keys under this prefix: `<prefix>/leader`, `<prefix>/epoch`, `<prefix>/promotable`.
+    pub key_prefix: String,
+    /// The leader lease's time to live (etcd counts whole seconds; at least 2).
+    pub lease_ttl_s: u64,
+}
+
 /// `replication.rejoin`: what a stale primary does at start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

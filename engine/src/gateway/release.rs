@@ -105,11 +105,15 @@ impl Releaser {
 
     /// Whether an event can be released now (a parked gateway's last check before sleeping).
     pub(super) fn has_releasable(&self, port: &GatewayPort) -> bool {
-        self.durable.has_releasable(port)
+        port.gate.lease_valid() && self.durable.has_releasable(port)
     }
 
     /// Releases what is durable (a bounded batch), commits the streams, moves the mark.
     pub(super) fn release(&mut self, port: &GatewayPort, out: &mut Outputs<'_>) -> bool {
+        // Fenced (`[failover]`: the leader lease is not certainly valid): nothing leaves.
+        if !port.gate.lease_valid() {
+            return false;
+        }
         let mut released = 0u32;
         while released < RELEASE_BATCH_EVENTS {
             let Some(event) = self.durable.next(port) else { break };

@@ -116,6 +116,8 @@ pub struct StandbyObserved {
     pub promote: AtomicBool,
     /// The promotion asked the new primary to acknowledge alone until a standby catches up.
     pub promote_alone: AtomicBool,
+    /// With `[failover] mode = "etcd"`: the standby's watch over the leader key.
+    pub failover: Option<Arc<crate::failover::FailoverStats>>,
 }
 
 impl StandbyObserved {
@@ -159,6 +161,9 @@ impl AdminHandler for StandbyObserved {
         e.gauge(&m::LAST_SEQUENCE, load(&self.stats.applied) as f64);
         e.gauge(&m::DURABLE_SEQUENCE, load(&self.stats.standby_durable) as f64);
         self.view().render_metrics(&mut e);
+        if let Some(failover) = &self.failover {
+            failover.render_metrics(&mut e);
+        }
     }
 
     fn ready(&self) -> bool {
@@ -174,7 +179,8 @@ impl AdminHandler for StandbyObserved {
             "last_sequence": load(&self.stats.applied),
             "durable_sequence": view.local_durable,
             "journal_dir": self.config.journal.dir.display().to_string(),
-            "replication": view.status(),
+                        "replication": view.status(),
+            "failover": self.failover.as_ref().map(|f| f.status()),
         })
         .to_string()
     }

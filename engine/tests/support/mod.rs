@@ -5,6 +5,7 @@
 
 pub mod engine_setup;
 pub mod metrics_sample;
+pub mod pair;
 pub mod pipeline;
 
 #[allow(unused_imports)] // a test binary that only needs the engine-side helpers

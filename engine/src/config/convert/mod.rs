@@ -44,6 +44,7 @@ pub(super) fn convert(
     let log = control::log(raw.log, loc)?;
     let replication = replication::replication(raw.replication, base, loc)?;
     let market_data = market_data::market_data(raw.market_data, &account_infos, loc)?;
+    let failover = replication::failover(raw.failover, replication.as_ref(), loc)?;
     Ok(Config {
         path: path.to_owned(),
         engine,
@@ -57,6 +58,7 @@ pub(super) fn convert(
         log,
         replication,
         market_data,
+        failover,
     })
 }
 

@@ -7,8 +7,10 @@ use std::path::Path;
 use super::resolve;
 use crate::config::locate::Locator;
 use crate::config::locate::Seg::Key as K;
-use crate::config::raw::RawReplication;
-use crate::config::{Ack, ConfigFileError, ReplicationConfig, Secret, StandbyLoss};
+use crate::config::raw::{RawFailover, RawReplication};
+use crate::config::{
+    Ack, ConfigFileError, FailoverConfig, FailoverMode, ReplicationConfig, Secret, StandbyLoss,
+};
 
 /// Fewest bytes a shared secret may have (128 bits).
 pub const MIN_SECRET_BYTES: usize = 16;
@@ -51,6 +53,48 @@ pub(super) fn replication(
         on_standby_loss: raw.on_standby_loss.unwrap_or(StandbyLoss::Halt),
         rejoin: raw.rejoin,
     }))
+}
+
+/// Longest etcd lease the failover takes: a dead primary is replaced after about this long.
+const MAX_LEASE_TTL_S: u64 = 60;
+
+/// `[failover]`: only with `[replication]`; `mode = "etcd"` needs endpoints.
+pub(super) fn failover(
+    raw: Option<RawFailover>,
+    replication: Option<&ReplicationConfig>,
+    loc: &Locator,
+) -> Result<Option<FailoverConfig>, ConfigFileError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let at = |key: &'static str| [K("failover"), K(key)];
+    let Some(replication) = replication else {
+        return Err(loc.error(&at("mode"), "[failover] needs [replication]: failover moves the primary role between the two engines of a pair"));
+    };
+    if raw.mode == FailoverMode::Manual {
+        return Ok(None);
+    }
+    if raw.endpoints.is_empty() {
+        return Err(loc.error(&at("endpoints"), "mode = \"etcd\" needs the etcd members' client URLs, e.g. endpoints = [\"http://10.0.0.5:2379\"]"));
+    }
+    for endpoint in &raw.endpoints {
+        let rest = endpoint.strip_prefix("http://").unwrap_or("");
+        if rest.parse::<std::net::SocketAddr>().is_err() {
+            return Err(loc.error(
+                &at("endpoints"),
+                format!("{endpoint:?} is not http://ADDRESS:PORT (an etcd client URL without TLS)"),
+            ));
+        }
+    }
+    if !(2..=MAX_LEASE_TTL_S).contains(&raw.lease_ttl_s) {
+        return Err(loc.error(&at("lease_ttl_s"), format!("lease_ttl_s = {} must be 2 to {MAX_LEASE_TTL_S} seconds (etcd counts whole seconds and grants no less than about 2)", raw.lease_ttl_s)));
+    }
+    let key_prefix = raw.key_prefix.unwrap_or_else(|| format!("/petrel/{}", replication.cluster_id));
+    if !key_prefix.starts_with('/') || key_prefix.ends_with('/') || key_prefix.len() > 200 {
+        return Err(loc.error(
+            &at("key_prefix"),
+            format!("key_prefix {key_prefix:?} must start with / and not end with one"),
+        ));
+    }
+    Ok(Some(FailoverConfig { endpoints: raw.endpoints, key_prefix, lease_ttl_s: raw.lease_ttl_s }))
 }
 
 /// The secret's bytes (surrounding whitespace trimmed), refused when others may read the file.

@@ -1,0 +1,450 @@
+//! Automatic failover (`[failover] mode = "etcd"`): etcd decides which engine of a pair is the
+//! primary, so that neither has to tell a dead peer from a broken link (docs/OPERATIONS.md,
+//! "Automatic failover"). No consensus is written here: etcd's lease and one atomic
+//! create-if-absent transaction are the whole protocol.
+//!
+//! - The primary holds `<prefix>/leader` = `{"epoch":N,"node":"ADDR"}`, bound to a lease of
+//!   `lease_ttl_s` that its `petrel-lease` thread renews every quarter of the TTL. Each renewal
+//!   sent at `t` proves the lease alive until `t + TTL` at the earliest (etcd counts from when
+//!   it received it); the thread publishes `t + TTL - TTL/4` and the gateway releases nothing
+//!   after that instant (`port::ReleaseGate::lease_valid`): a primary that cannot renew, for
+//!   whatever reason (etcd unreachable, a partition, a pause), is fenced before its lease can
+//!   expire, and so before a standby can take the key.
+//! - The standby's `petrel-failover` thread reads the key every 100 ms. When it is gone (the
+//!   lease expired) and this standby is promotable (it holds every acknowledged order), it
+//!   takes the key with its own lease and the next epoch, in one transaction that fails if
+//!   anyone else created it first, and promotes itself.
+//! - A key that does not parse, or names an epoch older than this engine's, is refused (logged,
+//!   counted) and never followed.
+
+pub mod etcd;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use etcd::{Etcd, EtcdError};
+
+use crate::config::FailoverConfig;
+use crate::port::ReleaseGate;
+
+/// How long one etcd request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often a standby reads the leader key.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Nanoseconds of the monotonic clock (`Instant`: CLOCK_MONOTONIC on Linux) since the first
+/// call in this process: it runs on while the process is stopped, which a lease deadline needs.
+pub fn monotonic_ns() -> u64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    // Never 0, so that 0 can mean "no lease".
+    ORIGIN.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64 + 1
+}
+
+/// The leader key's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leader {
+    pub epoch: u64,
+    /// The primary's replication address.
+    pub node: SocketAddr,
+}
+
+impl Leader {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::json!({ "epoch": self.epoch, "node": self.node.to_string() }).to_string().into_bytes()
+    }
+
+    /// Strictly the shape `encode` writes; anything else is an error naming what is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<Leader, String> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| format!("not JSON ({e}): {:?}", String::from_utf8_lossy(bytes)))?;
+        let epoch = value["epoch"].as_u64().filter(|e| *e > 0).ok_or("no epoch (a number above 0)")?;
+        let node = value["node"].as_str().and_then(|n| n.parse().ok()).ok_or("no node (ADDRESS:PORT)")?;
+        Ok(Leader { epoch, node })
+    }
+}
+
+/// The keys of one cluster.
+pub fn leader_key(config: &FailoverConfig) -> String {
+    format!("{}/leader", config.key_prefix)
+}
+
+/// What the admin endpoint shows of failover.
+#[derive(Debug, Default)]
+pub struct FailoverStats {
+    /// This engine holds the leader key.
+    pub leader: AtomicBool,
+    /// The lease is certainly valid until this instant (`monotonic_ns`); 0: none held.
+    pub lease_until_ns: AtomicU64,
+    /// The lease was lost for good (etcd expired it, or the key is no longer ours).
+    pub lost: AtomicBool,
+    pub promotions_total: AtomicU64,
+    /// Milliseconds from seeing the leader key gone to holding it (the last promotion).
+    pub last_takeover_ms: AtomicU64,
+    pub refused_total: AtomicU64,
+    pub etcd_errors_total: AtomicU64,
+}
+
+impl FailoverStats {
+    /// Holding the key, but not certain the lease is valid now: nothing is acknowledged.
+    pub fn fenced(&self) -> bool {
+        self.leader.load(Ordering::Relaxed) && monotonic_ns() >= self.lease_until_ns.load(Ordering::Acquire)
+    }
+
+    /// Seconds the lease is certainly valid for (0 when fenced or not leader).
+    pub fn lease_remaining_s(&self) -> f64 {
+        let until = self.lease_until_ns.load(Ordering::Acquire);
+        until.saturating_sub(monotonic_ns()) as f64 / 1e9
+    }
+}
+
+impl FailoverStats {
+    pub fn render_metrics(&self, e: &mut crate::metrics::Exposition<'_>) {
+        use crate::metrics as m;
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        e.gauge(&m::FAILOVER_LEADER, flag(self.leader.load(Ordering::Relaxed)));
+        e.gauge(&m::FAILOVER_FENCED, flag(self.fenced()));
+        e.gauge(&m::FAILOVER_LEASE_REMAINING_SECONDS, self.lease_remaining_s());
+        e.counter(&m::FAILOVER_PROMOTIONS_TOTAL, self.promotions_total.load(Ordering::Relaxed));
+        e.gauge(&m::FAILOVER_TAKEOVER_SECONDS, self.last_takeover_ms.load(Ordering::Relaxed) as f64 / 1e3);
+        e.counter(&m::FAILOVER_REFUSED_TOTAL, self.refused_total.load(Ordering::Relaxed));
+        e.counter(&m::FAILOVER_ETCD_ERRORS_TOTAL, self.etcd_errors_total.load(Ordering::Relaxed));
+    }
+
+    /// The `failover` object of `/status`.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::json!({
+            "leader": self.leader.load(Ordering::Relaxed),
+            "fenced": self.fenced(),
+            "lease_remaining_s": self.lease_remaining_s(),
+            "promotions_total": self.promotions_total.load(Ordering::Relaxed),
+            "last_takeover_ms": self.last_takeover_ms.load(Ordering::Relaxed),
+            "refused_total": self.refused_total.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// A held leader lease, renewed by the `petrel-lease` thread until dropped.
+pub struct Lease {
+    pub id: i64,
+    endpoints: Vec<String>,
+    stop: Arc<AtomicBool>,
+    gate: Arc<Mutex<Option<Arc<ReleaseGate>>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Lease {
+    /// Starts renewing lease `id`, just granted (or renewed) at `granted_at_ns`.
+    fn keep(
+        config: &FailoverConfig,
+        id: i64,
+        granted_at_ns: u64,
+        key: (String, Vec<u8>),
+        stats: Arc<FailoverStats>,
+    ) -> Result<Lease, String> {
+        let ttl_ns = config.lease_ttl_s * 1_000_000_000;
+        stats.lease_until_ns.store(granted_at_ns + ttl_ns - ttl_ns / 4, Ordering::Release);
+        stats.leader.store(true, Ordering::Relaxed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let gate: Arc<Mutex<Option<Arc<ReleaseGate>>>> = Arc::default();
+        let keeper = Keeper {
+            etcd: Etcd::new(&config.endpoints, REQUEST_TIMEOUT),
+            id,
+            ttl_ns,
+            key,
+            stats,
+            stop: Arc::clone(&stop),
+            gate: Arc::clone(&gate),
+        };
+        let thread = std::thread::Builder::new()
+            .name("petrel-lease".into())
+            .spawn(move || keeper.run())
+            .map_err(|e| format!("cannot start the lease thread: {e}"))?;
+        Ok(Lease { id, endpoints: config.endpoints.clone(), stop, gate, thread: Some(thread) })
+    }
+
+    /// From now on the gateway releases only while the lease is certainly valid.
+    pub fn attach(&self, gate: Arc<ReleaseGate>, stats: &FailoverStats) {
+        gate.lease_until_ns.store(stats.lease_until_ns.load(Ordering::Acquire), Ordering::Release);
+        *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = Some(gate);
+    }
+}
+
+impl Lease {
+    /// Stops renewing and ends the lease now: the leader key goes with it, and a standby takes
+    /// it at its next read instead of after the TTL.
+    pub fn revoke(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Err(e) = self.etcd_for_revoke().revoke(self.id) {
+            tracing::warn!("failover: cannot revoke the leader lease ({e}); it expires by itself");
+        }
+    }
+
+    fn etcd_for_revoke(&self) -> Etcd {
+        Etcd::new(&self.endpoints, REQUEST_TIMEOUT)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Keeper {
+    etcd: Etcd,
+    id: i64,
+    ttl_ns: u64,
+    /// The leader key and the value this engine wrote: still ours at every renewal.
+    key: (String, Vec<u8>),
+    stats: Arc<FailoverStats>,
+    stop: Arc<AtomicBool>,
+    gate: Arc<Mutex<Option<Arc<ReleaseGate>>>>,
+}
+
+impl Keeper {
+    fn run(mut self) {
+        let every = Duration::from_nanos(self.ttl_ns / 4);
+        while !self.stop.load(Ordering::Acquire) {
+            std::thread::sleep(every);
+            let sent_ns = monotonic_ns();
+            match self.renew() {
+                Ok(true) => self.publish(sent_ns + self.ttl_ns - self.ttl_ns / 4),
+                Ok(false) => {
+                    // Expired, or the key is no longer ours: fenced for good.
+                    self.stats.lost.store(true, Ordering::Release);
+                    self.publish(0);
+                    return;
+                }
+                Err(e) => {
+                    self.stats.etcd_errors_total.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("failover: cannot renew the leader lease: {e}");
+                }
+            }
+        }
+    }
+
+    /// Renews the lease and checks the key is still the one this engine wrote.
+    fn renew(&mut self) -> Result<bool, EtcdError> {
+        if self.etcd.keepalive(self.id)? == 0 {
+            tracing::error!(
+                lease = self.id,
+                "failover: etcd says the leader lease expired: fenced; another engine may be the primary now"
+            );
+            return Ok(false);
+        }
+        match self.etcd.get(&self.key.0)? {
+            Some(kv) if kv.lease == self.id && kv.value == self.key.1 => Ok(true),
+            other => {
+                tracing::error!(key = %self.key.0, found = ?other.map(|kv| String::from_utf8_lossy(&kv.value).into_owned()), "failover: the leader key is no longer this engine's: fenced");
+                Ok(false)
+            }
+        }
+    }
+
+    fn publish(&self, until_ns: u64) {
+        self.stats.lease_until_ns.store(until_ns, Ordering::Release);
+        if let Some(gate) = &*self.gate.lock().unwrap_or_else(|p| p.into_inner()) {
+            gate.lease_until_ns.store(until_ns, Ordering::Release);
+        }
+    }
+}
+
+/// Why a campaign did not make this engine the leader.
+pub enum Campaign {
+    /// A primary of a newer epoch holds the key: this engine is stale (it rejoins).
+    Stale(Leader),
+    /// The other engine of the pair, of this engine's epoch, holds the key (both started as
+    /// primaries; etcd chose): this engine follows it.
+    Follow(Leader),
+    Failed(String),
+}
+
+/// A primary at start: takes the leader key for `ours` (its epoch and address). A key of this
+/// engine's own last run waits for its lease to expire.
+pub fn campaign(
+    config: &FailoverConfig,
+    ours: Leader,
+    stats: &Arc<FailoverStats>,
+) -> Result<Lease, Campaign> {
+    let mut etcd = Etcd::new(&config.endpoints, REQUEST_TIMEOUT);
+    let key = leader_key(config);
+    let failed = |e: EtcdError| Campaign::Failed(format!("failover: {e}"));
+    let give_up = monotonic_ns() + 3 * config.lease_ttl_s * 1_000_000_000;
+    loop {
+        let granted_at = monotonic_ns();
+        let id = etcd.grant(config.lease_ttl_s).map_err(failed)?;
+        let existing = match etcd.create(&key, &ours.encode(), id).map_err(failed)? {
+            Ok(()) => {
+                return Lease::keep(config, id, granted_at, (key, ours.encode()), Arc::clone(stats))
+                    .map_err(Campaign::Failed)
+            }
+            Err(existing) => existing,
+        };
+        let _ = etcd.revoke(id);
+        let Some(existing) = existing else { continue };
+        match Leader::parse(&existing.value) {
+            Ok(theirs) if theirs.epoch > ours.epoch => return Err(Campaign::Stale(theirs)),
+            Ok(theirs) if theirs.node == ours.node && monotonic_ns() < give_up => {
+                tracing::info!(epoch = theirs.epoch, "failover: the leader key is this engine's from its last run; waiting for its lease to expire");
+            }
+            Ok(theirs) if theirs.epoch == ours.epoch && theirs.node != ours.node => {
+                return Err(Campaign::Follow(theirs))
+            }
+            Ok(theirs) => {
+                stats.refused_total.fetch_add(1, Ordering::Relaxed);
+                return Err(Campaign::Failed(format!(
+                    "failover: {key} names {} of epoch {} as the primary, older than this engine's epoch {}: refused; remove it (etcdctl del {key}) if no engine holds it",
+                    theirs.node, theirs.epoch, ours.epoch
+                )));
+            }
+            Err(why) => {
+                stats.refused_total.fetch_add(1, Ordering::Relaxed);
+                return Err(Campaign::Failed(format!("failover: {key} holds a value this engine refuses ({why}); remove it (etcdctl del {key})")));
+            }
+        }
+        std::thread::sleep(WATCH_EVERY * 5);
+    }
+}
+
+/// A standby's watch over the leader key: takes it, and asks for promotion, once it is gone.
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Option<Lease>>>,
+}
+
+/// What the watcher needs of the standby.
+pub struct Standby {
+    /// This engine's epoch now (it follows its primary's).
+    pub epoch: Box<dyn Fn() -> u64 + Send>,
+    /// This standby holds everything acknowledged and its state matches (may be promoted).
+    pub promotable: Box<dyn Fn() -> bool + Send>,
+    /// Promotes this engine (acknowledging alone until a standby follows it).
+    pub promote: Box<dyn Fn() + Send>,
+    pub node: SocketAddr,
+}
+
+impl Watcher {
+    pub fn start(
+        config: &FailoverConfig,
+        standby: Standby,
+        stats: Arc<FailoverStats>,
+    ) -> Result<Watcher, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (config, halt) = (config.clone(), Arc::clone(&stop));
+        let thread = std::thread::Builder::new()
+            .name("petrel-failover".into())
+            .spawn(move || watch(&config, &standby, &stats, &halt))
+            .map_err(|e| format!("cannot start the failover thread: {e}"))?;
+        Ok(Watcher { stop, thread: Some(thread) })
+    }
+
+    /// Stops watching; the lease taken for a promotion, if one was.
+    pub fn finish(mut self) -> Option<Lease> {
+        self.stop.store(true, Ordering::Release);
+        self.thread.take().and_then(|t| t.join().ok()).flatten()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn watch(
+    config: &FailoverConfig,
+    standby: &Standby,
+    stats: &Arc<FailoverStats>,
+    stop: &AtomicBool,
+) -> Option<Lease> {
+    let mut etcd = Etcd::new(&config.endpoints, REQUEST_TIMEOUT);
+    let key = leader_key(config);
+    let mut complaint = String::new();
+    let mut gone_since: Option<u64> = None;
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(WATCH_EVERY);
+        let said = match etcd.get(&key) {
+            Err(e) => {
+                stats.etcd_errors_total.fetch_add(1, Ordering::Relaxed);
+                format!("cannot read {key}: {e}; nobody is promoted while etcd is out of reach")
+            }
+            Ok(Some(kv)) => {
+                gone_since = None;
+                let ours = (standby.epoch)();
+                match Leader::parse(&kv.value) {
+                    Ok(leader) if leader.epoch >= ours => String::new(),
+                    Ok(leader) => {
+                        stats.refused_total.fetch_add(1, Ordering::Relaxed);
+                        format!("refused {key}: it names epoch {}, older than this engine's {ours}; not following it", leader.epoch)
+                    }
+                    Err(why) => {
+                        stats.refused_total.fetch_add(1, Ordering::Relaxed);
+                        format!("refused {key}: {why}")
+                    }
+                }
+            }
+            Ok(None) => {
+                let since = *gone_since.get_or_insert_with(monotonic_ns);
+                if !(standby.promotable)() {
+                    "the leader key is gone, but this standby is not promotable (it may lack acknowledged orders): not taking it".to_owned()
+                } else if let Some(lease) = take(config, &mut etcd, &key, standby, stats, since) {
+                    (standby.promote)();
+                    return Some(lease);
+                } else {
+                    String::new()
+                }
+            }
+        };
+        if said != complaint {
+            if !said.is_empty() {
+                tracing::warn!("failover: {said}");
+            }
+            complaint = said;
+        }
+    }
+    None
+}
+
+/// Takes the leader key for the next epoch; `None` when another engine was first, or etcd
+/// failed (tried again at the next read).
+fn take(
+    config: &FailoverConfig,
+    etcd: &mut Etcd,
+    key: &str,
+    standby: &Standby,
+    stats: &Arc<FailoverStats>,
+    gone_since_ns: u64,
+) -> Option<Lease> {
+    let ours = Leader { epoch: (standby.epoch)() + 1, node: standby.node };
+    let granted_at = monotonic_ns();
+    let id = etcd.grant(config.lease_ttl_s).ok()?;
+    match etcd.create(key, &ours.encode(), id) {
+        Ok(Ok(())) => {
+            let took_ms = (monotonic_ns() - gone_since_ns) / 1_000_000;
+            stats.last_takeover_ms.store(took_ms, Ordering::Relaxed);
+            stats.promotions_total.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                epoch = ours.epoch,
+                took_ms,
+                "failover: the leader key was gone; took it for epoch {}: promoting",
+                ours.epoch
+            );
+            Lease::keep(config, id, granted_at, (key.to_owned(), ours.encode()), Arc::clone(stats)).ok()
+        }
+        _ => {
+            let _ = etcd.revoke(id);
+            None
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Automatic failover decided by etcd, on real processes: three etcd members (Debian's
+//! etcd-server) and a primary/standby pair on loopback addresses of this test's own. The
+//! primary is killed with SIGKILL or stopped with SIGSTOP; clients know both hosts' addresses.
+//! Times are printed, not asserted (docs/PERFORMANCE.md has the figures).
+
+mod support;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::pair::*;
+use support::{wait_for, Client, Daemon, Got, OwnedOutbound, BIN};
+
+/// Three etcd members on `ip`, each with its own data directory; killed when dropped.
+struct Etcd {
+    ip: IpAddr,
+    members: Vec<Child>,
+    endpoints: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    fn start(ip: IpAddr) -> Etcd {
+        let endpoints: Vec<String> =
+            (0..3).map(|i| format!("http://{ip}:{}", 24379 + 10 * (i + 1))).collect();
+        let mut etcd = Etcd { ip, members: Vec::new(), endpoints, dir: tempfile::tempdir().unwrap() };
+        etcd.spawn();
+        etcd
+    }
+
+    /// Starts the three members (again: on their data directories, a restart).
+    fn spawn(&mut self) {
+        let etcd = which("etcd");
+        let ip = self.ip;
+        let peer = |i: usize| format!("http://{ip}:{}", 24380 + i);
+        let cluster: Vec<String> = (0..3).map(|i| format!("m{i}={}", peer(i))).collect();
+        self.members = (0..3)
+            .map(|i| {
+                Command::new(&etcd)
+                    .args(["--name", &format!("m{i}")])
+                    .arg("--data-dir")
+                    .arg(self.dir.path().join(format!("m{i}")))
+                    .args([
+                        "--listen-client-urls",
+                        &self.endpoints[i],
+                        "--advertise-client-urls",
+                        &self.endpoints[i],
+                    ])
+                    .args(["--listen-peer-urls", &peer(i), "--initial-advertise-peer-urls", &peer(i)])
+                    .args(["--initial-cluster", &cluster.join(","), "--initial-cluster-state", "new"])
+                    .args(["--heartbeat-interval", "100", "--election-timeout", "1000"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start etcd")
+            })
+            .collect();
+        wait_for("the etcd cluster answering", || self.healthy());
+    }
+
+    /// Every member killed with SIGKILL.
+    fn kill(&mut self) {
+        for member in &mut self.members {
+            let _ = member.kill();
+            let _ = member.wait();
+        }
+        self.members.clear();
+    }
+
+    fn healthy(&self) -> bool {
+        self.endpoints.iter().all(|e| {
+            let out = Command::new("curl").args(["-s", "-m", "1", &format!("{e}/health")]).output();
+            out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("\"health\":\"true\""))
+        })
+    }
+
+    fn section(&self) -> String {
+        let endpoints: Vec<String> = self.endpoints.iter().map(|e| format!("\"{e}\"")).collect();
+        format!("\n[failover]\nmode = \"etcd\"\nendpoints = [{}]\nlease_ttl_s = 2\n", endpoints.join(", "))
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn which(program: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+        let path = Path::new(dir).join(program);
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!("{program} is not installed: the failover tests need Debian's etcd-server (cargo xtask ci installs it)")
+}
+
+/// The pair: host 0 starts as the primary, host 1 as its standby; each serves clients at
+/// `IP:15302` once it is the primary.
+struct Pair {
+    hosts: [Host; 2],
+    gateways: [SocketAddr; 2],
+}
+
+fn pair(test: u8, etcd: &Etcd) -> Pair {
+    let (a, b) = own_addresses(test);
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = write_secret(secrets.path(), "replication.secret", SECRET);
+    let hosts = [host_with(a, b, &secret, &etcd.section()), host_with(b, a, &secret, &etcd.section())];
+    std::mem::forget(secrets); // the secret must outlive both engines
+    Pair { hosts, gateways: [SocketAddr::new(a, 15302), SocketAddr::new(b, 15302)] }
+}
+
+/// Enters an order at whichever host acknowledges it, as a client configured with both
+/// hosts' addresses does (a host that does not answer within a moment is skipped: a stopped
+/// process still completes TCP handshakes); the host.
+fn first_acknowledged(gateways: &[SocketAddr; 2], user: &str, user_ref: u32) -> usize {
+    loop {
+        for (i, addr) in gateways.iter().enumerate() {
+            let Ok(stream) = std::net::TcpStream::connect_timeout(addr, Duration::from_millis(200)) else {
+                continue;
+            };
+            drop(stream);
+            let mut client = Client::connect(*addr);
+            let mut login = format!("{user:<6}{user:<10}{:<10}", "").into_bytes();
+            login.extend_from_slice(format!("{:>20}", 0).as_bytes());
+            if client.try_send_packet(b'L', &login).is_err()
+                || !matches!(client.recv_within(Duration::from_millis(500)), Some(Got::LoginAccepted { .. }))
+            {
+                continue;
+            }
+            client.enter(user_ref, b'S', 1, "AAPL", AAPL_585 + 100 * u64::from(user_ref % 50 + 1), b'0');
+            if let Some(Got::Ouch(OwnedOutbound::Accepted { .. })) =
+                client.recv_within(Duration::from_secs(2))
+            {
+                return i;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_primary_is_replaced_by_its_standby_within_seconds_ten_times_over() {
+    let (a, _) = own_addresses(4);
+    let etcd = Etcd::start(a);
+    let pair = pair(5, &etcd);
+    let mut primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    let mut standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
+    caught_up(&primary, &standby);
+    let mut times = Vec::new();
+    let mut user_ref = 0u32;
+    for round in 1..=10usize {
+        let (old, new) = ((round + 1) % 2, round % 2);
+        // Orders acknowledged by the primary: each is on the standby too (ack = "standby").
+        for _ in 0..3 {
+            user_ref += 1;
+            assert_eq!(first_acknowledged(&pair.gateways, "bob", user_ref), old, "round {round}");
+        }
+        let killed = Instant::now();
+        primary.kill();
+        user_ref += 1;
+        let at = first_acknowledged(&pair.gateways, "bob", user_ref);
+        times.push(killed.elapsed());
+        assert_eq!(at, new, "round {round}: the standby took over");
+        let s = status(&standby);
+        assert_eq!(s["failover"]["leader"], true, "round {round}: {s}");
+        assert_eq!(s["replication"]["epoch"], round as u64 + 1, "round {round}: {s}");
+        // The old primary, started again as it is configured, finds the newer epoch in etcd,
+        // rejoins by itself and follows.
+        let config =
+            if round == 1 { &pair.hosts[old].primary_config } else { &pair.hosts[old].standby_config };
+        let rejoined = Daemon::start_standby(BIN, config);
+        primary = std::mem::replace(&mut standby, rejoined);
+        caught_up(&primary, &standby);
+    }
+    times.sort();
+    println!(
+        "kill to first acknowledgement on the new primary, 10 failovers: p50 {:?}, max {:?} (lease_ttl_s = 2)",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    // Every acknowledged order is on the last primary: its journal holds all of Bob's.
+    primary.stop();
+    assert!(standby.stop().success());
+    let records = records(pair.hosts[new_host(10)].dir.path());
+    let orders = records
+        .iter()
+        .filter(|(_, _, p)| {
+            matches!(
+                petrel_engine::input_record::decode(p),
+                Ok((petrel_engine::core::Command::NewOrder(_), _))
+            )
+        })
+        .count();
+    assert!(orders >= user_ref as usize, "{orders} orders journaled, {user_ref} acknowledged");
+}
+
+fn new_host(round: usize) -> usize {
+    round % 2
+}
+
+#[test]
+fn a_primary_stopped_past_its_lease_acknowledges_nothing_after_it_resumes() {
+    let (a, _) = own_addresses(6);
+    let etcd = Etcd::start(a);
+    let pair = pair(7, &etcd);
+    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
+    wait_caught_up(&primary);
+    // Alice is logged in to the primary before it stops, and keeps sending.
+    let mut alice = Client::connect(pair.gateways[0]);
+    assert!(matches!(alice.login("alice", "alice", 0), Got::LoginAccepted { .. }));
+    alice.enter(1, b'B', 1, "AAPL", AAPL_585, b'0');
+    assert!(matches!(alice.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+    primary.signal(Signal::SIGSTOP);
+    // The standby takes over once the lease expires.
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", 1), 1);
+    primary.signal(Signal::SIGCONT);
+    alice.enter(2, b'B', 1, "AAPL", AAPL_585, b'0');
+    // The old primary answers nothing (its lease is gone), and stops.
+    let answered = alice.recv_within(Duration::from_secs(3));
+    assert!(
+        !matches!(answered, Some(Got::Ouch(OwnedOutbound::Accepted { .. }))),
+        "the stopped primary acknowledged after its lease ran out: {answered:?}"
+    );
+    let lost = primary.wait_log_lines("the leader lease was lost", Duration::from_secs(30));
+    assert!(!lost.is_empty(), "the old primary says why it stops");
+    assert!(!primary.wait_exit().success());
+    let s = status(&standby);
+    assert_eq!(s["failover"]["leader"], true, "{s}");
+    drop(standby);
+}
+
+#[test]
+fn a_leader_key_overwritten_by_hand_fences_the_primary_and_is_refused_by_the_standby() {
+    let (a, _) = own_addresses(8);
+    let etcd = Etcd::start(a);
+    let pair = pair(9, &etcd);
+    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
+    wait_caught_up(&primary);
+    // Someone writes the leader key by hand, with a value no engine wrote.
+    let put = Command::new(which("etcdctl"))
+        .args(["--endpoints", &etcd.endpoints.join(","), "put", "/petrel/test-pair/leader", "{\"epoch\":0}"])
+        .env("ETCDCTL_API", "3")
+        .output()
+        .unwrap();
+    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    // The primary no longer holds the key it wrote: fenced, it stops rather than guess.
+    assert!(!primary.wait_log_lines("no longer this engine's", Duration::from_secs(30)).is_empty());
+    assert!(!primary.wait_exit().success());
+    // The standby refuses the key (counted), and does not take over on its word.
+    wait_for("the hand-written key refused", || {
+        status(&standby)["failover"]["refused_total"].as_u64().unwrap_or(0) > 0
+    });
+    let s = status(&standby);
+    assert_eq!(s["failover"]["leader"], false, "{s}");
+    assert_eq!(s["replication"]["role"], "standby", "{s}");
+    drop(standby);
+}
+
+#[test]
+fn with_etcd_down_nobody_is_promoted_the_primary_stops_acknowledging_and_one_serves_again() {
+    let (a, _) = own_addresses(10);
+    let mut etcd = Etcd::start(a);
+    let pair = pair(11, &etcd);
+    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
+    wait_caught_up(&primary);
+    let mut alice = Client::connect(pair.gateways[0]);
+    assert!(matches!(alice.login("alice", "alice", 0), Got::LoginAccepted { .. }));
+    alice.enter(1, b'B', 1, "AAPL", AAPL_585, b'0');
+    assert!(matches!(alice.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+
+    etcd.kill();
+    // Fenced once its lease is no longer certainly valid: the standby has the order, but the
+    // primary cannot know it still leads, so it answers nothing.
+    wait_for("the primary fenced", || status(&primary)["failover"]["fenced"] == true);
+    alice.enter(2, b'B', 1, "AAPL", AAPL_585, b'0');
+    let answered = alice.recv_within(Duration::from_secs(3));
+    assert!(answered.is_none(), "a fenced primary answered: {answered:?}");
+    let s = status(&standby);
+    assert_eq!(s["replication"]["role"], "standby", "nobody is promoted without etcd: {s}");
+
+    // etcd back: exactly one engine serves (the primary, its lease restored, or the standby,
+    // if it expired first), and Alice's order is answered by it.
+    etcd.spawn();
+    let serving = first_acknowledged(&pair.gateways, "bob", 1);
+    let other = status(if serving == 0 { &standby } else { &primary });
+    assert_ne!(other["failover"]["leader"], true, "two leaders: {other}");
+}
+
+/// `wait_caught_up`, saying what both engines logged when it does not happen.
+fn caught_up(primary: &Daemon, standby: &Daemon) {
+    for _ in 0..3_000 {
+        let s = status(primary);
+        if s["replication"]["connected"] == true
+            && s["replication"]["lag_records"] == 0
+            && s["replication"]["halted"] == false
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "the standby did not catch up within a minute: {}\nprimary said:\n{}\nstandby said:\n{}",
+        status(primary),
+        primary.log_lines("").join("\n"),
+        standby.log_lines("").join("\n")
+    );
+}
