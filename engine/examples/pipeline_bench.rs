@@ -8,7 +8,8 @@
 //! own journal under DIR, with `replication.ack` set so: with `standby` a command counts once
 //! both journals hold it); feed `none`, or `feed`: the market-data feed as the gateway keeps
 //! it (every released event published into the feed journal, committed per release batch, the
-//! `petrel-feed` thread sending MoldUDP64 by unicast to 127.0.0.1:15200, config/bench.toml's).
+//! `petrel-feed` thread sending MoldUDP64 by unicast to 127.0.0.1:15200, config/bench.toml's),
+//! or `record`: the feed journal alone, as a hot standby keeps it (no thread sends it).
 //!
 //! Prints, for fsync durability:
 //! - pipeline: commands/s from the first push to the last durable release, through the real
@@ -70,11 +71,13 @@ fn main() {
         Some(other) => panic!("STANDBY is none, standby or local, not {other}"),
     };
     config.replication = ack.map(|ack| replication_config(&dir, ack));
-    config.market_data = match args.get(6).map(String::as_str) {
-        None | Some("none") => None,
-        Some("feed") => Some(feed_config()),
-        Some(other) => panic!("FEED is none or feed, not {other}"),
+    let (feed_on, feed_sent) = match args.get(6).map(String::as_str) {
+        None | Some("none") => (false, false),
+        Some("feed") => (true, true),
+        Some("record") => (true, false),
+        Some(other) => panic!("FEED is none, feed or record, not {other}"),
     };
+    config.market_data = feed_on.then(feed_config);
 
     eprint!("generating {commands_count} commands ... ");
     let (commands, _) = exchange_core_mix(commands_count, 1);
@@ -86,7 +89,9 @@ fn main() {
     let stats = runtime.stats();
     let standby = config.replication.as_ref().map(|r| start_standby(&config, r, &port));
     // As the gateway's release path does: publish each released event, commit per batch.
-    let mut feed = MarketData::open(&config, 0).expect("open the market-data feed");
+    let mut feed =
+        if feed_sent { MarketData::open(&config, 0) } else { MarketData::open_unpublished(&config, 0) }
+            .expect("open the market-data feed");
     let started = Instant::now();
     let mut releaser = DurableOutbound::new();
     let mut core = port.core.take();

@@ -318,6 +318,25 @@ mod tests {
     }
 
     #[test]
+    fn signed_rows_follow_the_histograms_with_their_sign_and_count() {
+        let new = || Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        let mut engine = new();
+        engine.record_n(400_000, 10).unwrap();
+        // Three Add Orders 2 µs ahead of their Accepted, one 5 µs behind.
+        let mut feed = FeedLatency { add_ns: new(), after_ack_ns: new(), before_ack_ns: new() };
+        feed.before_ack_ns.record_n(2_000, 3).unwrap();
+        feed.after_ack_ns.record(5_000).unwrap();
+        let text = table_with_signed(&[("engine", &engine)], &[("feed - ack", &feed)], None);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let cells: Vec<&str> = lines[2].split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+        assert_eq!(cells.first(), Some(&"feed - ack"), "{text}");
+        assert_eq!(cells.get(1), Some(&"-2.0 µs"), "p50: {text}");
+        assert_eq!(cells.get(6), Some(&"+5.0 µs"), "max: {text}");
+        assert_eq!(cells.last(), Some(&"4"), "count: {text}");
+    }
+
+    #[test]
     fn per_rate_files_keep_their_folder_and_extension() {
         assert_eq!(per_rate_path(Path::new("engine.hgrm"), 20_000), PathBuf::from("engine-20000.hgrm"));
         assert_eq!(per_rate_path(Path::new("/tmp/out/wire.svg"), 5), PathBuf::from("/tmp/out/wire-5.svg"));
