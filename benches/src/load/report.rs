@@ -73,7 +73,7 @@ pub fn table_with_signed(
         for q in quantiles {
             let _ = write!(out, "{:>11}", human_signed_ns(feed.feed_minus_ack_ns_at(q)));
         }
-        let _ = writeln!(out, "{:>11}", feed.joined());
+        let _ = writeln!(out, "{:>11}", feed.before_ack_ns.len() + feed.after_ack_ns.len());
     }
     if let Some((a, b)) = ratio {
         let _ = write!(out, "{:<NAME_WIDTH$}", format!("{}/{}", rows[a].0, rows[b].0));

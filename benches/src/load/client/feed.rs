@@ -112,18 +112,15 @@ impl FeedListener {
                     let now_ns = shared.now_ns();
                     self.packet(n, now_ns);
                 }
+                Err(_) if receiver_ended => break,
                 Err(e)
                     if matches!(
                         e.kind(),
                         ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                    ) =>
-                {
-                    if receiver_ended {
-                        break;
-                    }
-                }
-                // A loopback UDP socket reports nothing else worth stopping the run for.
-                Err(_) => {}
+                    ) => {}
+                // Nothing else is expected of a bound UDP socket; whatever it is must not stop
+                // the load, nor spin this thread on the cores the load shares.
+                Err(_) => std::thread::sleep(FEED_POLL),
             }
         }
         self.result.notes_dropped = shared.feed_notes_dropped.load(Ordering::Relaxed);
