@@ -25,6 +25,7 @@ fn options(server: &EchoServer, sessions: usize, rate_per_s: u64, mix: Mix) -> L
         response_timeout: Duration::from_secs(10),
         spin: Duration::ZERO,
         first_user_ref: 1,
+        feed_listen: None,
     }
 }
 

@@ -3,7 +3,7 @@
 //! command's echo-versus-engine report and its exit status.
 
 use petrel_benches::load::{run_load, LoadOptions, Login, Mix, ResponseCounts};
-use petrel_testkit::config::write_bench_config;
+use petrel_testkit::config::{write_bench_config, write_bench_config_with_feed};
 use petrel_testkit::engine_binary::engine_binary;
 use petrel_testkit::Daemon;
 use petrel_workload::lobster;
@@ -25,6 +25,7 @@ fn options(daemon: &Daemon, sessions: usize, mix: Mix) -> LoadOptions {
         response_timeout: Duration::from_secs(20),
         spin: Duration::ZERO,
         first_user_ref: 1,
+        feed_listen: None,
     }
 }
 
@@ -155,4 +156,40 @@ fn bench_reports_engine_over_echo_and_flags_reused_user_refs() {
     let out = bench(&["--login", "LOAD01:wrong", "--admin", &admin]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("login rejected"));
+}
+
+/// The feed's figures in the table's row named `name`: its count (the last column).
+fn row_count(stdout: &str, name: &str) -> u64 {
+    let row =
+        stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name:?} row: {stdout}"));
+    row.split_whitespace().last().unwrap().parse().unwrap_or_else(|_| panic!("{row}"))
+}
+
+#[test]
+fn bench_with_the_feed_reports_each_resting_order_s_add_order_beside_the_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nobody else uses for the engine's unicast feed, which petrel-load then listens on.
+    let feed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let daemon = Daemon::start(engine_binary(), &write_bench_config_with_feed(dir.path(), feed));
+    let (addr, feed) = (daemon.addr.to_string(), feed.to_string());
+    let admin = daemon.admin.expect("the daemon logged its admin address").to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_petrel-load"))
+        .args(["bench", "--target", &addr, "--admin", &admin, "--feed-listen", &feed])
+        .args(["--rate", "1000", "--duration-s", "2", "--warmup-s", "0", "--sessions", "2"])
+        .args(["--response-timeout-ms", "30000"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // In the same table as the OUCH round trip, over the same run: the new orders that rested
+    // were each joined to their Add Order.
+    assert!(row_count(&stdout, "engine ") > 0, "{stdout}");
+    let joined = row_count(&stdout, "feed add ");
+    assert!(joined > 0, "{stdout}");
+    assert_eq!(row_count(&stdout, "feed - ack "), joined, "{stdout}");
+    assert!(stdout.contains("Only orders that rest on the book get an Add Order."), "{stdout}");
+    let summary = stdout.lines().find(|l| l.starts_with("feed: ")).expect("the feed's summary line");
+    assert!(summary.contains(&format!("{joined} joined to their Accepted")), "{summary}");
+    assert!(summary.contains("gaps ") && summary.contains("messages missing"), "{summary}");
+    assert!(stdout.contains("goal, feed: feed - ack p50 = "), "{stdout}");
 }

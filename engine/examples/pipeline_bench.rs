@@ -1,12 +1,15 @@
 //! Durable throughput of the pipeline and replay speed of recovery.
 //!
-//! `cargo run --release -p petrel-engine --example pipeline_bench -- [COMMANDS] [DIR] [IDLE] [MODE] [STANDBY]`
+//! `cargo run --release -p petrel-engine --example pipeline_bench -- [COMMANDS] [DIR] [IDLE] [MODE] [STANDBY] [FEED]`
 //! (defaults: 1_000_000 commands of the exchange-core mix, a fresh directory under
 //! target/pipeline-bench, idle `park`; `spin-yield` for the other strategy; mode `pipeline`, or
 //! `run-to-completion`: this thread, the gateway, then runs the core itself as the gateway does;
 //! standby `none`, or `standby` / `local`: a hot standby in this process, over loopback TCP, its
 //! own journal under DIR, with `replication.ack` set so: with `standby` a command counts once
-//! both journals hold it).
+//! both journals hold it); feed `none`, or `feed`: the market-data feed as the gateway keeps
+//! it (every released event published into the feed journal, committed per release batch, the
+//! `petrel-feed` thread sending MoldUDP64 by unicast to 127.0.0.1:15200, config/bench.toml's),
+//! or `record`: the feed journal alone, as a hot standby keeps it (no thread sends it).
 //!
 //! Prints, for fsync durability:
 //! - pipeline: commands/s from the first push to the last durable release, through the real
@@ -24,10 +27,12 @@ use std::time::{Duration, Instant};
 
 use petrel_engine::config::{
     AccountInfo, Ack, AdminConfig, Config, DataPath, GatewayConfig, IdleStrategy, LogConfig,
-    ReplicationConfig, Role, RuntimeConfig, Secret, SnapshotConfig, StandbyLoss, ThreadConfig,
+    MarketDataConfig, ReplicationConfig, Role, RuntimeConfig, Secret, SnapshotConfig, StandbyLoss,
+    ThreadConfig,
 };
 use petrel_engine::core::{CountingSink, Engine};
 use petrel_engine::journal::{Durability, JournalConfig};
+use petrel_engine::market_data::MarketData;
 use petrel_engine::port::{DurableOutbound, InboundCommand};
 use petrel_engine::recovery::recover;
 use petrel_engine::replication::{
@@ -66,6 +71,13 @@ fn main() {
         Some(other) => panic!("STANDBY is none, standby or local, not {other}"),
     };
     config.replication = ack.map(|ack| replication_config(&dir, ack));
+    let (feed_on, feed_sent) = match args.get(6).map(String::as_str) {
+        None | Some("none") => (false, false),
+        Some("feed") => (true, true),
+        Some("record") => (true, false),
+        Some(other) => panic!("FEED is none, feed or record, not {other}"),
+    };
+    config.market_data = feed_on.then(feed_config);
 
     eprint!("generating {commands_count} commands ... ");
     let (commands, _) = exchange_core_mix(commands_count, 1);
@@ -76,19 +88,28 @@ fn main() {
     let (runtime, port) = Runtime::start(&config, recovered).unwrap();
     let stats = runtime.stats();
     let standby = config.replication.as_ref().map(|r| start_standby(&config, r, &port));
+    // As the gateway's release path does: publish each released event, commit per batch.
+    let mut feed =
+        if feed_sent { MarketData::open(&config, 0) } else { MarketData::open_unpublished(&config, 0) }
+            .expect("open the market-data feed");
     let started = Instant::now();
     let mut releaser = DurableOutbound::new();
     let mut core = port.core.take();
     let (mut next, mut completed, mut events) = (0usize, 0usize, 0u64);
-    let release = |releaser: &mut DurableOutbound, events: &mut u64, completed: &mut usize| {
-        let mut progressed = false;
-        while let Some(event) = releaser.next(&port) {
-            *events += 1;
-            *completed += usize::from(event.last_of_command);
-            progressed = true;
-        }
-        progressed
-    };
+    let release =
+        |releaser: &mut DurableOutbound, events: &mut u64, completed: &mut usize, feed: &mut MarketData| {
+            let mut progressed = false;
+            while let Some(event) = releaser.next(&port) {
+                feed.publish(&event);
+                *events += 1;
+                *completed += usize::from(event.last_of_command);
+                progressed = true;
+            }
+            if progressed {
+                feed.commit();
+            }
+            progressed
+        };
     while completed < commands.len() {
         let mut progressed = false;
         while next < commands.len() && port.try_submit(InboundCommand::new(0, commands[next])).is_ok() {
@@ -97,16 +118,21 @@ fn main() {
         }
         if let Some(core) = core.as_mut() {
             progressed |= core.run(&mut || {
-                release(&mut releaser, &mut events, &mut completed);
+                release(&mut releaser, &mut events, &mut completed, &mut feed);
             });
         }
-        progressed |= release(&mut releaser, &mut events, &mut completed);
+        progressed |= release(&mut releaser, &mut events, &mut completed, &mut feed);
         if !progressed {
             std::thread::sleep(Duration::from_micros(50));
         }
     }
     let pipeline = started.elapsed();
     drop(core);
+    if let Some(stats) = feed.stats() {
+        let recorded = stats.recorded_sequence.load(Ordering::Relaxed);
+        drop(feed); // End of Session, after the publisher has sent everything recorded
+        eprintln!("feed: {recorded} messages recorded, {} sent", stats.sent_sequence.load(Ordering::Relaxed));
+    }
     if let Some((primary, stop, follower, replication)) = standby {
         eprintln!(
             "standby: {} records shipped, its durable mark {}",
@@ -267,6 +293,25 @@ fn config(dir: &std::path::Path, idle: IdleStrategy) -> Config {
         replication: None,
         market_data: None,
         failover: None,
+    }
+}
+
+/// config/bench.toml's feed: unicast to 127.0.0.1:15200, every other key its default.
+fn feed_config() -> MarketDataConfig {
+    MarketDataConfig {
+        session: "BENCH1".into(),
+        multicast_group: None,
+        multicast_interface: None,
+        multicast_ttl: 1,
+        destinations: vec!["127.0.0.1:15200".parse().unwrap()],
+        retransmission_listen: None,
+        snapshot_listen: None,
+        attributed_accounts: Vec::new(),
+        heartbeat_interval_ms: 1_000,
+        max_packet_bytes: 1_400,
+        max_messages_per_request: 1_000,
+        requests_per_second_per_requester: 100,
+        journal_segment_bytes: 16 << 20,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use petrel_benches::load::admin::{read_durability, EngineLatency};
+use petrel_benches::load::client::FeedResult;
 use petrel_benches::load::decomposition::{self, Inside, Tail};
 use petrel_benches::load::report::{self, human_ns};
 use petrel_benches::load::{
@@ -134,6 +135,12 @@ struct LoadArgs {
     /// Exit with status 1 when the (engine's) p99 exceeds this many µs.
     #[arg(long)]
     max_p99_us: Option<u64>,
+    /// Listen here for the engine's market-data feed (MoldUDP64 sent by unicast to this
+    /// address: a `[market_data]` destination, as config/bench.toml's 127.0.0.1:15200) and
+    /// report, beside the OUCH round trip, each resting order's latency to its Add Order and
+    /// the Add Order's lag behind the order's Accepted. Absent: no feed measurement.
+    #[arg(long, value_name = "ADDR")]
+    feed_listen: Option<SocketAddr>,
 }
 
 impl LoadArgs {
@@ -195,6 +202,7 @@ impl LoadArgs {
             response_timeout: Duration::from_millis(self.response_timeout_ms.max(1)),
             spin: Duration::from_micros(self.spin_us),
             first_user_ref: self.first_user_ref,
+            feed_listen: self.feed_listen,
         })
     }
 }
@@ -277,13 +285,16 @@ fn execute(command: Command) -> Result<bool, LoadError> {
             } else {
                 ("target", None, target.expect("clap requires --target without --echo"))
             };
+            if echo && load.feed_listen.is_some() {
+                return Err(LoadError::Usage("--feed-listen: the echo server publishes no feed".into()));
+            }
             let options = load.options(target, rate)?;
             let result = run_load(&options)?;
             drop(server);
             print_run(name, &result);
-            print!("{}", report::table(&[(name, &result.latency_ns)], None));
-            let series = [(name, &result.latency_ns)];
-            write_outputs(histogram.as_deref(), load.plot.as_deref(), &result, &series)?;
+            let mut rows = vec![(name, &result.latency_ns)];
+            print!("{}", table_with_feed(&mut rows, &result, None));
+            write_outputs(histogram.as_deref(), load.plot.as_deref(), &result, &rows)?;
             Ok(checks(name, &result, load.max_p99_us))
         }
         Command::Bench(bench) => {
@@ -310,9 +321,12 @@ fn bench_rate(b: &BenchArgs, rate: u64, first_user_ref: u32) -> Result<(bool, u6
     let server = start_echo()?;
     let mut options = b.load.options(server.local_addr(), rate)?;
     options.first_user_ref = first_user_ref;
+    // The echo publishes no feed: only the engine run listens.
+    let feed_listen = options.feed_listen.take();
     let echo = run_load(&options)?;
     drop(server);
     options.target = b.target;
+    options.feed_listen = feed_listen;
     let (engine, before) = run_load_marked(&options, || EngineLatency::read(b.admin))?;
     let inside = before.and_then(|before| {
         let interval = EngineLatency::read(b.admin)?.since(&before)?;
@@ -326,7 +340,7 @@ fn bench_rate(b: &BenchArgs, rate: u64, first_user_ref: u32) -> Result<(bool, u6
         rows.push(("durable write", &interval.journal_commit));
         rows.push(("in engine", &interval.wire_to_wire));
     }
-    print!("{}", report::table(&rows, Some((0, 1))));
+    print!("{}", table_with_feed(&mut rows, &engine, Some((0, 1))));
     match &inside {
         Ok((interval, durability)) => {
             let inside = Inside {
@@ -349,6 +363,49 @@ fn bench_rate(b: &BenchArgs, rate: u64, first_user_ref: u32) -> Result<(bool, u6
     let echo_ok = checks("echo", &echo, None);
     Ok((checks("engine", &engine, b.load.max_p99_us) && echo_ok, engine.sent))
 }
+
+/// The table of `rows`, with the feed's rows after them when the run listened to the feed
+/// (`feed add` joins `rows`, for the plot too), and the feed's summary and goal below it.
+fn table_with_feed<'a>(
+    rows: &mut Vec<(&'a str, &'a hdrhistogram::Histogram<u64>)>,
+    run: &'a LoadResult,
+    ratio: Option<(usize, usize)>,
+) -> String {
+    let Some(feed) = &run.feed else { return report::table(rows, ratio) };
+    rows.push(("feed add", &feed.latency.add_ns));
+    let mut out = report::table_with_signed(rows, &[("feed - ack", &feed.latency)], ratio);
+    out.push_str(&feed_summary(feed));
+    out
+}
+
+/// What the feed rows mean, what the listener counted, and the feed's goal.
+fn feed_summary(feed: &FeedResult) -> String {
+    let p50_ns = feed.latency.feed_minus_ack_ns_at(0.5);
+    let verdict = if feed.latency.joined() == 0 {
+        "not measured (no Add Order joined)"
+    } else if p50_ns <= FEED_GOAL_P50_NS {
+        "met"
+    } else {
+        "not met"
+    };
+    format!(
+        "feed add: intended send time to the order's Add Order received on the feed; feed - ack: Add Order received minus the order's OUCH Accepted received (negative: the feed came first). Only orders that rest on the book get an Add Order.\n\
+         feed: {} packets, {} messages, {} Add Orders, {} joined to their Accepted after the warm-up; gaps {} ({} messages missing); malformed {}; Accepted notes dropped {}\n\
+         goal, feed: feed - ack p50 = {} (goal <= +10 µs): {verdict}\n",
+        feed.packets,
+        feed.messages,
+        feed.add_orders,
+        feed.latency.joined(),
+        feed.gaps,
+        feed.gap_messages,
+        feed.malformed,
+        feed.notes_dropped,
+        report::human_signed_ns(p50_ns),
+    )
+}
+
+/// The feed's goal: its Add Order no later than 10 µs after the OUCH acknowledgement, at p50.
+const FEED_GOAL_P50_NS: i64 = 10_000;
 
 fn start_echo() -> Result<EchoServer, LoadError> {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");

@@ -2,6 +2,7 @@
 //! distribution text (the format `HistogramLogProcessor` and the online HdrHistogram plotter
 //! read), and an SVG percentile plot.
 
+use super::client::FeedLatency;
 use super::LoadError;
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
@@ -42,6 +43,17 @@ const NAME_WIDTH: usize = 14;
 /// The percentile table: one row per named histogram, and, when `ratio` names two rows
 /// `(a, b)`, a row of row a's figures divided by row b's.
 pub fn table(rows: &[(&str, &Histogram<u64>)], ratio: Option<(usize, usize)>) -> String {
+    table_with_signed(rows, &[], ratio)
+}
+
+/// [`table`] with, after the histograms' rows, one row per signed distribution (the feed's
+/// lag behind the OUCH acknowledgement: negative where the feed came first), each figure
+/// with its sign.
+pub fn table_with_signed(
+    rows: &[(&str, &Histogram<u64>)],
+    signed: &[(&str, &FeedLatency)],
+    ratio: Option<(usize, usize)>,
+) -> String {
     let mut out = String::new();
     let _ = write!(out, "{:<NAME_WIDTH$}", "");
     for (name, _) in TABLE_QUANTILES {
@@ -55,6 +67,14 @@ pub fn table(rows: &[(&str, &Histogram<u64>)], ratio: Option<(usize, usize)>) ->
         }
         let _ = writeln!(out, "{:>11}", h.len());
     }
+    for (name, feed) in signed {
+        let _ = write!(out, "{name:<NAME_WIDTH$}");
+        let quantiles = TABLE_QUANTILES.iter().map(|(_, q)| *q).chain(std::iter::once(1.0));
+        for q in quantiles {
+            let _ = write!(out, "{:>11}", human_signed_ns(feed.feed_minus_ack_ns_at(q)));
+        }
+        let _ = writeln!(out, "{:>11}", feed.before_ack_ns.len() + feed.after_ack_ns.len());
+    }
     if let Some((a, b)) = ratio {
         let _ = write!(out, "{:<NAME_WIDTH$}", format!("{}/{}", rows[a].0, rows[b].0));
         for (v, base) in summary_ns(rows[a].1).iter().zip(summary_ns(rows[b].1)) {
@@ -63,6 +83,12 @@ pub fn table(rows: &[(&str, &Histogram<u64>)], ratio: Option<(usize, usize)>) ->
         let _ = writeln!(out);
     }
     out
+}
+
+/// A signed duration in ns as [`human_ns`] writes it, with its sign: "+3.2 µs", "-850 ns".
+pub fn human_signed_ns(ns: i64) -> String {
+    let sign = if ns < 0 { '-' } else { '+' };
+    format!("{sign}{}", human_ns(ns.unsigned_abs()))
 }
 
 /// `path` with `-RATE` before its extension (`engine.hgrm` -> `engine-20000.hgrm`): one file
@@ -289,6 +315,25 @@ mod tests {
         assert_eq!(lines.len(), 5, "a header, three rows, one ratio row: {text}");
         assert!(lines[3].starts_with("durable write ") && lines[3].ends_with(" 3"), "{text}");
         assert!(lines[4].starts_with("engine/echo") && lines[4].contains("4.00x"), "{text}");
+    }
+
+    #[test]
+    fn signed_rows_follow_the_histograms_with_their_sign_and_count() {
+        let new = || Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        let mut engine = new();
+        engine.record_n(400_000, 10).unwrap();
+        // Three Add Orders 2 µs ahead of their Accepted, one 5 µs behind.
+        let mut feed = FeedLatency { add_ns: new(), after_ack_ns: new(), before_ack_ns: new() };
+        feed.before_ack_ns.record_n(2_000, 3).unwrap();
+        feed.after_ack_ns.record(5_000).unwrap();
+        let text = table_with_signed(&[("engine", &engine)], &[("feed - ack", &feed)], None);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let cells: Vec<&str> = lines[2].split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+        assert_eq!(cells.first(), Some(&"feed - ack"), "{text}");
+        assert_eq!(cells.get(1), Some(&"-2.0 µs"), "p50: {text}");
+        assert_eq!(cells.get(6), Some(&"+5.0 µs"), "max: {text}");
+        assert_eq!(cells.last(), Some(&"4"), "count: {text}");
     }
 
     #[test]

@@ -46,10 +46,29 @@ fn write_config_rate(dir: &Path, backend: &str, rate_limit: &str) -> PathBuf {
     path
 }
 
+/// The first line of config/bench.toml's `[market_data]` section, its last.
+const BENCH_FEED_SECTION: &str = "\n# Market-data feed:";
+/// Where config/bench.toml sends its feed.
+const BENCH_FEED_DESTINATION: &str = "destinations = [\"127.0.0.1:15200\"]";
+
 /// config/bench.toml with a private journal and snapshots under `dir`, an ephemeral port and
-/// no admin endpoint clash.
+/// no admin endpoint clash, and no market-data feed (so that tests never send to the fixed
+/// port a developer's `petrel-load --feed-listen` may be on).
 pub fn write_bench_config(dir: &Path) -> PathBuf {
     let bench = std::fs::read_to_string(format!("{REPO}/config/bench.toml")).unwrap();
+    let (without_feed, _) =
+        bench.split_once(BENCH_FEED_SECTION).expect("config/bench.toml ends with its feed");
+    write_bench_text(dir, without_feed.to_owned() + "\n")
+}
+
+/// [`write_bench_config`] with config/bench.toml's market-data feed, sent to `feed` instead.
+pub fn write_bench_config_with_feed(dir: &Path, feed: std::net::SocketAddr) -> PathBuf {
+    let bench = std::fs::read_to_string(format!("{REPO}/config/bench.toml")).unwrap();
+    assert!(bench.contains(BENCH_FEED_DESTINATION), "config/bench.toml's feed destination moved");
+    write_bench_text(dir, bench.replace(BENCH_FEED_DESTINATION, &format!("destinations = [\"{feed}\"]")))
+}
+
+fn write_bench_text(dir: &Path, bench: String) -> PathBuf {
     let users = std::fs::canonicalize(format!("{REPO}/config/bench-users.toml")).unwrap();
     let replaced = |text: String, from: &str, to: &str| {
         assert!(text.contains(from), "config/bench.toml no longer contains {from:?}");

@@ -6,6 +6,8 @@
 //! run goes; [`run_load_marked`] adds a third that sleeps until the warm-up ends and then
 //! reads whatever the caller wants read there (the engine's own histograms).
 
+mod feed;
+mod feed_join;
 mod in_flight;
 mod options;
 mod receiver;
@@ -13,17 +15,20 @@ mod result;
 mod sender;
 mod session;
 
+pub use feed::FeedResult;
+pub use feed_join::FeedLatency;
 pub use options::{parse_rate, LoadOptions, Login};
 pub use result::{LoadResult, ResponseCounts};
 
 use super::flow::{Book, Flow};
 use super::LoadError;
+use feed::FeedListener;
 use in_flight::InFlight;
 use petrel_proto::soupbin;
 use receiver::Receiver;
 use sender::{Sender, START_LEAD_NS};
 use session::Session;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,6 +46,8 @@ struct Shared {
     stop: AtomicBool,
     /// Set by whichever side failed first, to stop the other.
     failed: AtomicBool,
+    /// Accepted notes the receiver could not hand to the feed listener (its ring was full).
+    feed_notes_dropped: AtomicU64,
 }
 
 impl Shared {
@@ -58,6 +65,7 @@ impl Shared {
             warmup_ns: START_LEAD_NS + options.warmup.as_nanos() as u64,
             stop: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            feed_notes_dropped: AtomicU64::new(0),
         }
     }
 
@@ -85,8 +93,10 @@ pub fn run_load_marked<T: Send>(
     options: &LoadOptions,
     at_record_start: impl FnOnce() -> T + Send,
 ) -> Result<(LoadResult, T), LoadError> {
-    // 1. Check the options and log every session in, before the clock starts.
+    // 1. Check the options, bind the feed listener's socket (so that it hears the whole run)
+    //    and log every session in, before the clock starts.
     options.validate()?;
+    let feed = options.feed_listen.map(FeedListener::bind).transpose()?;
     let mut sessions = Vec::with_capacity(options.logins.len());
     let mut leftovers = Vec::with_capacity(options.logins.len());
     for login in &options.logins {
@@ -97,8 +107,13 @@ pub fn run_load_marked<T: Send>(
     // 2. Start the clock with the state both threads share.
     let flow = Flow::new(options.mix.clone(), sessions.len(), options.seed);
     let shared = Arc::new(Shared::new(options, &flow));
-    // 3. The receiver thread, starting with the bytes that came with each Login Accepted.
-    let receiver = Receiver::new(&sessions, leftovers)?.spawn(shared.clone())?;
+    // 3. The feed listener, if any, and the receiver thread, starting with the bytes that came
+    //    with each Login Accepted and telling the listener of each Accepted.
+    let (feed, notes) = match feed {
+        Some((listener, notes)) => (Some(listener.spawn(shared.clone())?), Some(notes)),
+        None => (None, None),
+    };
+    let receiver = Receiver::new(&sessions, leftovers, notes)?.spawn(shared.clone())?;
     // 4. This thread sends every order at its intended time, while a scoped one waits for the
     //    end of the warm-up to call the marker (never on the sender, whose schedule it would
     //    delay).
@@ -129,12 +144,16 @@ pub fn run_load_marked<T: Send>(
     for session in &sessions {
         session.shutdown();
     }
+    // The receiver's end closed the ring: the listener drains it and ends.
+    let feed = feed.map(|f| f.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
     // 6. Sum up the sessions.
     let ((sent, send_lag_ns), latency_ns) = match (sent, received) {
         (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
         (Ok(s), Ok(h)) => (s, h),
     };
-    Ok((tally(options, &shared, sessions.len(), sent, send_lag_ns, latency_ns), marked))
+    let mut result = tally(options, &shared, sessions.len(), sent, send_lag_ns, latency_ns);
+    result.feed = feed;
+    Ok((result, marked))
 }
 
 /// The run's result from what the threads measured and the sessions' tables.
@@ -163,6 +182,7 @@ fn tally(
         rate_per_s: options.rate_per_s,
         duration: options.duration,
         mix: options.mix.name(),
+        feed: None,
     }
 }
 

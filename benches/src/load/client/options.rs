@@ -34,6 +34,9 @@ pub struct LoadOptions {
     /// The first UserRefNum of every session: the engine refuses references at or below the
     /// last one an account used, which its journal remembers across restarts.
     pub first_user_ref: u32,
+    /// Listen here for the engine's market-data feed (MoldUDP64 by unicast) and join each Add
+    /// Order to its order's Accepted; `None`: no feed measurement.
+    pub feed_listen: Option<SocketAddr>,
 }
 
 /// The fewest orders a session may have awaiting an answer, whatever the rate and timeout.

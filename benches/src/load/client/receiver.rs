@@ -2,6 +2,7 @@
 //! and timestamping what the read returned. One thread rather than one per session: on a
 //! small host a wake-up per message per session measures the scheduler, not the target.
 
+use super::feed_join::AckNote;
 use super::result::new_histogram;
 use super::session::{io_error, Session};
 use super::{Shared, PACKET_BYTES_MAX};
@@ -9,11 +10,12 @@ use crate::load::LoadError;
 use hdrhistogram::Histogram;
 use nix::poll::PollTimeout;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
-use petrel_proto::ouch::Outbound;
+use petrel_proto::ouch::{Outbound, TimeInForce};
 use petrel_proto::soupbin::{next_server_packet, FrameLimits, ServerPacket};
 use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -35,11 +37,18 @@ struct Rx {
 pub(super) struct Receiver {
     rxs: Vec<Rx>,
     latency_ns: Histogram<u64>,
+    /// The feed listener's ring, when the run listens to the feed: each Accepted of an order
+    /// that may rest is noted there. Dropped with the receiver, which ends the listener.
+    feed: Option<SyncSender<AckNote>>,
 }
 
 impl Receiver {
     /// `leftovers[i]`: the bytes that came after session `i`'s Login Accepted.
-    pub(super) fn new(sessions: &[Session], leftovers: Vec<Vec<u8>>) -> Result<Receiver, LoadError> {
+    pub(super) fn new(
+        sessions: &[Session],
+        leftovers: Vec<Vec<u8>>,
+        feed: Option<SyncSender<AckNote>>,
+    ) -> Result<Receiver, LoadError> {
         let mut rxs = Vec::with_capacity(sessions.len());
         for (session, rest) in sessions.iter().zip(leftovers) {
             let mut buf = vec![0u8; RX_BUFFER_BYTES].into_boxed_slice();
@@ -53,7 +62,7 @@ impl Receiver {
                 done: false,
             });
         }
-        Ok(Receiver { rxs, latency_ns: new_histogram() })
+        Ok(Receiver { rxs, latency_ns: new_histogram(), feed })
     }
 
     /// Starts the receiver thread; it returns the round trips once every session has ended
@@ -89,7 +98,7 @@ impl Receiver {
         // Bytes that came with the Login Accepted.
         for (session, rx) in self.rxs.iter_mut().enumerate() {
             let now_ns = shared.now_ns();
-            rx.process(session, now_ns, shared, &mut self.latency_ns)?;
+            rx.process(session, now_ns, shared, &mut self.latency_ns, self.feed.as_ref())?;
         }
         let mut events = vec![EpollEvent::empty(); self.rxs.len()];
         while self.rxs.iter().any(|rx| !rx.done) {
@@ -127,7 +136,7 @@ impl Receiver {
             }
             Ok(n) => {
                 rx.len += n;
-                rx.process(session, now_ns, shared, &mut self.latency_ns)?;
+                rx.process(session, now_ns, shared, &mut self.latency_ns, self.feed.as_ref())?;
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
             Err(e) if shared.stop.load(Ordering::SeqCst) && e.kind() == ErrorKind::ConnectionReset => {
@@ -150,6 +159,7 @@ impl Rx {
         now_ns: u64,
         shared: &Shared,
         latency_ns: &mut Histogram<u64>,
+        feed: Option<&SyncSender<AckNote>>,
     ) -> Result<(), LoadError> {
         let protocol = |user: &str, message: String| LoadError::Protocol { user: user.into(), message };
         let mut used = 0;
@@ -158,7 +168,7 @@ impl Rx {
                 Ok(Some((packet, n))) => {
                     match packet {
                         ServerPacket::SequencedData(data) => match Outbound::decode(data) {
-                            Ok(message) => record_answer(&message, session, now_ns, shared, latency_ns),
+                            Ok(message) => record_answer(&message, session, now_ns, shared, latency_ns, feed),
                             Err(e) => {
                                 return Err(protocol(&self.user, format!("undecodable OUCH message: {e}")))
                             }
@@ -184,16 +194,26 @@ impl Rx {
 }
 
 /// Matches one message to its session's order in flight and, for a first answer to an order
-/// intended after the warm-up, records its round trip from the intended send time.
+/// intended after the warm-up, records its round trip from the intended send time and, for
+/// an Accepted of an order that may rest, notes it for the feed listener.
 fn record_answer(
     message: &Outbound<'_>,
     session: usize,
     now_ns: u64,
     shared: &Shared,
     latency_ns: &mut Histogram<u64>,
+    feed: Option<&SyncSender<AckNote>>,
 ) {
     let intended_ns = shared.in_flight[session].lock().expect("session lock").answer(message);
-    if let Some(intended_ns) = intended_ns.filter(|&t| t >= shared.warmup_ns) {
-        latency_ns.saturating_record(now_ns.saturating_sub(intended_ns));
+    let Some(intended_ns) = intended_ns.filter(|&t| t >= shared.warmup_ns) else { return };
+    latency_ns.saturating_record(now_ns.saturating_sub(intended_ns));
+    if let (Some(feed), Outbound::OrderAccepted(a)) = (feed, message) {
+        if a.time_in_force != TimeInForce::ImmediateOrCancel {
+            let note = AckNote { order_ref: a.order_reference_number, intended_ns, acked_ns: now_ns };
+            // Never wait for the listener: a full ring costs that order's join, not the run.
+            if feed.try_send(note).is_err() {
+                shared.feed_notes_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }

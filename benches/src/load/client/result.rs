@@ -61,6 +61,8 @@ pub struct LoadResult {
     pub rate_per_s: u64,
     pub duration: Duration,
     pub mix: &'static str,
+    /// What the feed listener measured, when the run had one (`LoadOptions::feed_listen`).
+    pub feed: Option<super::FeedResult>,
 }
 
 /// Longest a histogram records: one minute, in ns.
