@@ -62,8 +62,21 @@ impl Config {
         )
     }
 
-    fn replication_summary(&self) -> String {
+        fn replication_summary(&self) -> String {
         let Some(r) = &self.replication else { return "no standby".to_owned() };
+        let failover = match &self.failover {
+            None => String::new(),
+            Some(f) => format!(
+                "; failover decided by etcd ({} members, key {}/leader, lease {} s)",
+                f.endpoints.len(),
+                f.key_prefix,
+                f.lease_ttl_s
+            ),
+        };
+        format!("{}{failover}", self.role_summary(r))
+    }
+
+    fn role_summary(&self, r: &super::ReplicationConfig) -> String {
         match r.role {
             Role::Primary => format!(
                 "replication: primary of cluster {}, standby connects to {}, {}{}",
