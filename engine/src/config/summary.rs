@@ -62,7 +62,7 @@ impl Config {
         )
     }
 
-        fn replication_summary(&self) -> String {
+    fn replication_summary(&self) -> String {
         let Some(r) = &self.replication else { return "no standby".to_owned() };
         let failover = match &self.failover {
             None => String::new(),
