@@ -206,17 +206,8 @@ fn new_host(round: usize) -> usize {
 
 #[test]
 fn a_primary_stopped_past_its_lease_acknowledges_nothing_after_it_resumes() {
-    let (a, _) = own_addresses(6);
-    let etcd = Etcd::start(a);
-    let pair = pair(7, &etcd);
-    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
-    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
-    wait_caught_up(&primary);
     // Alice is logged in to the primary before it stops, and keeps sending.
-    let mut alice = Client::connect(pair.gateways[0]);
-    assert!(matches!(alice.login("alice", "alice", 0), Got::LoginAccepted { .. }));
-    alice.enter(1, b'B', 1, "AAPL", AAPL_585, b'0');
-    assert!(matches!(alice.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+    let (_etcd, pair, primary, standby, mut alice) = trading_pair(6);
     primary.signal(Signal::SIGSTOP);
     // The standby takes over once the lease expires.
     assert_eq!(first_acknowledged(&pair.gateways, "bob", 1), 1);
@@ -266,16 +257,7 @@ fn a_leader_key_overwritten_by_hand_fences_the_primary_and_is_refused_by_the_sta
 
 #[test]
 fn with_etcd_down_nobody_is_promoted_the_primary_stops_acknowledging_and_one_serves_again() {
-    let (a, _) = own_addresses(10);
-    let mut etcd = Etcd::start(a);
-    let pair = pair(11, &etcd);
-    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
-    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
-    wait_caught_up(&primary);
-    let mut alice = Client::connect(pair.gateways[0]);
-    assert!(matches!(alice.login("alice", "alice", 0), Got::LoginAccepted { .. }));
-    alice.enter(1, b'B', 1, "AAPL", AAPL_585, b'0');
-    assert!(matches!(alice.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+    let (mut etcd, pair, primary, standby, mut alice) = trading_pair(10);
 
     etcd.kill();
     // Fenced once its lease is no longer certainly valid: the standby has the order, but the
@@ -313,4 +295,20 @@ fn caught_up(primary: &Daemon, standby: &Daemon) {
         primary.log_lines("").join("\n"),
         standby.log_lines("").join("\n")
     );
+}
+
+/// etcd on this test's address `test`, a caught-up pair on `test + 1`, and Alice logged in to
+/// the primary with one order acknowledged.
+fn trading_pair(test: u8) -> (Etcd, Pair, Daemon, Daemon, Client) {
+    let (a, _) = own_addresses(test);
+    let etcd = Etcd::start(a);
+    let pair = pair(test + 1, &etcd);
+    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
+    wait_caught_up(&primary);
+    let mut alice = Client::connect(pair.gateways[0]);
+    assert!(matches!(alice.login("alice", "alice", 0), Got::LoginAccepted { .. }));
+    alice.enter(1, b'B', 1, "AAPL", AAPL_585, b'0');
+    assert!(matches!(alice.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+    (etcd, pair, primary, standby, alice)
 }
