@@ -406,6 +406,22 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                     }
                     Err(crate::failover::Campaign::Failed(why)) => return Err(DaemonError::Start(why)),
                 }
+            } else if let (true, Some(failover)) = (follow, &config.failover) {
+                // A standby that was a primary of an older epoch first cuts what it journaled
+                // after the current leader's epoch began.
+                if let Ok(Some(leader)) = crate::failover::leader_now(failover) {
+                    if leader.epoch > epochs.current().number {
+                        match replication::peer::rejoin(&config) {
+                            Ok(said) => tracing::warn!("{}", said.trim_end()),
+                            Err(why) => tracing::warn!(
+                                "failover: cannot rejoin epoch {} yet ({why}); following as it is",
+                                leader.epoch
+                            ),
+                        }
+                        epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix)
+                            .map_err(DaemonError::Start)?;
+                    }
+                }
             } else if !follow {
                 match replication::peer::check_at_start(r, epochs.current()) {
                     Ok(()) => {}
@@ -948,6 +964,17 @@ fn follow_once(
             })
             .map_err(|e| DaemonError::Start(format!("cannot start the follower thread: {e}")))?
     };
+    // Clients that reach the standby are told to try the other host (until a promotion).
+    let door = match crate::gateway::standby_door::StandbyDoor::open(config.gateway.listen) {
+        Ok(door) => {
+            tracing::info!(addr = %door.addr, "standby: answering logins at the gateway's address with Login Rejected (session not available: try the primary)");
+            Some(door)
+        }
+        Err(e) => {
+            tracing::warn!(addr = %config.gateway.listen, "standby: cannot listen at the gateway's address ({e}): clients reaching this host get no answer");
+            None
+        }
+    };
     let watcher = match (&config.failover, failover) {
         (Some(f), Some(stats)) => {
             Some(start_watcher(config, f, observed, stats).map_err(DaemonError::Start)?)
@@ -981,6 +1008,7 @@ fn follow_once(
     follow.store(true, Ordering::SeqCst);
     let (follower, result) =
         thread.join().map_err(|_| DaemonError::Runtime("the follower thread panicked".into()))?;
+    drop(door); // the gateway's address is the promoted gateway's from here on
     tracing::info!(
         last_sequence = follower.engine.last_sequence(),
         durable_sequence = follower.writer.durable_sequence(),

@@ -314,6 +314,13 @@ pub fn campaign(
     }
 }
 
+/// The leader etcd names now, if any (a key that does not parse is an error naming it).
+pub fn leader_now(config: &FailoverConfig) -> Result<Option<Leader>, String> {
+    let key = leader_key(config);
+    let kv = Etcd::new(&config.endpoints, REQUEST_TIMEOUT).get(&key).map_err(|e| format!("failover: {e}"))?;
+    kv.map(|kv| Leader::parse(&kv.value).map_err(|why| format!("failover: {key}: {why}"))).transpose()
+}
+
 /// A standby's watch over the leader key: takes it, and asks for promotion, once it is gone.
 pub struct Watcher {
     stop: Arc<AtomicBool>,

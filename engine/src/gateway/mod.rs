@@ -14,6 +14,8 @@
 //!   bytes reach the socket; [`release_mark`] and [`regeneration`]: outputs a crash lost are
 //!   regenerated at start;
 //! - [`mirror`]: on a hot standby, the same streams written from the records it follows;
+//!   [`standby_door`]: what a standby answers a client at the gateway's address (Login
+//!   Rejected: try the other host);
 //! - [`stats`], [`settings`], [`intake`]: counters, configuration, and the shutdown handshake.
 //!
 //! Every per-session buffer is bounded: a client that stops reading is disconnected when its
@@ -33,6 +35,7 @@ mod release;
 pub mod release_mark;
 mod session;
 pub mod settings;
+pub mod standby_door;
 pub mod stats;
 mod streams;
 pub mod transport;

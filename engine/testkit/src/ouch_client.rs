@@ -187,8 +187,15 @@ impl Client {
             match self.stream.read(&mut chunk) {
                 Ok(0) => break None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                // Nothing within the wait, or the server went (reset: a listener closed with
+                // this connection still in its backlog).
                 Err(e)
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::ConnectionReset
+                    ) =>
                 {
                     break None
                 }
