@@ -5,9 +5,12 @@
 
 mod support;
 
-use std::net::{IpAddr, SocketAddr};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -117,9 +120,12 @@ fn pair(test: u8, etcd: &Etcd) -> Pair {
 
 /// Enters an order at whichever host acknowledges it, as a client configured with both
 /// hosts' addresses does (a host that does not answer within a moment is skipped: a stopped
-/// process still completes TCP handshakes); the host.
-fn first_acknowledged(gateways: &[SocketAddr; 2], user: &str, user_ref: u32) -> usize {
+/// process still completes TCP handshakes); the host. Each attempt takes the next `user_ref`:
+/// an order a fenced primary journaled without answering may reach the next primary too.
+fn first_acknowledged(gateways: &[SocketAddr; 2], user: &str, user_ref: &mut u32) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        assert!(Instant::now() < deadline, "no host acknowledged an order of {user} within a minute");
         for (i, addr) in gateways.iter().enumerate() {
             let Ok(stream) = std::net::TcpStream::connect_timeout(addr, Duration::from_millis(200)) else {
                 continue;
@@ -133,7 +139,9 @@ fn first_acknowledged(gateways: &[SocketAddr; 2], user: &str, user_ref: u32) -> 
             {
                 continue;
             }
-            client.enter(user_ref, b'S', 1, "AAPL", AAPL_585 + 100 * u64::from(user_ref % 50 + 1), b'0');
+            *user_ref += 1;
+            let price = AAPL_585 + 100 * u64::from(*user_ref % 50 + 1);
+            client.enter(*user_ref, b'S', 1, "AAPL", price, b'0');
             if let Some(Got::Ouch(OwnedOutbound::Accepted { .. })) =
                 client.recv_within(Duration::from_secs(2))
             {
@@ -161,13 +169,11 @@ fn a_killed_primary_is_replaced_by_its_standby_within_seconds_ten_times_over() {
         let (old, new) = ((round + 1) % 2, round % 2);
         // Orders acknowledged by the primary: each is on the standby too (ack = "standby").
         for _ in 0..3 {
-            user_ref += 1;
-            assert_eq!(first_acknowledged(&pair.gateways, "bob", user_ref), old, "round {round}");
+            assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut user_ref), old, "round {round}");
         }
         let killed = Instant::now();
         primary.kill();
-        user_ref += 1;
-        let at = first_acknowledged(&pair.gateways, "bob", user_ref);
+        let at = first_acknowledged(&pair.gateways, "bob", &mut user_ref);
         times.push(killed.elapsed());
         assert_eq!(at, new, "round {round}: the standby took over");
         let s = status(&standby);
@@ -212,7 +218,7 @@ fn a_primary_stopped_past_its_lease_acknowledges_nothing_after_it_resumes() {
     let (_etcd, pair, primary, standby, mut alice) = trading_pair(6);
     primary.signal(Signal::SIGSTOP);
     // The standby takes over once the lease expires.
-    assert_eq!(first_acknowledged(&pair.gateways, "bob", 1), 1);
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut 0), 1);
     primary.signal(Signal::SIGCONT);
     alice.enter(2, b'B', 1, "AAPL", AAPL_585, b'0');
     // The old primary answers nothing (its lease is gone), and stops.
@@ -274,7 +280,7 @@ fn with_etcd_down_nobody_is_promoted_the_primary_stops_acknowledging_and_one_ser
     // etcd back: exactly one engine serves (the primary, its lease restored, or the standby,
     // if it expired first), and Alice's order is answered by it.
     etcd.spawn();
-    let serving = first_acknowledged(&pair.gateways, "bob", 1);
+    let serving = first_acknowledged(&pair.gateways, "bob", &mut 0);
     let other = status(if serving == 0 { &standby } else { &primary });
     assert_ne!(other["failover"]["leader"], true, "two leaders: {other}");
 }
@@ -313,4 +319,108 @@ fn trading_pair(test: u8) -> (Etcd, Pair, Daemon, Daemon, Client) {
     alice.enter(1, b'B', 1, "AAPL", AAPL_585, b'0');
     assert!(matches!(alice.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
     (etcd, pair, primary, standby, alice)
+}
+
+/// TCP proxies in front of the etcd members, on the primary's own address, that the test can
+/// cut: the primary's only way to etcd, while its clients and its standby still reach it.
+struct EtcdProxy {
+    endpoints: Vec<String>,
+    cut: Arc<AtomicBool>,
+}
+
+impl EtcdProxy {
+    fn start(ip: IpAddr, members: &[String]) -> EtcdProxy {
+        let cut = Arc::new(AtomicBool::new(false));
+        let mut endpoints = Vec::new();
+        for (i, member) in members.iter().enumerate() {
+            let listener = TcpListener::bind((ip, 24500 + i as u16)).unwrap();
+            endpoints.push(format!("http://{}", listener.local_addr().unwrap()));
+            let target: SocketAddr = member.trim_start_matches("http://").parse().unwrap();
+            let cut = Arc::clone(&cut);
+            std::thread::spawn(move || {
+                for client in listener.incoming().map_while(Result::ok) {
+                    match TcpStream::connect(target) {
+                        Ok(server) if !cut.load(Ordering::Acquire) => relay(client, server, &cut),
+                        _ => drop(client),
+                    }
+                }
+            });
+        }
+        EtcdProxy { endpoints, cut }
+    }
+
+    fn section(&self) -> String {
+        let endpoints: Vec<String> = self.endpoints.iter().map(|e| format!("\"{e}\"")).collect();
+        format!("\n[failover]\nmode = \"etcd\"\nendpoints = [{}]\nlease_ttl_s = 2\n", endpoints.join(", "))
+    }
+
+    /// From now on every connection through the proxies is closed, new ones at once.
+    fn cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::Release);
+    }
+}
+
+/// Copies both ways until either side closes or the proxy is cut.
+fn relay(client: TcpStream, server: TcpStream, cut: &Arc<AtomicBool>) {
+    for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+        let cut = Arc::clone(cut);
+        std::thread::spawn(move || {
+            from.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            let mut buf = [0u8; 16 * 1024];
+            while !cut.load(Ordering::Acquire) {
+                match from.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = from.shutdown(std::net::Shutdown::Both);
+            let _ = to.shutdown(std::net::Shutdown::Both);
+        });
+    }
+}
+
+#[test]
+fn a_primary_cut_off_from_etcd_but_not_from_clients_fences_itself_and_the_standby_takes_over() {
+    let (a, _) = own_addresses(12);
+    let etcd = Etcd::start(a);
+    let (pa, pb) = own_addresses(13);
+    let proxy = EtcdProxy::start(pa, &etcd.endpoints);
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = write_secret(secrets.path(), "replication.secret", SECRET);
+    let hosts = [host_with(pa, pb, &secret, &proxy.section()), host_with(pb, pa, &secret, &etcd.section())];
+    let gateways = [SocketAddr::new(pa, 15302), SocketAddr::new(pb, 15302)];
+    let primary = Daemon::start(BIN, &hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &hosts[1].standby_config);
+    wait_caught_up(&primary);
+    let mut alice = Client::connect(gateways[0]);
+    assert!(matches!(alice.login("alice", "alice", 0), Got::LoginAccepted { .. }));
+    alice.enter(1, b'B', 1, "AAPL", AAPL_585, b'0');
+    assert!(matches!(alice.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+
+    // The primary loses etcd, not its clients: fenced, it acknowledges nothing, and once its
+    // lease has expired in etcd the standby takes over.
+    proxy.cut(true);
+    wait_for("the primary fenced", || status(&primary)["failover"]["fenced"] == true);
+    alice.enter(2, b'B', 1, "AAPL", AAPL_585, b'0');
+    assert_eq!(first_acknowledged(&gateways, "bob", &mut 0), 1, "the standby took over");
+    let answered = alice.recv_within(Duration::from_secs(1));
+    assert!(
+        !matches!(answered, Some(Got::Ouch(OwnedOutbound::Accepted { .. }))),
+        "the fenced primary acknowledged: {answered:?}"
+    );
+    // etcd reachable again, it learns its lease is gone, and stops (to rejoin at its next start).
+    proxy.cut(false);
+    assert!(!primary.wait_log_lines("the leader lease was lost", Duration::from_secs(30)).is_empty());
+    assert!(!primary.wait_exit().success());
+    assert_eq!(status(&standby)["failover"]["leader"], true);
 }
