@@ -300,8 +300,13 @@ pub fn campaign(
             }
             Ok(theirs) => {
                 stats.refused_total.fetch_add(1, Ordering::Relaxed);
+                let why = if theirs.node == ours.node {
+                    "its lease did not expire"
+                } else {
+                    "an epoch older than this engine's"
+                };
                 return Err(Campaign::Failed(format!(
-                    "failover: {key} names {} of epoch {} as the primary, older than this engine's epoch {}: refused; remove it (etcdctl del {key}) if no engine holds it",
+                    "failover: {key} names {} of epoch {} as the primary ({why}; this engine is of epoch {}): refused; remove it (etcdctl del {key}) if no engine holds it",
                     theirs.node, theirs.epoch, ours.epoch
                 )));
             }
