@@ -375,92 +375,12 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     }
     install_signal_handlers().map_err(DaemonError::Start)?;
     tracing::info!(config = %config_path.display(), log = ?log.target, "{}", config.summary());
-    // A standby promoted with `--alone` acknowledges without a standby until one catches up.
-    let mut alone = false;
-    let mut promoted = false;
     // With etcd failover: this engine's leader lease, once it holds one.
     let failover_stats =
         config.failover.as_ref().map(|_| Arc::new(crate::failover::FailoverStats::default()));
-    let mut lease: Option<crate::failover::Lease> = None;
-    let epoch = match &config.replication {
-        None => None,
-        Some(r) => {
-            let mut epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix)
-                .map_err(DaemonError::Start)?;
-            let mut follow = r.role == Role::Standby;
-            if let (false, Some(failover), Some(stats)) = (follow, &config.failover, &failover_stats) {
-                let ours = crate::failover::Leader { epoch: epochs.current().number, node: r.listen };
-                match crate::failover::campaign(failover, ours, stats) {
-                    Ok(held) => lease = Some(held),
-                    Err(crate::failover::Campaign::Stale(theirs)) => {
-                        tracing::warn!(epoch = theirs.epoch, node = %theirs.node, "failover: a primary of a newer epoch holds the leader key; this engine rejoins as its standby");
-                        let said = replication::peer::rejoin(&config).map_err(DaemonError::Start)?;
-                        tracing::warn!("{}", said.trim_end());
-                        epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix)
-                            .map_err(DaemonError::Start)?;
-                        follow = true;
-                    }
-                    Err(crate::failover::Campaign::Follow(theirs)) => {
-                        tracing::warn!(epoch = theirs.epoch, node = %theirs.node, "failover: the other engine holds the leader key; this engine follows it as its standby");
-                        follow = true;
-                    }
-                    Err(crate::failover::Campaign::Failed(why)) => return Err(DaemonError::Start(why)),
-                }
-            } else if let (true, Some(failover)) = (follow, &config.failover) {
-                // A standby that was a primary of an older epoch first cuts what it journaled
-                // after the current leader's epoch began.
-                if let Ok(Some(leader)) = crate::failover::leader_now(failover) {
-                    if leader.epoch > epochs.current().number {
-                        match replication::peer::rejoin(&config) {
-                            Ok(said) => tracing::warn!("{}", said.trim_end()),
-                            Err(why) => tracing::warn!(
-                                "failover: cannot rejoin epoch {} yet ({why}); following as it is",
-                                leader.epoch
-                            ),
-                        }
-                        epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix)
-                            .map_err(DaemonError::Start)?;
-                    }
-                }
-            } else if !follow {
-                match replication::peer::check_at_start(r, epochs.current()) {
-                    Ok(()) => {}
-                    Err(AtStart::Stale(why)) if r.rejoin == Rejoin::Auto => {
-                        tracing::warn!("{why}; rejoining by itself (replication.rejoin = \"auto\")");
-                        let said = replication::peer::rejoin(&config).map_err(DaemonError::Start)?;
-                        tracing::warn!("{}", said.trim_end());
-                        epochs = EpochHistory::load(&config.journal.dir, &config.journal.file_prefix)
-                            .map_err(DaemonError::Start)?;
-                        follow = true;
-                    }
-                    Err(AtStart::Stale(why) | AtStart::Conflict(why)) => return Err(DaemonError::Start(why)),
-                }
-            }
-            if follow {
-                match run_standby(&config, &notifier, epochs, failover_stats.clone())? {
-                    StandbyEnd::Stopped => return Ok(()),
-                    StandbyEnd::Promoted {
-                        next_sequence,
-                        epochs: history,
-                        alone: promoted_alone,
-                        lease: taken,
-                    } => {
-                        epochs = history;
-                        alone = promoted_alone;
-                        promoted = true;
-                        lease = taken;
-                        let epoch = epochs.begin(next_sequence).map_err(DaemonError::Start)?;
-                        tracing::warn!(
-                            epoch = epoch.number,
-                            first_sequence = next_sequence,
-                            "promoted: this engine is the primary of epoch {} from sequence {next_sequence}",
-                            epoch.number
-                        );
-                    }
-                }
-            }
-            Some(epochs.current())
-        }
+    let Some(Start { epoch, alone, promoted, lease }) = take_role(&config, &notifier, &failover_stats)?
+    else {
+        return Ok(()); // a standby that stopped without being promoted
     };
     // 2. Recovery: the output journals' tails, then the engine from snapshot and journal.
     let (recovered, regeneration, recovered_state) = recover(&config, &notifier)?;
@@ -867,6 +787,116 @@ fn reload(
     *users.write().expect("users lock") = Arc::new(next_users);
     tracing::info!(risk_limits_changed = changed, "reloaded configuration and users");
     Ok(next)
+}
+
+/// What replication decided before recovery: this engine's epoch (`None` without
+/// `[replication]`), and, for a promoted standby, whether it acknowledges alone and the lease
+/// it took.
+struct Start {
+    epoch: Option<replication::epoch::Epoch>,
+    /// A standby promoted with `--alone` acknowledges without a standby until one catches up.
+    alone: bool,
+    promoted: bool,
+    lease: Option<crate::failover::Lease>,
+}
+
+/// Primary or standby: decides, follows as a standby until a stop (`None`) or a promotion,
+/// and returns where this engine starts as the primary.
+fn take_role(
+    config: &Config,
+    notifier: &Notifier,
+    failover_stats: &Option<Arc<crate::failover::FailoverStats>>,
+) -> Result<Option<Start>, DaemonError> {
+    let mut start = Start { epoch: None, alone: false, promoted: false, lease: None };
+    let Some(r) = &config.replication else { return Ok(Some(start)) };
+    let mut epochs = load_epochs(config)?;
+    if should_follow(config, r, &mut epochs, failover_stats, &mut start.lease)? {
+        match run_standby(config, notifier, epochs, failover_stats.clone())? {
+            StandbyEnd::Stopped => return Ok(None),
+            StandbyEnd::Promoted { next_sequence, epochs: history, alone, lease } => {
+                epochs = history;
+                (start.alone, start.promoted, start.lease) = (alone, true, lease);
+                let epoch = epochs.begin(next_sequence).map_err(DaemonError::Start)?;
+                tracing::warn!(
+                    epoch = epoch.number,
+                    first_sequence = next_sequence,
+                    "promoted: this engine is the primary of epoch {} from sequence {next_sequence}",
+                    epoch.number
+                );
+            }
+        }
+    }
+    start.epoch = Some(epochs.current());
+    Ok(Some(start))
+}
+
+fn load_epochs(config: &Config) -> Result<EpochHistory, DaemonError> {
+    EpochHistory::load(&config.journal.dir, &config.journal.file_prefix).map_err(DaemonError::Start)
+}
+
+/// `petrel-engine rejoin`, done by the engine itself; the epoch history it leaves.
+fn rejoin_now(config: &Config) -> Result<EpochHistory, DaemonError> {
+    let said = replication::peer::rejoin(config).map_err(DaemonError::Start)?;
+    tracing::warn!("{}", said.trim_end());
+    load_epochs(config)
+}
+
+/// Whether this engine starts as a standby: as configured, or because etcd (or the peer, with
+/// `rejoin = "auto"`) says another engine is the primary. With etcd failover a primary takes
+/// the leader key here (`lease`); a stale engine rejoins first (`epochs` is then the new one).
+fn should_follow(
+    config: &Config,
+    r: &crate::config::ReplicationConfig,
+    epochs: &mut EpochHistory,
+    failover_stats: &Option<Arc<crate::failover::FailoverStats>>,
+    lease: &mut Option<crate::failover::Lease>,
+) -> Result<bool, DaemonError> {
+    use crate::failover::Campaign;
+    let standby = r.role == Role::Standby;
+    match (standby, &config.failover, failover_stats) {
+        (false, Some(failover), Some(stats)) => {
+            let ours = crate::failover::Leader { epoch: epochs.current().number, node: r.listen };
+            match crate::failover::campaign(failover, ours, stats) {
+                Ok(held) => *lease = Some(held),
+                Err(Campaign::Stale(theirs)) => {
+                    tracing::warn!(epoch = theirs.epoch, node = %theirs.node, "failover: a primary of a newer epoch holds the leader key; this engine rejoins as its standby");
+                    *epochs = rejoin_now(config)?;
+                    return Ok(true);
+                }
+                Err(Campaign::Follow(theirs)) => {
+                    tracing::warn!(epoch = theirs.epoch, node = %theirs.node, "failover: the other engine holds the leader key; this engine follows it as its standby");
+                    return Ok(true);
+                }
+                Err(Campaign::Failed(why)) => return Err(DaemonError::Start(why)),
+            }
+        }
+        (true, Some(failover), _) => {
+            // A standby that was a primary of an older epoch first cuts what it journaled
+            // after the current leader's epoch began.
+            if let Ok(Some(leader)) = crate::failover::leader_now(failover) {
+                if leader.epoch > epochs.current().number {
+                    match rejoin_now(config) {
+                        Ok(rejoined) => *epochs = rejoined,
+                        Err(why) => tracing::warn!(
+                            "failover: cannot rejoin epoch {} yet ({why}); following as it is",
+                            leader.epoch
+                        ),
+                    }
+                }
+            }
+        }
+        (false, _, _) => match replication::peer::check_at_start(r, epochs.current()) {
+            Ok(()) => {}
+            Err(AtStart::Stale(why)) if r.rejoin == Rejoin::Auto => {
+                tracing::warn!("{why}; rejoining by itself (replication.rejoin = \"auto\")");
+                *epochs = rejoin_now(config)?;
+                return Ok(true);
+            }
+            Err(AtStart::Stale(why) | AtStart::Conflict(why)) => return Err(DaemonError::Start(why)),
+        },
+        (true, None, _) => {}
+    }
+    Ok(standby)
 }
 
 /// How a standby's life ended.
