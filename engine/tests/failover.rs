@@ -127,11 +127,10 @@ fn first_acknowledged(gateways: &[SocketAddr; 2], user: &str, user_ref: &mut u32
     loop {
         assert!(Instant::now() < deadline, "no host acknowledged an order of {user} within a minute");
         for (i, addr) in gateways.iter().enumerate() {
-            let Ok(stream) = std::net::TcpStream::connect_timeout(addr, Duration::from_millis(200)) else {
+            // A host may go (killed) or come (a standby promoted) at any moment.
+            let Ok(mut client) = Client::try_connect(*addr, Duration::from_millis(200)) else {
                 continue;
             };
-            drop(stream);
-            let mut client = Client::connect(*addr);
             let mut login = format!("{user:<6}{user:<10}{:<10}", "").into_bytes();
             login.extend_from_slice(format!("{:>20}", 0).as_bytes());
             if client.try_send_packet(b'L', &login).is_err()
@@ -141,7 +140,10 @@ fn first_acknowledged(gateways: &[SocketAddr; 2], user: &str, user_ref: &mut u32
             }
             *user_ref += 1;
             let price = AAPL_585 + 100 * u64::from(*user_ref % 50 + 1);
-            client.enter(*user_ref, b'S', 1, "AAPL", price, b'0');
+            if client.try_enter(*user_ref, b'S', 1, "AAPL", price, b'0').is_err() {
+                *user_ref -= 1; // never entered: the next attempt may take it
+                continue;
+            }
             if let Some(Got::Ouch(OwnedOutbound::Accepted { .. })) =
                 client.recv_within(Duration::from_secs(2))
             {
@@ -529,4 +531,46 @@ fn with_continue_a_standby_its_primary_went_on_without_does_not_take_the_leader_
     assert!(!standby.wait_log_lines("ready: gateway listening", Duration::from_secs(60)).is_empty());
     assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut 10), 1, "the promoted standby serves");
     drop(standby);
+}
+
+#[test]
+fn with_continue_a_standby_that_caught_up_again_after_its_primary_went_on_alone_takes_over() {
+    let (a, _) = own_addresses(18);
+    let etcd = Etcd::start(a);
+    let pair = continue_pair(19, &etcd);
+    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
+    caught_up(&primary, &standby);
+    let mut bob = login(pair.gateways[0]);
+    standby.signal(Signal::SIGSTOP);
+    bob.enter(1, b'S', 1, "AAPL", AAPL_585 + 100, b'0');
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }), "acknowledged alone");
+    let promotable = || {
+        let mark = etcd_value(&etcd, "/petrel/test-pair/standby").expect("the standby key written");
+        serde_json::from_str::<serde_json::Value>(&mark).unwrap()["promotable"].clone()
+    };
+    assert_eq!(promotable(), false);
+
+    // Back, the standby catches up, and the primary says so in etcd.
+    standby.signal(Signal::SIGCONT);
+    wait_for("etcd told the standby is promotable again", || promotable() == true);
+    assert!(metrics(&primary).contains("petrel_failover_standby_promotable 1"));
+    let mut user_ref = 1u32;
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut user_ref), 0);
+
+    // So when the primary dies, the standby takes over by itself, with every order.
+    primary.kill();
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut user_ref), 1, "the standby took over");
+    assert_eq!(status(&standby)["failover"]["promotions_total"], 1);
+    assert!(standby.stop().success());
+    let orders = records(pair.hosts[1].dir.path())
+        .iter()
+        .filter(|(_, _, p)| {
+            matches!(
+                petrel_engine::input_record::decode(p),
+                Ok((petrel_engine::core::Command::NewOrder(_), _))
+            )
+        })
+        .count();
+    assert!(orders >= user_ref as usize, "{orders} orders journaled, {user_ref} acknowledged");
 }
