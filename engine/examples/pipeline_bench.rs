@@ -343,7 +343,8 @@ fn start_standby(
     let mut primary_config = config.clone();
     primary_config.replication = Some(replication.clone());
     let primary =
-        Primary::start(&primary_config, epochs.current(), false, port.clone(), Arc::clone(&stats)).unwrap();
+        Primary::start(&primary_config, epochs.current(), false, port.clone(), Arc::clone(&stats), None)
+            .unwrap();
     let mut standby_config = config.clone();
     standby_config.journal.dir = config.journal.dir.parent().unwrap().join("standby");
     let (writer, _) = petrel_engine::journal::Journal::open(&standby_config.journal).unwrap();

@@ -405,7 +405,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let primary = match (&config.replication, &replication_stats) {
         (Some(_), Some(stats)) => {
             let epoch = epoch.expect("loaded with [replication]");
-            match Primary::start(&config, epoch, alone, port.clone(), Arc::clone(stats)) {
+            let mark = standby_marker(&config, lease.as_ref(), epoch.number);
+            match Primary::start(&config, epoch, alone, port.clone(), Arc::clone(stats), mark) {
                 Ok(primary) => Some(primary),
                 Err(e) => {
                     let _ = runtime.shutdown(false);
@@ -789,6 +790,21 @@ fn reload(
     Ok(next)
 }
 
+/// With etcd failover under `ack = "standby"`, `on_standby_loss = "continue"`: the primary's
+/// writer of `<prefix>/standby` for `epoch`, conditional on the leader key of its `lease`.
+fn standby_marker(
+    config: &Config,
+    lease: Option<&crate::failover::Lease>,
+    epoch: u64,
+) -> Option<replication::MarkStandby> {
+    let (failover, r, lease) = (config.failover.as_ref()?, config.replication.as_ref()?, lease?);
+    if r.ack != crate::config::Ack::Standby || r.on_standby_loss != crate::config::StandbyLoss::Continue {
+        return None;
+    }
+    let marker = crate::failover::promotable::Marker::new(failover, lease, epoch);
+    Some(Arc::new(move |promotable| marker.write(promotable)))
+}
+
 /// What replication decided before recovery: this engine's epoch (`None` without
 /// `[replication]`), and, for a promoted standby, whether it acknowledges alone and the lease
 /// it took.
@@ -1072,12 +1088,22 @@ fn start_watcher(
     let r = config.replication.as_ref().expect("a standby has [replication]");
     let (for_epoch, for_check, for_promote) =
         (Arc::clone(observed), Arc::clone(observed), Arc::clone(observed));
+    // Under `continue`, a disconnect alone says nothing: the primary says in etcd whether it
+    // went on without this standby.
+    let continues =
+        r.ack == crate::config::Ack::Standby && r.on_standby_loss == crate::config::StandbyLoss::Continue;
+    let for_fit = Arc::clone(observed);
+    let fit = move || {
+        for_fit.stats.primary_said_promotable.load(Ordering::Relaxed)
+            && !for_fit.stats.diverged.load(Ordering::Relaxed)
+    };
     let standby = crate::failover::Standby {
         epoch: Box::new(move || for_epoch.stats.epoch.load(Ordering::Relaxed)),
         promotable: Box::new(move || {
             for_check.stats.standby_promotable.load(Ordering::Relaxed)
                 && !for_check.stats.diverged.load(Ordering::Relaxed)
         }),
+        fit_if_etcd_agrees: continues.then(|| Box::new(fit) as Box<dyn Fn() -> bool + Send>),
         promote: Box::new(move || {
             for_promote.promote_alone.store(true, Ordering::Release);
             for_promote.promote.store(true, Ordering::Release);

@@ -293,13 +293,19 @@ pub const FAILOVER_REFUSED_TOTAL: MetricDef = def(
     "petrel_failover_refused_total",
     Counter,
     None,
-    "Leader keys refused: a value that does not parse, or an epoch older than this engine's.",
+    "Leader keys refused: a value that does not parse, or an epoch older than this engine's; and <prefix>/standby values that do not parse.",
 );
 pub const FAILOVER_ETCD_ERRORS_TOTAL: MetricDef = def(
     "petrel_failover_etcd_errors_total",
     Counter,
     None,
-    "etcd requests that no member answered (renewals, reads of the leader key).",
+    "etcd requests that no member answered (renewals, reads of the leader key, reads and writes of <prefix>/standby).",
+);
+pub const FAILOVER_STANDBY_PROMOTABLE: MetricDef = def(
+    "petrel_failover_standby_promotable",
+    Gauge,
+    None,
+    "0 while this primary has told etcd (<prefix>/standby) that its standby is not promotable (on_standby_loss = \"continue\": it acknowledged without it); 1 otherwise.",
 );
 pub const REPLICATION_REBUILDS_TOTAL: MetricDef = def(
     "petrel_replication_rebuilds_total",
@@ -453,6 +459,7 @@ pub const CATALOGUE: &[MetricDef] = &[
     FAILOVER_TAKEOVER_SECONDS,
     FAILOVER_REFUSED_TOTAL,
     FAILOVER_ETCD_ERRORS_TOTAL,
+    FAILOVER_STANDBY_PROMOTABLE,
     FEED_MESSAGES_TOTAL,
     FEED_REGENERATED_MESSAGES_TOTAL,
     FEED_PACKETS_TOTAL,

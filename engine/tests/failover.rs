@@ -127,11 +127,10 @@ fn first_acknowledged(gateways: &[SocketAddr; 2], user: &str, user_ref: &mut u32
     loop {
         assert!(Instant::now() < deadline, "no host acknowledged an order of {user} within a minute");
         for (i, addr) in gateways.iter().enumerate() {
-            let Ok(stream) = std::net::TcpStream::connect_timeout(addr, Duration::from_millis(200)) else {
+            // A host may go (killed) or come (a standby promoted) at any moment.
+            let Ok(mut client) = Client::try_connect(*addr, Duration::from_millis(200)) else {
                 continue;
             };
-            drop(stream);
-            let mut client = Client::connect(*addr);
             let mut login = format!("{user:<6}{user:<10}{:<10}", "").into_bytes();
             login.extend_from_slice(format!("{:>20}", 0).as_bytes());
             if client.try_send_packet(b'L', &login).is_err()
@@ -141,7 +140,10 @@ fn first_acknowledged(gateways: &[SocketAddr; 2], user: &str, user_ref: &mut u32
             }
             *user_ref += 1;
             let price = AAPL_585 + 100 * u64::from(*user_ref % 50 + 1);
-            client.enter(*user_ref, b'S', 1, "AAPL", price, b'0');
+            if client.try_enter(*user_ref, b'S', 1, "AAPL", price, b'0').is_err() {
+                *user_ref -= 1; // never entered: the next attempt may take it
+                continue;
+            }
             if let Some(Got::Ouch(OwnedOutbound::Accepted { .. })) =
                 client.recv_within(Duration::from_secs(2))
             {
@@ -423,4 +425,152 @@ fn a_primary_cut_off_from_etcd_but_not_from_clients_fences_itself_and_the_standb
     assert!(!primary.wait_log_lines("the leader lease was lost", Duration::from_secs(30)).is_empty());
     assert!(!primary.wait_exit().success());
     assert_eq!(status(&standby)["failover"]["leader"], true);
+}
+
+/// [`pair`] with `on_standby_loss = "continue"` on both hosts: the primary goes on alone after
+/// losing its standby, and tells etcd (`<prefix>/standby`) first.
+fn continue_pair(test: u8, etcd: &Etcd) -> Pair {
+    let pair = pair(test, etcd);
+    for host in &pair.hosts {
+        for config in [&host.primary_config, &host.standby_config] {
+            let text = std::fs::read_to_string(config).unwrap();
+            assert!(text.contains("on_standby_loss = \"halt\""), "support/pair.rs's policy moved");
+            let text = text.replace("on_standby_loss = \"halt\"", "on_standby_loss = \"continue\"");
+            std::fs::write(config, text).unwrap();
+        }
+    }
+    pair
+}
+
+/// The value of `key` in etcd, as `etcdctl` reads it (`None`: absent).
+fn etcd_value(etcd: &Etcd, key: &str) -> Option<String> {
+    let out = Command::new(which("etcdctl"))
+        .args(["--endpoints", &etcd.endpoints.join(","), "get", key, "--print-value-only"])
+        .env("ETCDCTL_API", "3")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+#[test]
+fn with_continue_a_killed_primary_whose_standby_was_in_sync_is_replaced_by_it_losing_nothing() {
+    let (a, _) = own_addresses(14);
+    let etcd = Etcd::start(a);
+    let pair = continue_pair(15, &etcd);
+    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
+    caught_up(&primary, &standby);
+    wait_for("the standby promotable", || status(&primary)["replication"]["standby_promotable"] == true);
+    let mut user_ref = 0u32;
+    for _ in 0..3 {
+        assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut user_ref), 0);
+    }
+    primary.kill();
+    // Cut off, the standby cannot tell by itself whether its primary went on alone; etcd says
+    // it did not (no `<prefix>/standby` was ever written), so it takes over.
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut user_ref), 1, "the standby took over");
+    assert_eq!(etcd_value(&etcd, "/petrel/test-pair/standby"), None);
+    let s = status(&standby);
+    assert_eq!(s["failover"]["leader"], true, "{s}");
+    assert_eq!(s["replication"]["epoch"], 2, "{s}");
+    // Every acknowledged order is on the new primary: its journal holds all of Bob's.
+    assert!(standby.stop().success());
+    let orders = records(pair.hosts[1].dir.path())
+        .iter()
+        .filter(|(_, _, p)| {
+            matches!(
+                petrel_engine::input_record::decode(p),
+                Ok((petrel_engine::core::Command::NewOrder(_), _))
+            )
+        })
+        .count();
+    assert!(orders >= user_ref as usize, "{orders} orders journaled, {user_ref} acknowledged");
+}
+
+#[test]
+fn with_continue_a_standby_its_primary_went_on_without_does_not_take_the_leader_key() {
+    let (a, _) = own_addresses(16);
+    let etcd = Etcd::start(a);
+    let pair = continue_pair(17, &etcd);
+    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
+    caught_up(&primary, &standby);
+    wait_for("the standby promotable", || status(&primary)["replication"]["standby_promotable"] == true);
+    let mut bob = login(pair.gateways[0]);
+    bob.enter(1, b'S', 1, "AAPL", AAPL_585 + 100, b'0');
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }));
+    let epoch = status(&primary)["replication"]["epoch"].as_u64().unwrap();
+
+    // The standby stops answering: the primary tells etcd it is not promotable, then
+    // acknowledges alone.
+    standby.signal(Signal::SIGSTOP);
+    bob.enter(2, b'S', 1, "AAPL", AAPL_585 + 200, b'0');
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 2, .. }));
+    let mark = etcd_value(&etcd, "/petrel/test-pair/standby").expect("the standby key written");
+    let mark: serde_json::Value = serde_json::from_str(&mark).unwrap();
+    assert_eq!(mark, serde_json::json!({ "epoch": epoch, "promotable": false }));
+    assert!(metrics(&primary).contains("petrel_failover_standby_promotable 0"));
+    assert_eq!(status(&primary)["failover"]["standby_promotable"], false);
+
+    // The primary dies; the standby resumes. It lacks order 2, so it must not take over.
+    primary.kill();
+    standby.signal(Signal::SIGCONT);
+    let refused = standby.wait_log_lines("acknowledged without this standby", Duration::from_secs(60));
+    assert!(!refused.is_empty(), "the standby says why it does not take over: {:?}", standby.log_lines(""));
+    assert_eq!(etcd_value(&etcd, "/petrel/test-pair/leader"), None, "nobody took the leader key");
+    let s = status(&standby);
+    assert_eq!(s["replication"]["role"], "standby", "{s}");
+    assert_eq!(s["failover"]["leader"], false, "{s}");
+    assert_eq!(s["failover"]["promotions_total"], 0, "{s}");
+
+    // An operator who accepts the loss still promotes it by hand.
+    let (ok, said) = run_cli(&["promote", "--force", "--alone"], &pair.hosts[1].standby_config);
+    assert!(ok && said.contains("forced"), "{said}");
+    assert!(!standby.wait_log_lines("ready: gateway listening", Duration::from_secs(60)).is_empty());
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut 10), 1, "the promoted standby serves");
+    drop(standby);
+}
+
+#[test]
+fn with_continue_a_standby_that_caught_up_again_after_its_primary_went_on_alone_takes_over() {
+    let (a, _) = own_addresses(18);
+    let etcd = Etcd::start(a);
+    let pair = continue_pair(19, &etcd);
+    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
+    caught_up(&primary, &standby);
+    let mut bob = login(pair.gateways[0]);
+    standby.signal(Signal::SIGSTOP);
+    bob.enter(1, b'S', 1, "AAPL", AAPL_585 + 100, b'0');
+    assert!(matches!(bob.ouch(), OwnedOutbound::Accepted { user_ref: 1, .. }), "acknowledged alone");
+    let promotable = || {
+        let mark = etcd_value(&etcd, "/petrel/test-pair/standby").expect("the standby key written");
+        serde_json::from_str::<serde_json::Value>(&mark).unwrap()["promotable"].clone()
+    };
+    assert_eq!(promotable(), false);
+
+    // Back, the standby catches up, and the primary says so in etcd.
+    standby.signal(Signal::SIGCONT);
+    wait_for("etcd told the standby is promotable again", || promotable() == true);
+    assert!(metrics(&primary).contains("petrel_failover_standby_promotable 1"));
+    let mut user_ref = 1u32;
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut user_ref), 0);
+
+    // So when the primary dies, the standby takes over by itself, with every order.
+    primary.kill();
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut user_ref), 1, "the standby took over");
+    assert_eq!(status(&standby)["failover"]["promotions_total"], 1);
+    assert!(standby.stop().success());
+    let orders = records(pair.hosts[1].dir.path())
+        .iter()
+        .filter(|(_, _, p)| {
+            matches!(
+                petrel_engine::input_record::decode(p),
+                Ok((petrel_engine::core::Command::NewOrder(_), _))
+            )
+        })
+        .count();
+    assert!(orders >= user_ref as usize, "{orders} orders journaled, {user_ref} acknowledged");
 }

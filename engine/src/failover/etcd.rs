@@ -130,6 +130,29 @@ impl Etcd {
     pub fn put(&mut self, key: &str, value: &[u8]) -> Result<(), EtcdError> {
         self.call("/v3/kv/put", json!({ "key": b64(key.as_bytes()), "value": b64(value) })).map(|_| ())
     }
+
+    /// Sets `key` (bound to no lease) only while `held` still holds exactly its value, bound to
+    /// lease `held_lease` (one atomic transaction). `false` when it no longer does.
+    pub fn put_while(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        held: (&str, &[u8]),
+        held_lease: i64,
+    ) -> Result<bool, EtcdError> {
+        let h = b64(held.0.as_bytes());
+        let answer = self.call(
+            "/v3/kv/txn",
+            json!({
+                "compare": [
+                    { "key": h, "target": "VALUE", "result": "EQUAL", "value": b64(held.1) },
+                    { "key": h, "target": "LEASE", "result": "EQUAL", "lease": held_lease.to_string() },
+                ],
+                "success": [{ "requestPut": { "key": b64(key.as_bytes()), "value": b64(value) } }],
+            }),
+        )?;
+        Ok(answer["succeeded"].as_bool() == Some(true))
+    }
 }
 
 fn key_value(kv: &Value, path: &'static str) -> Result<Option<KeyValue>, EtcdError> {

@@ -1,7 +1,7 @@
 //! Automatic failover (`[failover] mode = "etcd"`): etcd decides which engine of a pair is the
 //! primary, so that neither has to tell a dead peer from a broken link (docs/OPERATIONS.md,
-//! "Automatic failover"). No consensus is written here: etcd's lease and one atomic
-//! create-if-absent transaction are the whole protocol.
+//! "Automatic failover"). No consensus is written here: etcd's lease and atomic conditional
+//! transactions are the whole protocol.
 //!
 //! - The primary holds `<prefix>/leader` = `{"epoch":N,"node":"ADDR"}`, bound to a lease of
 //!   `lease_ttl_s` that its `petrel-lease` thread renews every quarter of the TTL. Each renewal
@@ -10,14 +10,22 @@
 //!   after that instant (`port::ReleaseGate::lease_valid`): a primary that cannot renew, for
 //!   whatever reason (etcd unreachable, a partition, a pause), is fenced before its lease can
 //!   expire, and so before a standby can take the key.
-//! - The standby's `petrel-failover` thread reads the key every 100 ms. When it is gone (the
-//!   lease expired) and this standby is promotable (it holds every acknowledged order), it
-//!   takes the key with its own lease and the next epoch, in one transaction that fails if
-//!   anyone else created it first, and promotes itself.
+//! - Under `on_standby_loss = "continue"` the primary also writes `<prefix>/standby` =
+//!   `{"epoch":N,"promotable":BOOL}` (bound to no lease, `promotable.rs`): `false` before it
+//!   acknowledges anything without its standby (it stays halted while it cannot write it), `true`
+//!   once the standby has caught up again; each write only while its leader key is still its own.
+//! - The standby's `petrel-failover` thread reads the leader key every 100 ms. When it is gone
+//!   (the lease expired) and this standby is promotable, it takes the key with its own lease
+//!   and the next epoch, in one transaction that fails if anyone else created it first, and
+//!   promotes itself. Promotable: under `ack = "standby"` with `halt`, by construction (what
+//!   its primary last said); with `continue`, when its primary last said so, its state did not
+//!   diverge, and `<prefix>/standby` is absent, of an older epoch than the one it follows, or
+//!   `true` for that epoch; under `ack = "local"`, never without an operator.
 //! - A key that does not parse, or names an epoch older than this engine's, is refused (logged,
 //!   counted) and never followed.
 
 pub mod etcd;
+pub mod promotable;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,7 +38,7 @@ use crate::config::FailoverConfig;
 use crate::port::ReleaseGate;
 
 /// How long one etcd request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often a standby reads the leader key.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
@@ -84,6 +92,9 @@ pub struct FailoverStats {
     pub last_takeover_ms: AtomicU64,
     pub refused_total: AtomicU64,
     pub etcd_errors_total: AtomicU64,
+    /// Primary, `on_standby_loss = "continue"`: it last wrote `<prefix>/standby` with
+    /// `promotable: false` (its standby may lack acknowledged orders).
+    pub standby_marked_unpromotable: AtomicBool,
 }
 
 impl FailoverStats {
@@ -110,6 +121,10 @@ impl FailoverStats {
         e.gauge(&m::FAILOVER_TAKEOVER_SECONDS, self.last_takeover_ms.load(Ordering::Relaxed) as f64 / 1e3);
         e.counter(&m::FAILOVER_REFUSED_TOTAL, self.refused_total.load(Ordering::Relaxed));
         e.counter(&m::FAILOVER_ETCD_ERRORS_TOTAL, self.etcd_errors_total.load(Ordering::Relaxed));
+        e.gauge(
+            &m::FAILOVER_STANDBY_PROMOTABLE,
+            flag(!self.standby_marked_unpromotable.load(Ordering::Relaxed)),
+        );
     }
 
     /// The `failover` object of `/status`.
@@ -121,16 +136,38 @@ impl FailoverStats {
             "promotions_total": self.promotions_total.load(Ordering::Relaxed),
             "last_takeover_ms": self.last_takeover_ms.load(Ordering::Relaxed),
             "refused_total": self.refused_total.load(Ordering::Relaxed),
+            "standby_promotable": !self.standby_marked_unpromotable.load(Ordering::Relaxed),
         })
     }
+}
+
+/// The release gate a lease fences, once attached.
+type GateHandle = Arc<Mutex<Option<Arc<ReleaseGate>>>>;
+
+/// Publishes until when releasing is safe (0: not at all).
+fn publish(stats: &FailoverStats, gate: &GateHandle, until_ns: u64) {
+    stats.lease_until_ns.store(until_ns, Ordering::Release);
+    if let Some(gate) = &*gate.lock().unwrap_or_else(|p| p.into_inner()) {
+        gate.lease_until_ns.store(until_ns, Ordering::Release);
+    }
+}
+
+/// The lease is lost for good (expired, or the key is no longer ours): fenced from now on,
+/// and the daemon stops.
+fn lose(stats: &FailoverStats, gate: &GateHandle) {
+    stats.lost.store(true, Ordering::Release);
+    publish(stats, gate, 0);
 }
 
 /// A held leader lease, renewed by the `petrel-lease` thread until dropped.
 pub struct Lease {
     pub id: i64,
     endpoints: Vec<String>,
+    /// The leader key and the value this engine wrote in it.
+    key: (String, Vec<u8>),
+    stats: Arc<FailoverStats>,
     stop: Arc<AtomicBool>,
-    gate: Arc<Mutex<Option<Arc<ReleaseGate>>>>,
+    gate: GateHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -147,13 +184,13 @@ impl Lease {
         stats.lease_until_ns.store(granted_at_ns + ttl_ns - ttl_ns / 4, Ordering::Release);
         stats.leader.store(true, Ordering::Relaxed);
         let stop = Arc::new(AtomicBool::new(false));
-        let gate: Arc<Mutex<Option<Arc<ReleaseGate>>>> = Arc::default();
+        let gate: GateHandle = Arc::default();
         let keeper = Keeper {
             etcd: Etcd::new(&config.endpoints, REQUEST_TIMEOUT),
             id,
             ttl_ns,
-            key,
-            stats,
+            key: key.clone(),
+            stats: Arc::clone(&stats),
             stop: Arc::clone(&stop),
             gate: Arc::clone(&gate),
         };
@@ -161,7 +198,7 @@ impl Lease {
             .name("petrel-lease".into())
             .spawn(move || keeper.run())
             .map_err(|e| format!("cannot start the lease thread: {e}"))?;
-        Ok(Lease { id, endpoints: config.endpoints.clone(), stop, gate, thread: Some(thread) })
+        Ok(Lease { id, endpoints: config.endpoints.clone(), key, stats, stop, gate, thread: Some(thread) })
     }
 
     /// From now on the gateway releases only while the lease is certainly valid.
@@ -206,7 +243,7 @@ struct Keeper {
     key: (String, Vec<u8>),
     stats: Arc<FailoverStats>,
     stop: Arc<AtomicBool>,
-    gate: Arc<Mutex<Option<Arc<ReleaseGate>>>>,
+    gate: GateHandle,
 }
 
 impl Keeper {
@@ -216,13 +253,8 @@ impl Keeper {
             std::thread::sleep(every);
             let sent_ns = monotonic_ns();
             match self.renew() {
-                Ok(true) => self.publish(sent_ns + self.ttl_ns - self.ttl_ns / 4),
-                Ok(false) => {
-                    // Expired, or the key is no longer ours: fenced for good.
-                    self.stats.lost.store(true, Ordering::Release);
-                    self.publish(0);
-                    return;
-                }
+                Ok(true) => publish(&self.stats, &self.gate, sent_ns + self.ttl_ns - self.ttl_ns / 4),
+                Ok(false) => return lose(&self.stats, &self.gate),
                 Err(e) => {
                     self.stats.etcd_errors_total.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!("failover: cannot renew the leader lease: {e}");
@@ -246,13 +278,6 @@ impl Keeper {
                 tracing::error!(key = %self.key.0, found = ?other.map(|kv| String::from_utf8_lossy(&kv.value).into_owned()), "failover: the leader key is no longer this engine's: fenced");
                 Ok(false)
             }
-        }
-    }
-
-    fn publish(&self, until_ns: u64) {
-        self.stats.lease_until_ns.store(until_ns, Ordering::Release);
-        if let Some(gate) = &*self.gate.lock().unwrap_or_else(|p| p.into_inner()) {
-            gate.lease_until_ns.store(until_ns, Ordering::Release);
         }
     }
 }
@@ -338,6 +363,10 @@ pub struct Standby {
     pub epoch: Box<dyn Fn() -> u64 + Send>,
     /// This standby holds everything acknowledged and its state matches (may be promoted).
     pub promotable: Box<dyn Fn() -> bool + Send>,
+    /// Under `on_standby_loss = "continue"`, in place of `promotable`: this standby's state
+    /// matches and its primary last said it holds everything acknowledged; whether its
+    /// primary acknowledged alone since, `<prefix>/standby` says (`promotable::may_take`).
+    pub fit_if_etcd_agrees: Option<Box<dyn Fn() -> bool + Send>>,
     /// Promotes this engine (acknowledging alone until a standby follows it).
     pub promote: Box<dyn Fn() + Send>,
     pub node: SocketAddr,
@@ -408,13 +437,15 @@ fn watch(
             }
             Ok(None) => {
                 let since = *gone_since.get_or_insert_with(monotonic_ns);
-                if !(standby.promotable)() {
-                    "the leader key is gone, but this standby is not promotable (it may lack acknowledged orders): not taking it".to_owned()
-                } else if let Some(lease) = take(config, &mut etcd, &key, standby, stats, since) {
-                    (standby.promote)();
-                    return Some(lease);
-                } else {
-                    String::new()
+                match may_promote(config, &mut etcd, standby, stats) {
+                    Err(why) => why,
+                    Ok(()) => match take(config, &mut etcd, &key, standby, stats, since) {
+                        Some(lease) => {
+                            (standby.promote)();
+                            return Some(lease);
+                        }
+                        None => String::new(),
+                    },
                 }
             }
         };
@@ -426,6 +457,21 @@ fn watch(
         }
     }
     None
+}
+
+/// Whether this standby may take the free leader key; `Err`: why not, for the log.
+fn may_promote(
+    config: &FailoverConfig,
+    etcd: &mut Etcd,
+    standby: &Standby,
+    stats: &FailoverStats,
+) -> Result<(), String> {
+    let not_promotable = "the leader key is gone, but this standby is not promotable (it may lack acknowledged orders, or its state diverged): not taking it";
+    match &standby.fit_if_etcd_agrees {
+        None if (standby.promotable)() => Ok(()),
+        Some(fit) if fit() => promotable::may_take(config, etcd, (standby.epoch)(), stats),
+        _ => Err(not_promotable.to_owned()),
+    }
 }
 
 /// Takes the leader key for the next epoch; `None` when another engine was first, or etcd

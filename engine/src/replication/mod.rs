@@ -22,6 +22,12 @@ pub mod standby;
 pub mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// With etcd failover under `on_standby_loss = "continue"`: writes, for the primary's epoch,
+/// whether its standby may be promoted, where the standby's failover watcher reads it
+/// (`failover::promotable`). An error says why nothing was written.
+pub type MarkStandby = Arc<dyn Fn(bool) -> Result<(), String> + Send + Sync>;
 
 /// The acknowledgement policy as one byte, compared in the handshake: a pair whose two
 /// configurations disagree on it is refused (the standby's judgement of whether it may be
@@ -94,6 +100,10 @@ pub struct ReplicationStats {
     /// acknowledged (promoting it loses no acknowledged order). On a primary the same is
     /// computed from the release gate (`primary::promotable`).
     pub standby_promotable: AtomicBool,
+    /// Standby: what the primary said of `standby_promotable` in its last frame, kept when the
+    /// connection ends (the failover watcher's view under `continue`, where etcd says whether
+    /// the primary went on alone since).
+    pub primary_said_promotable: AtomicBool,
     /// Primary: the standby has acknowledged everything durable since it (re)connected.
     pub caught_up: AtomicBool,
     refused: [AtomicU64; 5],

@@ -5,8 +5,10 @@
 //! the standby's acknowledgements into the release gate: with `ack = "standby"` the gateway
 //! releases a command's outputs only once the standby has it too. When the standby goes away
 //! the policy decides, loudly: `halt` acknowledges nothing until a standby has caught up,
-//! `continue` goes on alone and marks the standby not promotable until it has.
+//! `continue` goes on alone and marks the standby not promotable until it has. With etcd
+//! failover, `continue` first says so in etcd (`MarkStandby`), and stays halted while it cannot.
 
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +20,7 @@ use petrel_journal::{JournalLocation, JournalTail, TailRecord};
 
 use super::epoch::Epoch;
 use super::wire::{self, Frame, FrameReader, FrameWriter, Proof, WireError};
-use super::{Refusal, ReplicationStats};
+use super::{MarkStandby, Refusal, ReplicationStats};
 use crate::config::{Ack, Config, ReplicationConfig, StandbyLoss};
 use crate::port::GatewayPort;
 
@@ -28,6 +30,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 /// A standby silent for this long is gone.
 const STANDBY_TIMEOUT: Duration = Duration::from_secs(3);
+/// A failed write of the standby's promotability to etcd is tried again after this long.
+const MARK_RETRY_EVERY: Duration = Duration::from_millis(500);
 
 pub struct Primary {
     thread: Option<JoinHandle<()>>,
@@ -37,13 +41,15 @@ pub struct Primary {
 
 impl Primary {
     /// Binds the replication listener and starts the thread. Sets the release gate for the
-    /// configured policy before any client can be acknowledged.
+    /// configured policy before any client can be acknowledged. `mark`: with etcd failover
+    /// under `on_standby_loss = "continue"`, where the standby's promotability is written.
     pub fn start(
         engine_config: &Config,
         epoch: Epoch,
         alone: bool,
         port: GatewayPort,
         stats: Arc<ReplicationStats>,
+        mark: Option<MarkStandby>,
     ) -> Result<Primary, String> {
         let config = engine_config.replication.as_ref().ok_or("the configuration has no [replication]")?;
         let location = JournalLocation::new(&engine_config.journal.dir, &engine_config.journal.file_prefix);
@@ -74,6 +80,7 @@ impl Primary {
             port,
             stats,
             stop: Arc::clone(&stop),
+            mark: mark.map(Marking::new),
         };
         let thread = std::thread::Builder::new()
             .name("petrel-replicate".into())
@@ -109,6 +116,54 @@ struct Shipper {
     port: GatewayPort,
     stats: Arc<ReplicationStats>,
     stop: Arc<AtomicBool>,
+    mark: Option<Marking>,
+}
+
+/// The standby's promotability as this primary last wrote it to etcd. Only the replication
+/// thread touches it (hence `Cell`s).
+struct Marking {
+    write: MarkStandby,
+    /// What was last written (`None`: nothing yet, this epoch).
+    written: Cell<Option<bool>>,
+    /// The standby was lost but `false` could not be written: halted until it is.
+    alone_pending: Cell<bool>,
+    /// The last attempt: a failed one is retried `MARK_RETRY_EVERY` later at the earliest.
+    tried: Cell<Option<Instant>>,
+    /// The last failure logged (each different one once).
+    complaint: RefCell<String>,
+}
+
+impl Marking {
+    fn new(write: MarkStandby) -> Marking {
+        let (written, alone_pending, tried) = (Cell::new(None), Cell::new(false), Cell::new(None));
+        Marking { write, written, alone_pending, tried, complaint: RefCell::default() }
+    }
+
+    fn due(&self) -> bool {
+        self.tried.get().is_none_or(|t| t.elapsed() >= MARK_RETRY_EVERY)
+    }
+
+    /// Writes `promotable` unless it is what etcd holds already; whether etcd holds it now.
+    fn write(&self, promotable: bool) -> bool {
+        if self.written.get() == Some(promotable) {
+            return true;
+        }
+        self.tried.set(Some(Instant::now()));
+        match (self.write)(promotable) {
+            Ok(()) => {
+                self.written.set(Some(promotable));
+                self.complaint.borrow_mut().clear();
+                true
+            }
+            Err(why) => {
+                if *self.complaint.borrow() != why {
+                    tracing::error!("replication: {why}; tried again every {MARK_RETRY_EVERY:?}");
+                    *self.complaint.borrow_mut() = why;
+                }
+                false
+            }
+        }
+    }
 }
 
 impl Shipper {
@@ -117,6 +172,7 @@ impl Shipper {
             match listener.accept() {
                 Ok((stream, peer)) => self.serve(stream, peer),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.retry_alone();
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => {
@@ -139,6 +195,10 @@ impl Shipper {
             }
         };
         tracing::info!(peer = %peer, from_sequence = next_sequence, "replication: standby connected");
+        // A standby is back: whether to go alone is decided again if it is lost again.
+        if let Some(mark) = &self.mark {
+            mark.alone_pending.set(false);
+        }
         self.stats.connected.store(true, Ordering::Relaxed);
         let acks = match self.start_ack_reader(&stream, peer) {
             Ok(acks) => acks,
@@ -315,6 +375,7 @@ impl Shipper {
                     continue;
                 }
             }
+            self.mark_promotable_again();
             if last_sent.elapsed() >= HEARTBEAT_EVERY {
                 stream
                     .write_all(frame.heartbeat(durable, promotable(&self.port)))
@@ -367,12 +428,45 @@ impl Shipper {
                 self.stats.halted.store(true, Ordering::Relaxed);
                 tracing::error!("replication: no standby: acknowledging nothing until a standby has caught up (replication.on_standby_loss = \"halt\")");
             }
-            StandbyLoss::Continue => {
-                self.port.gate.gating.store(false, Ordering::Release);
-                self.port.gate.publish(&self.port.durable_sequence);
-                self.port.gateway_bell.ring();
-                tracing::error!("replication: no standby: continuing alone; the standby is not promotable until it has caught up (replication.on_standby_loss = \"continue\")");
+            // Nothing goes out without the standby before etcd says it is not promotable.
+            StandbyLoss::Continue if !self.mark.as_ref().is_none_or(|m| m.write(false)) => {
+                self.stats.halted.store(true, Ordering::Relaxed);
+                if let Some(mark) = &self.mark {
+                    mark.alone_pending.set(true);
+                }
+                tracing::error!("replication: no standby, and etcd cannot be told that it is not promotable: acknowledging nothing until it can, or a standby has caught up (replication.on_standby_loss = \"continue\" with [failover] mode = \"etcd\")");
             }
+            StandbyLoss::Continue => self.go_alone(),
+        }
+    }
+
+    fn go_alone(&self) {
+        self.stats.halted.store(false, Ordering::Relaxed);
+        self.port.gate.gating.store(false, Ordering::Release);
+        self.port.gate.publish(&self.port.durable_sequence);
+        self.port.gateway_bell.ring();
+        tracing::error!("replication: no standby: continuing alone; the standby is not promotable until it has caught up (replication.on_standby_loss = \"continue\")");
+    }
+
+    /// No standby, halted because etcd could not be told it is not promotable: tells it again
+    /// (at most every `MARK_RETRY_EVERY`), and goes alone once it has.
+    fn retry_alone(&self) {
+        let Some(mark) = &self.mark else { return };
+        if mark.alone_pending.get() && mark.due() && mark.write(false) {
+            mark.alone_pending.set(false);
+            self.go_alone();
+        }
+    }
+
+    /// The standby caught up (the gate holds acknowledgements for it again): etcd is told it is
+    /// promotable. Rare (once per catch-up, or every `MARK_RETRY_EVERY` while etcd fails), so
+    /// done here, between two frames; leaving `false` meanwhile is safe.
+    fn mark_promotable_again(&self) {
+        let Some(mark) = &self.mark else { return };
+        let caught_up =
+            self.port.gate.gating.load(Ordering::Acquire) && self.stats.caught_up.load(Ordering::Relaxed);
+        if caught_up && mark.written.get() == Some(false) && mark.due() {
+            mark.write(true);
         }
     }
 

@@ -250,6 +250,7 @@ impl Follower {
         };
         self.stats.primary_durable.store(primary_durable, Ordering::Relaxed);
         self.stats.standby_promotable.store(promotable, Ordering::Relaxed);
+        self.stats.primary_said_promotable.store(promotable, Ordering::Relaxed);
         Ok(())
     }
 

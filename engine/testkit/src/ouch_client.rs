@@ -51,10 +51,16 @@ pub enum OwnedOutbound {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_nodelay(true).unwrap();
-        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        Client { stream, buf: Vec::new(), sequenced: Vec::new() }
+        Client::try_connect(addr, READ_TIMEOUT).unwrap()
+    }
+
+    /// As [`Client::connect`], giving back the error (nothing listens, or nothing answers
+    /// within `timeout`): for a test that tries one host after another.
+    pub fn try_connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<Client> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        Ok(Client { stream, buf: Vec::new(), sequenced: Vec::new() })
     }
 
     pub fn send_packet(&mut self, packet_type: u8, payload: &[u8]) {
