@@ -460,18 +460,29 @@ fn with_continue_a_killed_primary_whose_standby_was_in_sync_is_replaced_by_it_lo
     let etcd = Etcd::start(a);
     let pair = continue_pair(15, &etcd);
     let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    // Without a standby from its start, the primary acknowledges alone: before it is ready it
+    // has said in etcd that a standby is not promotable (one that followed it before a restart
+    // would otherwise still read true).
+    let mark =
+        |epoch: u64, promotable: bool| Some(format!(r#"{{"epoch":{epoch},"promotable":{promotable}}}"#));
+    assert_eq!(etcd_value(&etcd, "/petrel/test-pair/standby"), mark(1, false));
+    let mut user_ref = 0u32;
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut user_ref), 0, "acknowledged alone");
     let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
     caught_up(&primary, &standby);
     wait_for("the standby promotable", || status(&primary)["replication"]["standby_promotable"] == true);
-    let mut user_ref = 0u32;
+    // Once the standby has caught up, etcd says so.
+    wait_for("etcd to say the standby is promotable", || {
+        etcd_value(&etcd, "/petrel/test-pair/standby") == mark(1, true)
+    });
     for _ in 0..3 {
         assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut user_ref), 0);
     }
     primary.kill();
     // Cut off, the standby cannot tell by itself whether its primary went on alone; etcd says
-    // it did not (no `<prefix>/standby` was ever written), so it takes over.
+    // it did not, so it takes over, and acknowledges alone in its own epoch (said first).
     assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut user_ref), 1, "the standby took over");
-    assert_eq!(etcd_value(&etcd, "/petrel/test-pair/standby"), None);
+    assert_eq!(etcd_value(&etcd, "/petrel/test-pair/standby"), mark(2, false));
     let s = status(&standby);
     assert_eq!(s["failover"]["leader"], true, "{s}");
     assert_eq!(s["replication"]["epoch"], 2, "{s}");

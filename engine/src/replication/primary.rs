@@ -68,8 +68,17 @@ impl Primary {
                 "replication: acknowledging alone until a standby catches up (promoted with --alone)"
             );
         }
-        port.gate.gating.store(halt, Ordering::Release);
-        stats.halted.store(halt, Ordering::Relaxed);
+        let mark = mark.map(Marking::new);
+        // A primary that starts acknowledging without a standby (`continue`, or alone) first
+        // says so in etcd, as when it loses one: its standby's promotability from before a
+        // restart of this primary would otherwise still read true. Halted while it cannot.
+        let pending = !halt && config.ack == Ack::Standby && mark.as_ref().is_some_and(|m| !m.write(false));
+        if let Some(mark) = mark.as_ref().filter(|_| pending) {
+            mark.alone_pending.set(true);
+            tracing::error!("replication: etcd cannot be told that the standby is not promotable: acknowledging nothing until it can, or a standby has caught up");
+        }
+        port.gate.gating.store(halt || pending, Ordering::Release);
+        stats.halted.store(halt || pending, Ordering::Relaxed);
         stats.epoch.store(epoch.number, Ordering::Relaxed);
         let stop = Arc::new(AtomicBool::new(false));
         let shipper = Shipper {
@@ -80,7 +89,7 @@ impl Primary {
             port,
             stats,
             stop: Arc::clone(&stop),
-            mark: mark.map(Marking::new),
+            mark,
         };
         let thread = std::thread::Builder::new()
             .name("petrel-replicate".into())
@@ -153,6 +162,8 @@ impl Marking {
             Ok(()) => {
                 self.written.set(Some(promotable));
                 self.complaint.borrow_mut().clear();
+                // Only failures wait before the next attempt.
+                self.tried.set(None);
                 true
             }
             Err(why) => {
