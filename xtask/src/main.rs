@@ -30,8 +30,10 @@ tasks:
               Ansible playbooks on three such hosts;
               --require-engine fails a build whose petrel-engine lacks `run` (otherwise
               nothing runs and one PENDING line says why)
-  ansible     ansible-lint and syntax checks of ansible/, then dist and the playbooks on three
-              hosts booted with systemd-nspawn (root); the venv is target/ansible-venv
+  ansible [--pair]
+              ansible-lint and syntax checks of ansible/, then dist and the playbooks on three
+              hosts booted with systemd-nspawn (root), then on a hot-standby pair with three
+              etcd members; --pair: the pair only; the venv is target/ansible-venv
 
 environment:
   PETREL_FUZZ_SECONDS    seconds per fuzz target in `ci` (default 20)
@@ -53,7 +55,11 @@ fn main() -> ExitCode {
             Some("--require-engine") => systest::systest(true),
             Some(other) => Err(format!("systest: unknown argument {other:?}\n{USAGE}")),
         },
-        Some("ansible") => systest::ansible_only(),
+        Some("ansible") => match args.get(1).map(String::as_str) {
+            None => systest::ansible_only(true),
+            Some("--pair") => systest::ansible_only(false),
+            Some(other) => Err(format!("ansible: unknown argument {other:?}\n{USAGE}")),
+        },
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

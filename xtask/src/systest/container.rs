@@ -119,6 +119,28 @@ impl Container {
 
     /// As [`Container::boot`], with more systemd-nspawn options (e.g. `--bind-ro=`).
     pub fn boot_with(name: &str, tarball: &Path, nspawn_args: &[String]) -> Result<Container> {
+        Container::boot_on(name, tarball, nspawn_args, None)
+    }
+
+    /// As [`Container::boot_with`], its network a port of `bridge` in the network namespace
+    /// `netns` (/run/netns/NAME) instead of a private network of its own: containers on one
+    /// bridge reach each other, and nothing else (system-tests.md, "Two or more booted hosts").
+    pub fn boot_on_bridge(
+        name: &str,
+        tarball: &Path,
+        nspawn_args: &[String],
+        netns: &str,
+        bridge: &str,
+    ) -> Result<Container> {
+        Container::boot_on(name, tarball, nspawn_args, Some((netns, bridge)))
+    }
+
+    fn boot_on(
+        name: &str,
+        tarball: &Path,
+        nspawn_args: &[String],
+        bridge: Option<(&str, &str)>,
+    ) -> Result<Container> {
         let dir = Path::new(WORK_DIR).join("run").join(name);
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
@@ -138,9 +160,19 @@ impl Container {
         println!("\n==> boot container {name} (systemd-nspawn, log {})", log.display());
         // setsid: detached from the test's terminal; it execs nspawn in place, so the child's
         // pid is nspawn's. --private-network: net.* sysctls writable, nothing reaches the host.
-        let nspawn = Command::new("setsid")
+        // nsenter, not `ip netns exec`: that remounts /sys, and nspawn then cannot tell which
+        // cgroup hierarchy is in use.
+        let mut command = Command::new("setsid");
+        let network = match bridge {
+            None => "--private-network".to_string(),
+            Some((netns, bridge)) => {
+                command.args(["nsenter", &format!("--net=/run/netns/{netns}")]);
+                format!("--network-bridge={bridge}")
+            }
+        };
+        let nspawn = command
             .args(["systemd-nspawn", "-D", path_str(&rootfs)?, "-b", "--register=no", "--keep-unit"])
-            .args(["--console=passive", "-M", name, "--private-network", "--capability=CAP_IPC_LOCK"])
+            .args(["--console=passive", "-M", name, &network, "--capability=CAP_IPC_LOCK"])
             .args(nspawn_args)
             .stdin(Stdio::null())
             .stdout(log_file)

@@ -31,7 +31,7 @@ pub struct Packages {
 
 /// Outcome of the run, printed at the end.
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     passed: Vec<String>,
     failed: Vec<(String, String)>,
     /// Scenarios this build cannot run yet, and why.
@@ -127,15 +127,15 @@ pub fn systest(require_engine: bool) -> Result {
         });
     }
     // Session 3: three fresh containers, the Ansible playbooks run against them.
-    if let Err(e) = ansible::session(&packages, &tarball, &mut tally) {
+    if let Err(e) = ansible::session(&packages, &tarball, &mut tally, true) {
         record_setup_failure(&mut tally, "ansible: set up the fleet", e);
     }
     tally.summary(started)
 }
 
 /// The Ansible session alone (`cargo xtask ansible`): the static checks, then the playbooks on
-/// three booted hosts.
-pub fn ansible_only() -> Result {
+/// three booted hosts (unless `fleet` is false) and on a hot-standby pair.
+pub fn ansible_only(fleet: bool) -> Result {
     let started = Instant::now();
     if !is_root() {
         return Err(
@@ -149,7 +149,7 @@ pub fn ansible_only() -> Result {
     let packages = packages(&artifacts)?;
     let tarball = rootfs_tarball()?;
     let mut tally = Tally::default();
-    if let Err(e) = ansible::session(&packages, &tarball, &mut tally) {
+    if let Err(e) = ansible::session(&packages, &tarball, &mut tally, fleet) {
         record_setup_failure(&mut tally, "ansible: set up the fleet", e);
     }
     tally.summary(started)

@@ -73,7 +73,12 @@ pub fn install(c: &Container) -> Result<String> {
 impl Client {
     /// Connects a new client to the gateway; `name` only labels errors.
     pub fn connect(c: &Container, script: &str, name: &str) -> Result<Client> {
-        let mut child = c.spawn(&["python3", "-u", script, GATEWAY])?;
+        Client::connect_to(c, script, name, GATEWAY)
+    }
+
+    /// As [`Client::connect`], to the gateway at `gateway` (ADDRESS:PORT).
+    pub fn connect_to(c: &Container, script: &str, name: &str, gateway: &str) -> Result<Client> {
+        let mut child = c.spawn(&["python3", "-u", script, gateway])?;
         let stdin = child.stdin.take().ok_or("client stdin not piped")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("client stdout not piped")?);
         Ok(Client { name: name.to_string(), child, stdin, stdout })

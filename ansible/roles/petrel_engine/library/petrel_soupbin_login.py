@@ -35,6 +35,15 @@ options:
     description: Bound on the connection and on each read, in seconds.
     type: float
     default: 10
+  expect:
+    description:
+      - C(accepted) (a primary or a single engine) succeeds on Login Accepted.
+      - C(standby) (the standby of a pair) succeeds on Login Rejected with reason C(S), session
+        not available, which tells a client to try the other host; anything else fails.
+    type: str
+    choices: [accepted, standby]
+    default: accepted
+
 author: Petrel developers
 """
 
@@ -47,6 +56,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+rejected:
+  description: The reject reason code, when expect is standby.
+  type: str
+  returned: success and expect is standby
 session:
   description: The session name the server accepted the login into.
   type: str
@@ -97,7 +110,7 @@ def read_packet(sock: socket.socket) -> tuple[bytes, bytes]:
     return body[:1], body[1:]
 
 
-def login(host: str, port: int, username: str, password: str, timeout_s: float) -> dict:
+def login(host: str, port: int, username: str, password: str, timeout_s: float, expect: str) -> dict:
     request = (
         username.encode("ascii").ljust(6)
         + password.encode("ascii").ljust(10)
@@ -113,8 +126,13 @@ def login(host: str, port: int, username: str, password: str, timeout_s: float) 
         else:
             raise ValueError("only heartbeats, no answer to the login")
         if kind == LOGIN_REJECTED:
+            if expect == "standby" and payload[:1] == b"S":
+                return {"rejected": "S"}
             reason = REJECT_REASONS.get(payload[:1], repr(payload[:1]))
             raise PermissionError(f"Login Rejected: {reason}")
+        if expect == "standby":
+            sock.sendall(packet(LOGOUT_REQUEST))
+            raise PermissionError("a standby accepted the login (want Login Rejected, session not available)")
         if kind != LOGIN_ACCEPTED or len(payload) != 30:
             raise ValueError(f"unexpected answer to the login: type {kind!r}, {len(payload)} bytes")
         session = payload[:10].decode("ascii").strip()
@@ -137,6 +155,7 @@ def main() -> None:
             "username": {"type": "str", "required": True},
             "password": {"type": "str", "required": True, "no_log": True},
             "timeout_s": {"type": "float", "default": 10.0},
+            "expect": {"type": "str", "choices": ["accepted", "standby"], "default": "accepted"},
         },
         supports_check_mode=True,
     )
@@ -145,7 +164,7 @@ def main() -> None:
         module.fail_json(msg="username must be 1 to 6 characters and password at most 10 (SoupBinTCP fields)")
     where = f"{p['host']}:{p['port']}"
     try:
-        answer = login(p["host"], p["port"], p["username"], p["password"], p["timeout_s"])
+        answer = login(p["host"], p["port"], p["username"], p["password"], p["timeout_s"], p["expect"])
     except (OSError, ValueError, ConnectionError) as e:
         module.fail_json(msg=f"SoupBinTCP login as {p['username']} at {where} failed: {e}")
     module.exit_json(changed=False, **answer)

@@ -6,8 +6,9 @@ use super::host::{engine_version, expect_ready, fingerprint, trade, tuner_versio
 use crate::util::Result;
 
 /// What a playbook's output must never show: the users' password hashes (no_log) and the
-/// health gate's password.
-const SECRETS: &[&str] = &["$argon2", "password: probe", "\"password\": \"probe\""];
+/// passwords of the health gate and of the pair's probe.
+const SECRETS: &[&str] =
+    &["$argon2", "password: probe", "\"password\": \"probe\"", "password: watch", "\"password\": \"watch\""];
 
 pub fn no_secret_in(run: &Run) -> Result {
     for secret in SECRETS {

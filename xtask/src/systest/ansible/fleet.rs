@@ -31,6 +31,17 @@ pub struct Fleet {
     bin: PathBuf,
     dir: PathBuf,
     runs: Cell<u32>,
+    /// The committed inventory (under ansible/) and the generated hosts file beside it.
+    inventory: &'static str,
+    hosts_file: &'static str,
+}
+
+/// How a fleet's hosts are networked.
+pub enum Network<'a> {
+    /// Each host on a private network of its own.
+    Private,
+    /// Every host a port of `bridge` in the network namespace `netns`.
+    Bridge { netns: &'a str, bridge: &'a str },
 }
 
 /// One host's line of the PLAY RECAP.
@@ -97,22 +108,43 @@ pub fn tail(text: &str, lines: usize) -> String {
 }
 
 impl Fleet {
+    /// The three hosts of ansible/tests/inventory.
     pub fn boot(tarball: &Path, repo: &Repo, bin: PathBuf) -> Result<Fleet> {
-        let dir = Path::new(DIR);
-        let logs = dir.join("logs");
+        let logs = Path::new(DIR).join("logs");
         if logs.exists() {
             fs::remove_dir_all(&logs).map_err(|e| format!("cannot empty {}: {e}", logs.display()))?;
         }
-        fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+        Fleet::boot_hosts(tarball, repo, bin, &HOSTS, Network::Private, ("tests/inventory", "hosts.yml"))
+    }
+
+    /// `names`, booted on `network`; `inventory` is the committed inventory directory and the
+    /// name of the generated hosts file that goes with it.
+    pub fn boot_hosts(
+        tarball: &Path,
+        repo: &Repo,
+        bin: PathBuf,
+        names: &[&'static str],
+        network: Network,
+        inventory: (&'static str, &'static str),
+    ) -> Result<Fleet> {
+        let dir = Path::new(DIR);
+        fs::create_dir_all(dir.join("logs")).map_err(|e| format!("cannot create {DIR}/logs: {e}"))?;
         let bind = format!("--bind-ro={}:{REPO_MOUNT}", repo.dir.display());
-        let mut hosts = Vec::with_capacity(HOSTS.len());
-        for name in HOSTS {
-            let c = Container::boot_with(&format!("ans-{name}"), tarball, std::slice::from_ref(&bind))?;
+        let mut hosts = Vec::with_capacity(names.len());
+        for &name in names {
+            let args = std::slice::from_ref(&bind);
+            let c = match network {
+                Network::Private => Container::boot_with(&format!("ans-{name}"), tarball, args)?,
+                Network::Bridge { netns, bridge } => {
+                    Container::boot_on_bridge(&format!("ans-{name}"), tarball, args, netns, bridge)?
+                }
+            };
             let client = ouch::install(&c)?;
             hosts.push(Host { name, c, client });
         }
         let dir = fs::canonicalize(dir).map_err(|e| format!("{DIR}: {e}"))?;
-        let fleet = Fleet { hosts, bin, dir, runs: Cell::new(0) };
+        let (inventory, hosts_file) = inventory;
+        let fleet = Fleet { hosts, bin, dir, runs: Cell::new(0), inventory, hosts_file };
         fleet.write_inventory(&repo.engine, &repo.tuner)?;
         Ok(fleet)
     }
@@ -136,7 +168,7 @@ impl Fleet {
                 h.c.pid1()
             ));
         }
-        let path = self.dir.join("hosts.yml");
+        let path = self.dir.join(self.hosts_file);
         fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
@@ -152,10 +184,14 @@ impl Fleet {
     pub fn playbook(&self, playbook: &str, args: &[&str]) -> Result<Run> {
         let n = self.runs.get() + 1;
         self.runs.set(n);
-        let log = self.dir.join("logs").join(format!("{n:02}-{}.log", playbook.trim_end_matches(".yml")));
-        let hosts = self.dir.join("hosts.yml");
+        let log = self.dir.join("logs").join(format!(
+            "{}{n:02}-{}.log",
+            self.hosts_file.trim_end_matches("hosts.yml"),
+            playbook.trim_end_matches(".yml")
+        ));
+        let hosts = self.dir.join(self.hosts_file);
         let mut argv: Vec<String> =
-            vec!["-i".into(), "tests/inventory".into(), "-i".into(), hosts.display().to_string()];
+            vec!["-i".into(), self.inventory.into(), "-i".into(), hosts.display().to_string()];
         argv.push(format!("playbooks/{playbook}"));
         argv.extend(args.iter().map(|a| a.to_string()));
         println!("\n==> ansible-playbook {} (log {})", argv.join(" "), log.display());

@@ -6,6 +6,9 @@ use super::fleet::Host;
 use crate::systest::ouch::{cross, Client, Message};
 use crate::util::Result;
 
+/// The gateway of the fleet's hosts (the role's default listen address).
+const GATEWAY: &str = "127.0.0.1:15000";
+
 /// A host's state as far as "was it touched" goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -68,9 +71,14 @@ pub fn expect_ready(h: &Host) -> Result {
 /// makes the orders' user reference numbers new for each trade on a host. Returns ALICE's
 /// acknowledged order reference.
 pub fn trade(h: &Host, round: u32) -> Result<u64> {
-    let mut alice = Client::connect(&h.c, &h.client, "ALICE")?;
+    trade_at(h, GATEWAY, round)
+}
+
+/// As [`trade`], at the gateway listening at `gateway`.
+pub fn trade_at(h: &Host, gateway: &str, round: u32) -> Result<u64> {
+    let mut alice = Client::connect_to(&h.c, &h.client, "ALICE", gateway)?;
     alice.login_accepted("ALICE", "alice", 0)?;
-    let mut bob = Client::connect(&h.c, &h.client, "BOB")?;
+    let mut bob = Client::connect_to(&h.c, &h.client, "BOB", gateway)?;
     bob.login_accepted("BOB", "bob", 0)?;
     let order_ref = cross(&mut alice, &mut bob, round).map_err(|e| format!("{}: {e}", h.name))?;
     alice.logout()?;
@@ -81,7 +89,12 @@ pub fn trade(h: &Host, round: u32) -> Result<u64> {
 /// Every order ALICE's stream acknowledged, replayed from its first message (a login at
 /// sequence 1 replays the whole stream; the client's read timeout ends it).
 pub fn alice_acknowledged(h: &Host) -> Result<Vec<u64>> {
-    let mut alice = Client::connect(&h.c, &h.client, "ALICE")?;
+    alice_acknowledged_at(h, GATEWAY)
+}
+
+/// As [`alice_acknowledged`], at the gateway listening at `gateway`.
+pub fn alice_acknowledged_at(h: &Host, gateway: &str) -> Result<Vec<u64>> {
+    let mut alice = Client::connect_to(&h.c, &h.client, "ALICE", gateway)?;
     alice.login_accepted("ALICE", "alice", 1)?;
     let mut refs = Vec::new();
     // Bounded: a replay longer than this is not what these scenarios make.

@@ -13,6 +13,8 @@ mod fleet;
 mod host;
 mod inventory;
 mod lint;
+mod pair;
+
 mod reboot;
 mod repo;
 mod rollout;
@@ -28,10 +30,19 @@ use std::path::Path;
 
 const BACKUPS: &str = "target/ansible-systest/backups";
 
-pub(super) fn session(packages: &Packages, tarball: &Path, tally: &mut Tally) -> Result {
+/// The three-host fleet, then (once it is powered off) the hot-standby pair.
+pub(super) fn session(packages: &Packages, tarball: &Path, tally: &mut Tally, fleet: bool) -> Result {
     let bin = venv::ensure()?;
     let repo = repo::build(packages)?;
-    let fleet = Fleet::boot(tarball, &repo, bin)?;
+    let fleet = if fleet { fleet_session(&repo, tarball, bin.clone(), tally) } else { Ok(()) };
+    if let Err(e) = pair::session(&repo, tarball, bin, tally) {
+        super::record_setup_failure(tally, "ansible pair: set up the pair", e);
+    }
+    fleet
+}
+
+fn fleet_session(repo: &repo::Repo, tarball: &Path, bin: std::path::PathBuf, tally: &mut Tally) -> Result {
+    let fleet = Fleet::boot(tarball, repo, bin)?;
     tally.run(
         "ansible: site.yml brings three hosts to READY, held at the inventory's versions, tuned per host",
         || converge::site_converges(&fleet, &repo.engine, &repo.tuner),
