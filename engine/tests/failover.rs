@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+use petrel_engine::core::Side;
 use support::pair::*;
 use support::{wait_for, Client, Daemon, Got, OwnedOutbound, BIN};
 
@@ -218,23 +219,84 @@ fn new_host(round: usize) -> usize {
 fn a_primary_stopped_past_its_lease_acknowledges_nothing_after_it_resumes() {
     // Alice is logged in to the primary before it stops, and keeps sending.
     let (_etcd, pair, primary, standby, mut alice) = trading_pair(6);
+    let mut acknowledged: Vec<(usize, Side, u32)> = vec![(0, Side::Buy, 1)];
     primary.signal(Signal::SIGSTOP);
+    // Sent while it is stopped: the kernel holds them for it.
+    for user_ref in 2..=4 {
+        alice.enter(user_ref, b'B', 1, "AAPL", AAPL_585, b'0');
+    }
     // The standby takes over once the lease expires.
-    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut 0), 1);
+    let mut bob_ref = 0;
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut bob_ref), 1);
+    acknowledged.push((1, Side::Sell, bob_ref));
     primary.signal(Signal::SIGCONT);
-    alice.enter(2, b'B', 1, "AAPL", AAPL_585, b'0');
-    // The old primary answers nothing (its lease is gone), and stops.
-    let answered = alice.recv_within(Duration::from_secs(3));
-    assert!(
-        !matches!(answered, Some(Got::Ouch(OwnedOutbound::Accepted { .. }))),
-        "the stopped primary acknowledged after its lease ran out: {answered:?}"
-    );
+    for user_ref in 5..=6 {
+        alice.enter(user_ref, b'B', 1, "AAPL", AAPL_585, b'0');
+    }
+    // The old primary answers none of them (its lease is gone), and stops (`None`: silent for
+    // 3 s, or closed).
+    while let Some(answered) = alice.recv_within(Duration::from_secs(3)) {
+        assert!(
+            !matches!(answered, Got::Ouch(OwnedOutbound::Accepted { .. })),
+            "the stopped primary acknowledged after its lease ran out: {answered:?}"
+        );
+    }
     let lost = primary.wait_log_lines("the leader lease was lost", Duration::from_secs(30));
     assert!(!lost.is_empty(), "the old primary says why it stops");
     assert!(!primary.wait_exit().success());
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut bob_ref), 1);
+    acknowledged.push((1, Side::Sell, bob_ref));
     let s = status(&standby);
     assert_eq!(s["failover"]["leader"], true, "{s}");
-    drop(standby);
+    assert!(standby.stop().success());
+    no_two_primaries_in_one_epoch(&pair, &acknowledged);
+}
+
+/// The checker over both hosts' journals and the clients' logs: epoch 2 begins at the sequence
+/// the new primary's epoch history names; every order a client heard acknowledged by the old
+/// primary, host 0, lies before it, in both journals alike, and every one the new primary,
+/// host 1, acknowledged lies at or after it. An order is found by its side (Alice buys, Bob
+/// sells) and UserRefNum.
+fn no_two_primaries_in_one_epoch(pair: &Pair, acknowledged: &[(usize, Side, u32)]) {
+    let epochs = std::fs::read_to_string(pair.hosts[1].dir.path().join("journal/input.epochs")).unwrap();
+    let second: u64 = epochs
+        .lines()
+        .find_map(|l| l.strip_prefix("2 "))
+        .unwrap_or_else(|| panic!("no epoch 2 in the new primary's epoch history:\n{epochs}"))
+        .trim()
+        .parse()
+        .unwrap();
+    let journals = [records(pair.hosts[0].dir.path()), records(pair.hosts[1].dir.path())];
+    let sequence_of = |host: usize, side: Side, user_ref: u32| {
+        journals[host].iter().find_map(|(sequence, _, payload)| {
+            match petrel_engine::input_record::decode(payload) {
+                Ok((petrel_engine::core::Command::NewOrder(o), _))
+                    if o.side == side && o.client_ref.0 == user_ref =>
+                {
+                    Some(*sequence)
+                }
+                _ => None,
+            }
+        })
+    };
+    for &(host, side, user_ref) in acknowledged {
+        let at = sequence_of(host, side, user_ref).unwrap_or_else(|| {
+            panic!("order {side:?} {user_ref} acknowledged by host {host} is not in its journal")
+        });
+        if host == 0 {
+            assert!(
+                at < second,
+                "the old primary acknowledged {side:?} {user_ref} at {at}, in epoch 2 (from {second})"
+            );
+            let same = |h: usize| journals[h].iter().find(|(s, _, _)| *s == at).map(|(_, _, p)| p.clone());
+            assert_eq!(same(0), same(1), "record {at} differs between the two journals");
+        } else {
+            assert!(
+                at >= second,
+                "the new primary acknowledged {side:?} {user_ref} at {at}, before its epoch (from {second})"
+            );
+        }
+    }
 }
 
 #[test]
@@ -414,7 +476,8 @@ fn a_primary_cut_off_from_etcd_but_not_from_clients_fences_itself_and_the_standb
     proxy.cut(true);
     wait_for("the primary fenced", || status(&primary)["failover"]["fenced"] == true);
     alice.enter(2, b'B', 1, "AAPL", AAPL_585, b'0');
-    assert_eq!(first_acknowledged(&gateways, "bob", &mut 0), 1, "the standby took over");
+    let mut bob_ref = 0;
+    assert_eq!(first_acknowledged(&gateways, "bob", &mut bob_ref), 1, "the standby took over");
     let answered = alice.recv_within(Duration::from_secs(1));
     assert!(
         !matches!(answered, Some(Got::Ouch(OwnedOutbound::Accepted { .. }))),
@@ -425,6 +488,10 @@ fn a_primary_cut_off_from_etcd_but_not_from_clients_fences_itself_and_the_standb
     assert!(!primary.wait_log_lines("the leader lease was lost", Duration::from_secs(30)).is_empty());
     assert!(!primary.wait_exit().success());
     assert_eq!(status(&standby)["failover"]["leader"], true);
+    assert!(standby.stop().success());
+    let pair = Pair { hosts, gateways };
+    let acknowledged = [(0, Side::Buy, 1), (1, Side::Sell, bob_ref)];
+    no_two_primaries_in_one_epoch(&pair, &acknowledged);
 }
 
 /// [`pair`] with `on_standby_loss = "continue"` on both hosts: the primary goes on alone after
