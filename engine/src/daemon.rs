@@ -947,6 +947,7 @@ fn run_standby(
         promote: AtomicBool::new(false),
         promote_alone: AtomicBool::new(false),
         failover: failover.clone(),
+        lease_by_hand: std::sync::Mutex::new(None),
     });
     // One admin endpoint for the standby's whole life, rebuilds included.
     let admin: AdminServer = admin::serve(config.admin.listen, observed.clone())
@@ -1073,7 +1074,9 @@ fn follow_once(
     // The journal's lock goes with the writer: the primary's recovery takes it again.
     drop(follower.writer);
     let alone = observed.promote_alone.load(Ordering::Acquire);
-    let lease = watcher.and_then(crate::failover::Watcher::finish);
+    let lease = watcher
+        .and_then(crate::failover::Watcher::finish)
+        .or_else(|| observed.lease_by_hand.lock().unwrap_or_else(|p| p.into_inner()).take());
     Ok(Once::End(StandbyEnd::Promoted { next_sequence, epochs, alone, lease }))
 }
 

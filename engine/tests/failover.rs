@@ -604,11 +604,35 @@ fn with_continue_a_standby_its_primary_went_on_without_does_not_take_the_leader_
     assert_eq!(s["failover"]["promotions_total"], 0, "{s}");
 
     // An operator who accepts the loss still promotes it by hand.
+    // It takes the leader key first, as the watcher would have: the old primary, restarted,
+    // finds the newer epoch there instead of a free key.
     let (ok, said) = run_cli(&["promote", "--force", "--alone"], &pair.hosts[1].standby_config);
-    assert!(ok && said.contains("forced"), "{said}");
+    assert!(ok && said.contains("forced") && said.contains("took the leader key for epoch"), "{said}");
     assert!(!standby.wait_log_lines("ready: gateway listening", Duration::from_secs(60)).is_empty());
     assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut 10), 1, "the promoted standby serves");
+    let leader =
+        etcd_value(&etcd, "/petrel/test-pair/leader").expect("the promoted standby holds the leader key");
+    let leader: serde_json::Value = serde_json::from_str(&leader).unwrap();
+    assert_eq!(leader["epoch"], epoch + 1, "{leader}");
+    assert_eq!(status(&standby)["failover"]["leader"], true);
     drop(standby);
+}
+
+#[test]
+fn a_promotion_by_hand_is_refused_while_the_leader_key_is_held() {
+    let (a, _) = own_addresses(20);
+    let etcd = Etcd::start(a);
+    let pair = pair(21, &etcd);
+    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
+    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
+    caught_up(&primary, &standby);
+    // The primary serves and holds the key: a promotion by hand would make a second primary
+    // that nobody fences. Refused, even forced, naming the key.
+    let (ok, said) = run_cli(&["promote", "--force", "--alone"], &pair.hosts[1].standby_config);
+    assert!(!ok && said.contains("/petrel/test-pair/leader is held"), "{said}");
+    assert_eq!(status(&standby)["role"], "standby");
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut 0), 0, "the primary still serves");
+    drop(primary);
 }
 
 #[test]

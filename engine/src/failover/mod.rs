@@ -474,6 +474,55 @@ fn may_promote(
     }
 }
 
+/// A promotion asked for by hand (`petrel-engine promote`, `POST /promote`) under etcd
+/// failover: this standby takes the leader key for epoch `epoch_now + 1` before it promotes, as
+/// the watcher does, or is refused. A primary serving without the key would be neither fenced
+/// nor known to the other engine, which at its next start would find the key free and serve
+/// too. Refused while the key is held (a primary may still serve: stop it, or wait for its
+/// lease to expire) or etcd is out of reach; `--force` overrides neither.
+pub fn take_by_hand(
+    config: &FailoverConfig,
+    epoch_now: u64,
+    node: SocketAddr,
+    stats: &Arc<FailoverStats>,
+) -> Result<Lease, String> {
+    let mut etcd = Etcd::new(&config.endpoints, REQUEST_TIMEOUT);
+    let key = leader_key(config);
+    let unreachable = |e: EtcdError| {
+        stats.etcd_errors_total.fetch_add(1, Ordering::Relaxed);
+        format!("refused: cannot take {key} in etcd ({e}): under [failover] mode = \"etcd\" a primary needs the leader key; promote once etcd answers\n")
+    };
+    if let Some(kv) = etcd.get(&key).map_err(unreachable)? {
+        return Err(format!(
+            "refused: {key} is held ({}): its primary may still serve; stop it, or wait for its lease ({} s) to expire, then promote again\n",
+            String::from_utf8_lossy(&kv.value),
+            config.lease_ttl_s
+        ));
+    }
+    let ours = Leader { epoch: epoch_now + 1, node };
+    let granted_at = monotonic_ns();
+    let id = etcd.grant(config.lease_ttl_s).map_err(unreachable)?;
+    match etcd.create(&key, &ours.encode(), id) {
+        Ok(Ok(())) => {
+            stats.promotions_total.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                epoch = ours.epoch,
+                "failover: took {key} for epoch {} by hand: promoting",
+                ours.epoch
+            );
+            Lease::keep(config, id, granted_at, (key, ours.encode()), Arc::clone(stats))
+        }
+        Ok(Err(_)) => {
+            let _ = etcd.revoke(id);
+            Err(format!("refused: another engine took {key} first\n"))
+        }
+        Err(e) => {
+            let _ = etcd.revoke(id);
+            Err(unreachable(e))
+        }
+    }
+}
+
 /// Takes the leader key for the next epoch; `None` when another engine was first, or etcd
 /// failed (tried again at the next read).
 fn take(

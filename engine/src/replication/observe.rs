@@ -118,6 +118,8 @@ pub struct StandbyObserved {
     pub promote_alone: AtomicBool,
     /// With `[failover] mode = "etcd"`: the standby's watch over the leader key.
     pub failover: Option<Arc<crate::failover::FailoverStats>>,
+    /// With etcd failover, the leader lease a promotion by hand took (`POST /promote`).
+    pub lease_by_hand: std::sync::Mutex<Option<crate::failover::Lease>>,
 }
 
 impl StandbyObserved {
@@ -212,10 +214,24 @@ impl AdminHandler for StandbyObserved {
                 }
             ));
         }
+        if self.promote.load(Ordering::Acquire) {
+            return Ok("already promoting\n".to_owned());
+        }
+        // Under etcd failover the new primary needs the leader key, taken here or refused.
+        let took = match (&self.config.failover, &self.failover) {
+            (Some(failover), Some(stats)) => {
+                let r = self.config.replication.as_ref().expect("a standby has [replication]");
+                let epoch_now = load(&self.stats.epoch);
+                let lease = crate::failover::take_by_hand(failover, epoch_now, r.listen, stats)?;
+                *self.lease_by_hand.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
+                format!("; took the leader key for epoch {}", epoch_now + 1)
+            }
+            _ => String::new(),
+        };
         self.promote_alone.store(options.alone, Ordering::Release);
         self.promote.store(true, Ordering::Release);
         Ok(format!(
-            "promoting: durable sequence {durable}{}{}\n",
+            "promoting: durable sequence {durable}{took}{}{}\n",
             if known { "" } else { " (forced: acknowledged orders after it may be lost)" },
             if options.alone { "; acknowledging alone until a standby catches up" } else { "" }
         ))
