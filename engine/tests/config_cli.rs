@@ -189,6 +189,10 @@ fn the_disk_reserved_at_start_is_summarised_and_output_segments_are_bounded() {
         ),
         "{dev}"
     );
+    // With a feed, its journal's first segment too.
+    let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/bench.toml");
+    let (_, bench, _) = check(Path::new(bench));
+    assert!(bench.contains("x output journal segment 1.0 MiB + feed journal segment 16.0 MiB)"), "{bench}");
     let from = "# output_journal_segment_bytes = 1_048_576";
     let to = "output_journal_segment_bytes = 65_536";
     let err = error_after_edit(from, to);

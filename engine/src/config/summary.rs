@@ -103,16 +103,19 @@ impl Config {
     }
 
     /// What the configuration preallocates on disk before the first order: one input-journal
-    /// segment and one output-journal segment per account (more are created as they fill).
+    /// segment, one output-journal segment per account and, with a feed, one feed-journal
+    /// segment (more are created as they fill).
     fn reserved_disk(&self) -> String {
         let accounts = self.accounts.len() as u64;
         let input = self.journal.segment_size_bytes;
         let output = self.gateway.output_journal_segment_bytes;
+        let feed = self.market_data.as_ref().map_or(0, |md| md.journal_segment_bytes);
         format!(
-            "{} (input journal segment {} + {accounts} accounts x output journal segment {})",
-            mib(input + accounts * output),
+            "{} (input journal segment {} + {accounts} accounts x output journal segment {}{})",
+            mib(input + accounts * output + feed),
             mib(input),
-            mib(output)
+            mib(output),
+            if feed > 0 { format!(" + feed journal segment {}", mib(feed)) } else { String::new() }
         )
     }
 }
