@@ -363,23 +363,15 @@ impl AdminHandler for Observed {
 }
 
 /// The daemon's whole life, in order: every stage of start-up, the control loop, the drain.
+/// Longer than most functions here on purpose: the stages read top to bottom, each a call or
+/// two, with the clean-up each failure needs beside it.
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     // 1. Configuration, logging, systemd, users, signals.
-    let config = Config::load(config_path).map_err(|e| DaemonError::Config(e.to_string()))?;
-    let log = crate::logging::init(&config.log).map_err(|e| DaemonError::Config(e.to_string()))?;
-    let notifier = Notifier::from_env().map_err(|e| DaemonError::Start(e.to_string()))?;
-    let users =
-        Users::load(&config.gateway.users_file, &config).map_err(|e| DaemonError::Config(e.to_string()))?;
-    if users.is_empty() {
-        tracing::warn!(file = %config.gateway.users_file.display(), "the users file defines no users: nobody can log in");
-    }
-    install_signal_handlers().map_err(DaemonError::Start)?;
-    tracing::info!(config = %config_path.display(), log = ?log.target, "{}", config.summary());
+    let (config, _log, notifier, users) = prepare(config_path)?;
     // With etcd failover: this engine's leader lease, once it holds one.
     let failover_stats =
         config.failover.as_ref().map(|_| Arc::new(crate::failover::FailoverStats::default()));
-    let Some(Start { epoch, alone, promoted, lease }) = take_role(&config, &notifier, &failover_stats)?
-    else {
+    let Some(start) = take_role(&config, &notifier, &failover_stats)? else {
         return Ok(()); // a standby that stopped without being promoted
     };
     // 2. Recovery: the output journals' tails, then the engine from snapshot and journal.
@@ -387,35 +379,15 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     // 3. The pinned pipeline: sequencer/matcher, journal writer, housekeeping.
     let (runtime, port) =
         Runtime::start(&config, recovered).map_err(|e| DaemonError::Start(e.to_string()))?;
-    // With etcd failover, nothing is released but while the leader lease is certainly valid.
-    if let (Some(lease), Some(stats)) = (&lease, &failover_stats) {
-        lease.attach(Arc::clone(&port.gate), stats);
-    }
-    if let (true, Some(epoch)) = (promoted, epoch) {
-        // The epoch's first record says so (sequenced ahead of any client's command).
-        let note = crate::gateway::notes::EngineNote::Epoch { number: epoch.number };
-        let command = Command::Note { account: crate::gateway::notes::ENGINE, note: note.encode() };
-        if runtime.submit_admin(command).is_err() {
-            tracing::warn!("the admin ring is full: the new epoch is not journaled as a note");
-        }
-    }
-    // 3b. With a standby: the replication thread, and the release gate set before any client
-    // can be acknowledged.
-    let replication_stats = config.replication.as_ref().map(|_| Arc::new(ReplicationStats::default()));
-    let primary = match (&config.replication, &replication_stats) {
-        (Some(_), Some(stats)) => {
-            let epoch = epoch.expect("loaded with [replication]");
-            let mark = standby_marker(&config, lease.as_ref(), epoch.number);
-            match Primary::start(&config, epoch, alone, port.clone(), Arc::clone(stats), mark) {
-                Ok(primary) => Some(primary),
-                Err(e) => {
-                    let _ = runtime.shutdown(false);
-                    return Err(DaemonError::Start(e));
-                }
+    // 3b. The epoch, the lease and the standby: set before any client can be acknowledged.
+    let (primary, replication_stats, lease) =
+        match start_primary(&config, start, &runtime, &port, failover_stats.as_ref()) {
+            Ok(started) => started,
+            Err(e) => {
+                let _ = runtime.shutdown(false);
+                return Err(e);
             }
-        }
-        _ => None,
-    };
+        };
     // 4. The gateway thread (which regenerates lost outputs before it listens).
     let users = Arc::new(RwLock::new(Arc::new(users)));
     let (gateway, bound) = match start_gateway(&config, &users, &port, regeneration) {
@@ -459,14 +431,7 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let gateway_result =
         gateway.join().map_err(|_| DaemonError::Runtime("the gateway thread panicked".into()))?;
     admin.shutdown();
-    if let Some(primary) = primary {
-        primary.shutdown();
-    }
-    // A clean stop hands the leader key over at once (a planned switchover): everything
-    // acknowledged was drained to the standby above.
-    if let (Some(lease), None) = (lease, &failure) {
-        lease.revoke();
-    }
+    hand_over(primary, lease, failure.is_none());
     let report = report?;
     tracing::info!(
         last_sequence = report.last_sequence,
@@ -479,6 +444,66 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     match failure {
         Some(why) => Err(DaemonError::Runtime(why)),
         None => Ok(()),
+    }
+}
+
+/// Stage 1 of [`run`]: the configuration, logging (its guard lives as long as the daemon),
+/// systemd's notifier, the users file, the signal handlers.
+fn prepare(config_path: &Path) -> Result<(Config, crate::logging::LogSetup, Notifier, Users), DaemonError> {
+    let config = Config::load(config_path).map_err(|e| DaemonError::Config(e.to_string()))?;
+    let log = crate::logging::init(&config.log).map_err(|e| DaemonError::Config(e.to_string()))?;
+    let notifier = Notifier::from_env().map_err(|e| DaemonError::Start(e.to_string()))?;
+    let users =
+        Users::load(&config.gateway.users_file, &config).map_err(|e| DaemonError::Config(e.to_string()))?;
+    if users.is_empty() {
+        tracing::warn!(file = %config.gateway.users_file.display(), "the users file defines no users: nobody can log in");
+    }
+    install_signal_handlers().map_err(DaemonError::Start)?;
+    tracing::info!(config = %config_path.display(), log = ?log.target, "{}", config.summary());
+    Ok((config, log, notifier, users))
+}
+
+/// The primary's side of a start: the lease gates releases, a promotion's epoch note is
+/// sequenced first, and with a standby the replication thread sets the release gate before any
+/// client can be acknowledged. Returns that thread, its statistics and the lease.
+#[allow(clippy::type_complexity)]
+fn start_primary(
+    config: &Config,
+    start: Start,
+    runtime: &Runtime,
+    port: &GatewayPort,
+    failover_stats: Option<&Arc<crate::failover::FailoverStats>>,
+) -> Result<(Option<Primary>, Option<Arc<ReplicationStats>>, Option<crate::failover::Lease>), DaemonError> {
+    let Start { epoch, alone, promoted, lease } = start;
+    // With etcd failover, nothing is released but while the leader lease is certainly valid.
+    if let (Some(lease), Some(stats)) = (&lease, failover_stats) {
+        lease.attach(Arc::clone(&port.gate), stats);
+    }
+    if let (true, Some(epoch)) = (promoted, epoch) {
+        // The epoch's first record says so (sequenced ahead of any client's command).
+        let note = crate::gateway::notes::EngineNote::Epoch { number: epoch.number };
+        let command = Command::Note { account: crate::gateway::notes::ENGINE, note: note.encode() };
+        if runtime.submit_admin(command).is_err() {
+            tracing::warn!("the admin ring is full: the new epoch is not journaled as a note");
+        }
+    }
+    let Some(_) = &config.replication else { return Ok((None, None, lease)) };
+    let stats = Arc::new(ReplicationStats::default());
+    let epoch = epoch.expect("loaded with [replication]");
+    let mark = standby_marker(config, lease.as_ref(), epoch.number);
+    let primary = Primary::start(config, epoch, alone, port.clone(), Arc::clone(&stats), mark)
+        .map_err(DaemonError::Start)?;
+    Ok((Some(primary), Some(stats), lease))
+}
+
+/// After the drain: the replication thread stops, and a clean stop hands the leader key over
+/// at once (a planned switchover: everything acknowledged was drained to the standby).
+fn hand_over(primary: Option<Primary>, lease: Option<crate::failover::Lease>, clean: bool) {
+    if let Some(primary) = primary {
+        primary.shutdown();
+    }
+    if let (Some(lease), true) = (lease, clean) {
+        lease.revoke();
     }
 }
 

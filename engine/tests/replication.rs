@@ -153,7 +153,9 @@ fn with_continue_the_primary_goes_on_alone_and_a_cut_off_standby_is_promoted_onl
     let s = status(&pair.primary);
     assert_eq!(s["replication"]["standby_promotable"], false, "{s}");
     assert_eq!(s["replication"]["halted"], false, "{s}");
-    assert!(pair.primary.log_lines("continuing alone").len() == 1, "the loss is logged once");
+    // The line is written a moment after the acknowledgement (the daemon's log thread).
+    let lost = pair.primary.wait_log_lines("continuing alone", Duration::from_secs(10));
+    assert_eq!(lost.len(), 1, "the loss is logged once: {lost:?}");
     assert!(metrics(&pair.primary).contains("petrel_replication_standby_promotable 0"));
 
     pair.standby.signal(Signal::SIGCONT);
@@ -485,7 +487,7 @@ fn a_standby_whose_state_diverges_is_detected_and_never_promoted() {
     }
     wait_for("the divergence detected", || status(&standby)["replication"]["diverged"] == true);
     assert!(metrics(&standby).contains("petrel_replication_divergences_total 1"));
-    assert_eq!(standby.log_lines("DIVERGENCE").len(), 1, "logged once");
+    assert_eq!(standby.wait_log_lines("DIVERGENCE", Duration::from_secs(10)).len(), 1, "logged once");
     let (code, body) = post(standby.admin.unwrap(), "/promote?force");
     assert_eq!(code, 409, "{body}");
     assert!(body.contains("diverged"), "{body}");
