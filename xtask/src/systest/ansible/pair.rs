@@ -212,6 +212,10 @@ fn scenarios(fleet: &Fleet, repo: &Repo, tally: &mut Tally) -> Result {
         },
     )?;
     tally.run(
+        "ansible pair: a second site.yml run on the pair changes nothing and restarts neither engine",
+        || super::converge::second_run_changes_nothing(fleet),
+    )?;
+    tally.run(
         "ansible pair: switchover.yml moves the primary role, no acknowledged order lost, and reports the time without answers",
         || switchover_moves_the_primary(fleet, &mut acknowledged, 2),
     )?;
