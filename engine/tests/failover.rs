@@ -314,12 +314,7 @@ fn a_leader_key_overwritten_by_hand_fences_the_primary_and_is_refused_by_the_sta
     let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
     wait_caught_up(&primary);
     // Someone writes the leader key by hand, with a value no engine wrote.
-    let put = Command::new(which("etcdctl"))
-        .args(["--endpoints", &etcd.endpoints.join(","), "put", "/petrel/test-pair/leader", "{\"epoch\":0}"])
-        .env("ETCDCTL_API", "3")
-        .output()
-        .unwrap();
-    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    etcd_put(&etcd, "/petrel/test-pair/leader", "{\"epoch\":0}");
     // The primary no longer holds the key it wrote: fenced, it stops rather than guess.
     assert!(!primary.wait_log_lines("no longer this engine's", Duration::from_secs(30)).is_empty());
     assert!(!primary.wait_exit().success());
@@ -331,6 +326,38 @@ fn a_leader_key_overwritten_by_hand_fences_the_primary_and_is_refused_by_the_sta
     assert_eq!(s["failover"]["leader"], false, "{s}");
     assert_eq!(s["replication"]["role"], "standby", "{s}");
     drop(standby);
+}
+
+/// Writes `value` at `key` by hand, as an operator with etcdctl would (no lease).
+fn etcd_put(etcd: &Etcd, key: &str, value: &str) {
+    let put = Command::new(which("etcdctl"))
+        .args(["--endpoints", &etcd.endpoints.join(","), "put", key, value])
+        .env("ETCDCTL_API", "3")
+        .output()
+        .unwrap();
+    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+}
+
+#[test]
+fn a_leader_key_of_an_older_epoch_written_by_hand_is_refused_at_start_naming_it() {
+    let (etcd, pair, primary, standby) = caught_up_pair(22, pair);
+    let etcd = &etcd;
+    // A failover: host 1 is the primary of epoch 2; stopped cleanly, it hands the key back.
+    primary.kill();
+    assert_eq!(first_acknowledged(&pair.gateways, "bob", &mut 0), 1);
+    assert!(standby.stop().success());
+    assert_eq!(etcd_value(etcd, "/petrel/test-pair/leader"), None);
+    // Someone puts back a key of epoch 1, well formed, naming the old primary.
+    let old = format!(r#"{{"epoch":1,"node":"{}"}}"#, SocketAddr::new(own_addresses(23).0, 15300));
+    etcd_put(etcd, "/petrel/test-pair/leader", &old);
+    // Host 1 refuses to follow it or serve beside it: it does not start, and says why.
+    let (ok, said) = run_cli(&["run"], &pair.hosts[1].primary_config);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("/petrel/test-pair/leader names") && said.contains("an epoch older than this engine's"),
+        "{said}"
+    );
+    assert_eq!(etcd_value(etcd, "/petrel/test-pair/leader"), Some(old), "the key is left for the operator");
 }
 
 #[test]
