@@ -388,7 +388,8 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
                 return Err(e);
             }
         };
-    // 4. The gateway thread (which regenerates lost outputs before it listens).
+    let _ = notifier.watchdog(); // as in recovery: a promoted standby is under the watchdog
+                                 // 4. The gateway thread (which regenerates lost outputs before it listens).
     let users = Arc::new(RwLock::new(Arc::new(users)));
     let (gateway, bound) = match start_gateway(&config, &users, &port, regeneration) {
         Ok(started) => started,
@@ -514,6 +515,9 @@ fn recover(
     notifier: &Notifier,
 ) -> Result<(crate::recovery::Recovered, Regeneration, (u64, String)), DaemonError> {
     let _ = notifier.status("recovering the journal");
+    // A promoted standby recovers while its unit is active, under the watchdog: each sign of
+    // progress is a ping (before READY=1 at a first start, systemd does not yet count them).
+    let _ = notifier.watchdog();
     let started = Instant::now();
     let sessions_dir = GatewaySettings::from_config(config).sessions_dir;
     let tails = OutputTails::read(&sessions_dir, config.accounts.len())
@@ -527,6 +531,7 @@ fn recover(
         if last_progress.elapsed() > Duration::from_millis(500) || done == total {
             last_progress = Instant::now();
             let _ = notifier.status(&format!("replaying journal: {done} of {total}"));
+            let _ = notifier.watchdog();
             tracing::info!("replaying journal: {done} of {total}");
         }
     })
@@ -632,8 +637,10 @@ impl Control<'_> {
     fn run(&self, mut current: Config, gateway: &GatewayThread, bound: &BoundGateway) -> Option<String> {
         let mut watchdog = Watchdog::new(WATCHED.len());
         let ping_every = self.notifier.watchdog_interval();
-        let (mut last_ping, mut last_status, mut last_rotate) =
-            (Instant::now(), Instant::now(), Instant::now());
+        // The first ping at the first tick: after an in-process promotion the unit's watchdog
+        // has been running all along, and waiting a whole interval first could overrun it.
+        let mut last_ping: Option<Instant> = None;
+        let (mut last_status, mut last_rotate) = (Instant::now(), Instant::now());
         let mut last_commands = self.observed.runtime.commands_total.load(Ordering::Relaxed);
         let mut journaled_standby = None;
         while !STOP.load(Ordering::SeqCst) {
@@ -658,8 +665,8 @@ impl Control<'_> {
                 tracing::error!("{why}");
                 return Some(why.into());
             }
-            if ping_every.is_some_and(|every| last_ping.elapsed() >= every) {
-                last_ping = Instant::now();
+            if ping_every.is_some_and(|every| last_ping.is_none_or(|at| at.elapsed() >= every)) {
+                last_ping = Some(Instant::now());
                 self.watchdog_tick(&mut watchdog, &progress, bound);
             }
             self.journal_standby_state(&mut journaled_standby);
@@ -1076,6 +1083,10 @@ fn follow_once(
         std::thread::sleep(CONTROL_TICK);
     };
     let _ = notifier.status(if promote { "promoting" } else { "stopping the standby" });
+    if promote {
+        // The unit stays active through the promotion: its watchdog keeps counting.
+        let _ = notifier.watchdog();
+    }
     observed.ready.store(false, Ordering::Relaxed);
     follow.store(true, Ordering::SeqCst);
     let (follower, result) =

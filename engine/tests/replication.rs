@@ -67,6 +67,53 @@ fn start_pair(policy: &str) -> Pair {
     Pair { primary, standby, _dirs: (p, s), primary_dir, standby_dir }
 }
 
+/// Under systemd a promotion happens while the unit is active, under its watchdog: the standby
+/// pings it as it starts promoting and while it recovers, before it is ready again as the
+/// primary. (Once the new primary waited a whole ping interval for its first ping, overran
+/// WatchdogSec, and systemd killed it.)
+#[test]
+fn a_promoted_standby_pings_the_watchdog_before_it_is_ready_as_the_primary() {
+    let (p, s) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let primary =
+        Daemon::start(BIN, &primary_config(p.path(), "ack = \"standby\"\non_standby_loss = \"halt\""));
+    let socket_path = s.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // An interval of 10 s (WATCHDOG_USEC 20 s): no ping of the ordinary schedule falls in the
+    // promotion, only those it sends itself.
+    let standby = Daemon::start_standby_with_env(
+        BIN,
+        &standby_config(
+            s.path(),
+            replication_addr(&primary),
+            "test-pair",
+            SECRET,
+            "ack = \"standby\"\non_standby_loss = \"halt\"",
+        ),
+        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap()), ("WATCHDOG_USEC", "20000000")],
+    );
+    wait_for("the standby connecting", || status(&primary)["replication"]["connected"] == true);
+    let mut buf = [0u8; 4096];
+    let mut next = || {
+        let n = socket.recv(&mut buf).expect("a notify message within 30 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    while !next().contains("READY=1") {} // the standby's own
+    primary.kill();
+    let (code, body) = post(standby.admin.unwrap(), "/promote?alone");
+    assert_eq!(code, 200, "{body}");
+    let mut said = Vec::new();
+    while !said.last().is_some_and(|m: &String| m.contains("READY=1")) {
+        said.push(next());
+    }
+    let promoting = said.iter().position(|m| m.contains("STATUS=promoting")).expect("STATUS=promoting");
+    assert!(
+        said[promoting..].iter().any(|m| m.contains("WATCHDOG=1")),
+        "no ping during the promotion: {said:?}"
+    );
+    drop(standby);
+}
+
 fn new_orders(records: &[(u64, u64, Vec<u8>)]) -> usize {
     records
         .iter()

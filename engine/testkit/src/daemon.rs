@@ -43,6 +43,11 @@ impl Daemon {
         Daemon::spawn(bin, config, &[], STANDBY_READY_LINE)
     }
 
+    /// [`Daemon::start_standby`] with more environment (e.g. systemd's NOTIFY_SOCKET).
+    pub fn start_standby_with_env(bin: impl AsRef<OsStr>, config: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(bin, config, env, STANDBY_READY_LINE)
+    }
+
     pub fn start_with_env(bin: impl AsRef<OsStr>, config: &Path, env: &[(&str, &str)]) -> Daemon {
         Daemon::spawn(bin, config, env, READY_LINE)
     }
