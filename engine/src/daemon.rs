@@ -988,7 +988,18 @@ fn run_standby(
         match follow_once(config, notifier, epochs, &observed, &admin, failover.as_ref()) {
             Ok(Once::Rebuild { staging, epochs: kept }) => {
                 let _ = notifier.status("rebuilding from the primary's backup");
-                match replication::rebuild::rebuild_from(config, &staging, &kept) {
+                let _ = notifier.watchdog();
+                // The unit is active: each sign of progress feeds its watchdog.
+                let mut last = Instant::now();
+                let mut progress = |done: u64, total: u64| {
+                    if last.elapsed() > Duration::from_millis(500) {
+                        last = Instant::now();
+                        let _ = notifier
+                            .status(&format!("rebuilding from the primary's backup: {done} of {total}"));
+                        let _ = notifier.watchdog();
+                    }
+                };
+                match replication::rebuild::rebuild_from(config, &staging, &kept, &mut progress) {
                     Ok(said) => tracing::warn!("standby: {said}; following the primary again"),
                     Err(e) => break Err(DaemonError::Start(e)),
                 }

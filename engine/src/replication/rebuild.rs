@@ -236,7 +236,14 @@ fn checked_path(path: &str) -> Result<PathBuf, String> {
 /// Standby, its follower stopped: replaces its journal, snapshots and output journals with the
 /// backup in `staging` (the old ones are moved beside them, `*.before-rebuild`, replacing any
 /// older such copy), keeps its epoch history, and removes the staging directory.
-pub fn rebuild_from(config: &Config, staging: &Path, epochs: &EpochHistory) -> Result<String, String> {
+/// `progress` is called as the restore goes (records replayed, of how many): the daemon feeds
+/// systemd's watchdog from it, the unit being active while a standby rebuilds.
+pub fn rebuild_from(
+    config: &Config,
+    staging: &Path,
+    epochs: &EpochHistory,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<String, String> {
     let mut moved = Vec::new();
     for dir in [&config.journal.dir, &config.snapshots.dir] {
         if !dir.exists() {
@@ -250,7 +257,7 @@ pub fn rebuild_from(config: &Config, staging: &Path, epochs: &EpochHistory) -> R
             .map_err(|e| format!("cannot move {} aside to {}: {e}", dir.display(), aside.display()))?;
         moved.push((dir.clone(), aside));
     }
-    let restored = match backup::restore(config, staging, &mut |_, _| {}) {
+    let restored = match backup::restore(config, staging, progress) {
         Ok(restored) => restored,
         Err(e) => {
             for (dir, aside) in moved.iter().rev() {
