@@ -307,12 +307,7 @@ fn no_two_primaries_in_one_epoch(pair: &Pair, acknowledged: &[(usize, Side, u32)
 
 #[test]
 fn a_leader_key_overwritten_by_hand_fences_the_primary_and_is_refused_by_the_standby() {
-    let (a, _) = own_addresses(8);
-    let etcd = Etcd::start(a);
-    let pair = pair(9, &etcd);
-    let primary = Daemon::start(BIN, &pair.hosts[0].primary_config);
-    let standby = Daemon::start_standby(BIN, &pair.hosts[1].standby_config);
-    wait_caught_up(&primary);
+    let (etcd, _pair, primary, standby) = caught_up_pair(8, pair);
     // Someone writes the leader key by hand, with a value no engine wrote.
     etcd_put(&etcd, "/petrel/test-pair/leader", "{\"epoch\":0}");
     // The primary no longer holds the key it wrote: fenced, it stops rather than guess.
